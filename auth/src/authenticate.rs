@@ -1,0 +1,131 @@
+//! Checking credentials presented at handshake.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use laker_catalog::Catalog;
+
+use crate::error::{AuthError, Result};
+use crate::password::{verify_dummy, verify_password};
+use crate::principal::Principal;
+use crate::token::{IssuedToken, TokenService};
+
+/// Longest accepted user name or password, in bytes.
+const MAX_CREDENTIAL_LEN: usize = 1024;
+
+/// A user name and password as sent in a Basic `authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    /// User name.
+    pub username: String,
+    /// Password (never logged).
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicCredentials {
+    /// Parses the value of an `authorization: Basic <base64(user:password)>` header.
+    pub fn from_header(value: &str) -> Result<Self> {
+        let encoded = strip_scheme(value, "basic").ok_or_else(|| {
+            AuthError::Unauthenticated("expected 'authorization: Basic …' credentials".into())
+        })?;
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| AuthError::InvalidArgument("Basic credentials are not valid base64".into()))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| AuthError::InvalidArgument("Basic credentials are not UTF-8".into()))?;
+        let (user, pass) = text.split_once(':').ok_or_else(|| {
+            AuthError::InvalidArgument("Basic credentials must have the form user:password".into())
+        })?;
+        Ok(Self {
+            username: user.to_string(),
+            password: pass.to_string(),
+        })
+    }
+}
+
+/// Strips an HTTP auth scheme (case-insensitive) and the following space.
+pub fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (head, rest) = value.split_once(' ')?;
+    head.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+/// Verifies credentials against the catalog's users and issues tokens.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    catalog: Catalog,
+    tokens: Arc<TokenService>,
+}
+
+impl Authenticator {
+    /// An authenticator over `catalog`'s users, issuing tokens with `tokens`.
+    pub fn new(catalog: Catalog, tokens: Arc<TokenService>) -> Self {
+        Self { catalog, tokens }
+    }
+
+    /// The token service (shared with the auth layer).
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    /// Checks a user name and password. Unknown users, disabled users and
+    /// wrong passwords get the same answer after the same amount of work.
+    pub async fn verify_basic(&self, creds: &BasicCredentials) -> Result<Principal> {
+        let refused = || AuthError::Unauthenticated("invalid user name or password".into());
+        if creds.username.len() > MAX_CREDENTIAL_LEN || creds.password.len() > MAX_CREDENTIAL_LEN {
+            return Err(refused());
+        }
+        let user = self.catalog.user(&creds.username).await?;
+        let password = creds.password.clone();
+        let ok = tokio::task::spawn_blocking(move || match user {
+            Some(user) => verify_password(&password, &user.password_hash) && !user.disabled,
+            None => {
+                verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("password check failed: {e}")))?;
+        if !ok {
+            return Err(refused());
+        }
+        Ok(Principal::new(creds.username.trim().to_ascii_lowercase()))
+    }
+
+    /// Checks credentials and issues a bearer token.
+    pub async fn login(&self, creds: &BasicCredentials) -> Result<(Principal, IssuedToken)> {
+        let principal = self.verify_basic(creds).await?;
+        let token = self.tokens.issue(&principal)?;
+        Ok((principal, token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_basic_header() {
+        let c = BasicCredentials::from_header("Basic ZGVtbzpkZW1v").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("demo", "demo"));
+        let c = BasicCredentials::from_header("basic dTpwOng=").unwrap();
+        assert_eq!(c.password, "p:x", "password may contain ':'");
+        assert!(matches!(
+            BasicCredentials::from_header("Basic !!!"),
+            Err(AuthError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            BasicCredentials::from_header("Bearer abc"),
+            Err(AuthError::Unauthenticated(_))
+        ));
+        assert!(!format!("{c:?}").contains("p:x"), "password not in Debug");
+    }
+}

@@ -1,0 +1,19 @@
+//! Laker authentication and authorisation: argon2 password hashes, HS256
+//! bearer tokens, principals, grants, and the tower layer that authenticates
+//! every call.
+
+pub mod authenticate;
+pub mod authorize;
+pub mod error;
+pub mod layer;
+pub mod password;
+pub mod principal;
+pub mod secret;
+pub mod token;
+
+pub use authenticate::{Authenticator, BasicCredentials};
+pub use authorize::{Action, Authorizer};
+pub use error::{AuthError, Result};
+pub use layer::AuthLayer;
+pub use principal::Principal;
+pub use token::{IssuedToken, TokenService};

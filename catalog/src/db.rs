@@ -1,0 +1,64 @@
+//! Connecting to the catalog database and migrating it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+use crate::error::{CatalogError, Result};
+
+/// Which database holds the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (the default).
+    Sqlite,
+    /// PostgreSQL server (shared, for production).
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a catalog URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(CatalogError::invalid(
+                "catalog URL must start with 'sqlite:' or 'postgres:'",
+            ))
+        }
+    }
+}
+
+/// Opens a pool on `url` and applies the embedded migrations for its backend.
+pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::from_url(url)?;
+    let options = AnyConnectOptions::from_str(url)
+        .map_err(|e| CatalogError::invalid(format!("invalid catalog URL: {e}")))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        })
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
+    Ok((pool, backend))
+}
+
+/// Current time as Unix epoch milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// True when a database error is a unique/primary-key violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

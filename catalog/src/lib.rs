@@ -1,0 +1,21 @@
+//! The Laker catalog: namespaces, datasets, users and grants stored in SQLite
+//! (embedded default) or PostgreSQL, and datasets resolved to DataFusion
+//! tables over the lake's object stores.
+
+pub mod db;
+pub mod error;
+pub mod model;
+pub mod names;
+pub mod store;
+pub mod tables;
+mod users;
+
+pub use db::Backend;
+pub use error::{CatalogError, Result};
+pub use model::{
+    Dataset, DatasetFormat, DatasetOptions, Grant, Namespace, NewDataset, PartitionColumn,
+    PartitionType, User,
+};
+pub use names::DatasetName;
+pub use store::Catalog;
+pub use tables::TableResolver;

@@ -1,0 +1,17 @@
+//! The Laker Arrow Flight server: configuration, the Flight service (one
+//! module per RPC family), tickets, streaming, demo data, and the single
+//! mapping from errors to gRPC statuses.
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod stream;
+pub mod telemetry;
+pub mod ticket;
+
+pub use config::{Cli, LogFormat, ServerConfig};
+pub use server::{RunningServer, ServerOptions, StartError, start};

@@ -1,0 +1,74 @@
+//! `laker-server`: serve the data lake over Arrow Flight.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use laker_flight_server::{Cli, ServerConfig, ServerOptions, start, telemetry};
+
+fn main() -> ExitCode {
+    let config = match ServerConfig::from_cli(Cli::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("laker-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init(config.log_format, &config.log) {
+        eprintln!("laker-server: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("laker-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ServerConfig) -> ExitCode {
+    let mut server = match start(&config, ServerOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "laker-server failed to start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stopped_by_signal = tokio::select! {
+        signal = shutdown_signal() => {
+            if let Err(e) = signal {
+                tracing::error!(error = %e, "cannot wait for signals");
+            }
+            true
+        }
+        ended = server.wait() => {
+            if let Err(e) = ended {
+                tracing::error!(error = %e, "laker-server stopped");
+            }
+            false
+        }
+    };
+    if !stopped_by_signal {
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

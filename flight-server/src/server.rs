@@ -1,0 +1,181 @@
+//! Assembling and running the server: catalog, engine, auth, the Flight
+//! service behind the auth layer, on a bound TCP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use laker_auth::secret::load_or_create_secret;
+use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
+use laker_catalog::Catalog;
+use laker_query::{EngineConfig, QueryEngine};
+use object_store::ObjectStore;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::ServerConfig;
+use crate::demo;
+use crate::metrics::Metrics;
+use crate::service::{HANDSHAKE_PATH, LakerFlightService};
+use crate::state::AppState;
+use crate::stream::MAX_FLIGHT_DATA_BYTES;
+use crate::ticket::TicketCodec;
+
+/// Largest inbound gRPC message.
+const MAX_DECODING_BYTES: usize = 16 << 20;
+
+/// Extra wiring for embedders and tests.
+#[derive(Default)]
+pub struct ServerOptions {
+    /// Object stores to register for URL prefixes (e.g. a wrapping store for `file://`).
+    pub object_stores: Vec<(url::Url, Arc<dyn ObjectStore>)>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<&str> = self.object_stores.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("ServerOptions").field("object_stores", &urls).finish()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(String);
+
+fn start_err(what: &str) -> impl FnOnce(&dyn std::fmt::Display) -> StartError + '_ {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// A started server. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on (with the real port when bound to :0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shared state (catalog, metrics) for embedders and tests.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Live counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+
+    /// Stops accepting calls, lets running ones finish, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "server ended with an error"),
+                Err(e) => tracing::error!(error = %e, "server task failed"),
+            }
+        }
+    }
+
+    /// Waits until the server stops on its own (it does not, unless it fails).
+    pub async fn wait(&mut self) -> Result<(), StartError> {
+        let Some(task) = self.task.as_mut() else {
+            return Ok(());
+        };
+        let ended = task.await;
+        self.task = None;
+        ended
+            .map_err(start_err("server task failed"))?
+            .map_err(start_err("server failed"))
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts a server: opens the catalog, prepares keys and the engine,
+/// installs demo data if asked, binds the listener and serves in the
+/// background. Returns once the listener is bound (ready for connections).
+pub async fn start(config: &ServerConfig, options: ServerOptions) -> Result<RunningServer, StartError> {
+    config.validate().map_err(start_err("invalid configuration"))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(start_err("cannot create the data directory"))?;
+    let data_dir = config
+        .data_dir
+        .canonicalize()
+        .map_err(start_err("cannot resolve the data directory"))?;
+    let catalog = Catalog::connect(&config.catalog_url)
+        .await
+        .map_err(start_err("cannot open the catalog"))?;
+    let secret = load_or_create_secret(&config.secret_file).map_err(start_err("signing secret"))?;
+
+    let runtime = RuntimeEnvBuilder::new()
+        .build_arc()
+        .map_err(start_err("cannot build the query runtime"))?;
+    for (url, store) in options.object_stores {
+        runtime.register_object_store(&url, store);
+    }
+    let engine = QueryEngine::new(
+        &EngineConfig {
+            max_partitions: config.max_partitions,
+            batch_size: config.batch_size,
+        },
+        runtime,
+    );
+    if config.demo {
+        demo::install(&catalog, &data_dir.join("lake"), config.demo_rows)
+            .await
+            .map_err(start_err("cannot install the demo data"))?;
+    }
+
+    let tokens = Arc::new(TokenService::new(&secret, config.token_ttl));
+    let state = Arc::new(AppState {
+        authenticator: Authenticator::new(catalog.clone(), Arc::clone(&tokens)),
+        authorizer: Authorizer::new(catalog.clone()),
+        catalog,
+        engine,
+        tickets: TicketCodec::new(&secret),
+        ticket_ttl: config.ticket_ttl,
+        metrics: Arc::default(),
+    });
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(start_err("cannot listen"))?;
+    let addr = listener.local_addr().map_err(start_err("cannot listen"))?;
+    let service = FlightServiceServer::new(LakerFlightService::new(Arc::clone(&state)))
+        .max_decoding_message_size(MAX_DECODING_BYTES)
+        .max_encoding_message_size(MAX_FLIGHT_DATA_BYTES * 2);
+    let router = Server::builder()
+        .layer(AuthLayer::new(tokens, &[HANDSHAKE_PATH]))
+        .add_service(service);
+    let (tx, rx) = oneshot::channel::<()>();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = rx.await;
+    }));
+    tracing::info!(addr = %addr, demo = config.demo, "listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

@@ -1,0 +1,69 @@
+//! GetFlightInfo and GetSchema: authorise, compile the spec, describe the
+//! result and hand out one signed ticket per partition.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, SchemaAsIpc, SchemaResult, Ticket};
+use arrow::ipc::writer::IpcWriteOptions;
+use laker_auth::Principal;
+use laker_auth::token::unix_now;
+
+use crate::error::{Error, Result};
+use crate::service::descriptor::descriptor_spec;
+use crate::state::AppState;
+use crate::ticket::TicketClaims;
+
+/// Describes the download `descriptor` asks for.
+pub async fn get_flight_info(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo> {
+    let spec = descriptor_spec(&descriptor)?;
+    let (dataset, plan) = state.plan_download(principal, &spec).await?;
+    let partitions = plan.partitions();
+    let exp = unix_now().saturating_add(state.ticket_ttl.as_secs());
+    let claims = |partition: Option<u32>| TicketClaims {
+        sub: principal.name.clone(),
+        spec: spec.clone(),
+        partition,
+        partitions: partitions as u32,
+        revision: dataset.revision,
+        exp,
+    };
+    let endpoints: Vec<FlightEndpoint> = if partitions == 0 {
+        vec![claims(None)]
+    } else {
+        (0..partitions as u32).map(|p| claims(Some(p))).collect()
+    }
+    .iter()
+    .map(|c| FlightEndpoint::new().with_ticket(Ticket::new(state.tickets.sign(c))))
+    .collect();
+    let info = FlightInfo::new()
+        .try_with_schema(&plan.schema())
+        .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))?
+        .with_descriptor(descriptor)
+        .with_endpoints(endpoints)
+        .with_total_records(plan.total_records().map_or(-1, |n| n as i64))
+        .with_ordered(plan.ordered);
+    Ok(info)
+}
+
+/// The schema of the download `descriptor` asks for.
+pub async fn get_schema(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    descriptor: FlightDescriptor,
+) -> Result<SchemaResult> {
+    let spec = descriptor_spec(&descriptor)?;
+    let (_, plan) = state.plan_download(principal, &spec).await?;
+    schema_result(&plan.schema())
+}
+
+/// Encodes a schema as a `SchemaResult`.
+pub fn schema_result(schema: &Schema) -> Result<SchemaResult> {
+    SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("encoding schema failed: {e}")))
+}

@@ -1,0 +1,73 @@
+//! Handshake: Basic credentials in, `authorization: Bearer <JWT>` out.
+//!
+//! Accepts what `pyarrow`'s `authenticate_basic_token` and the ADBC Flight SQL
+//! driver send (an `authorization: Basic …` header), and the older protocol
+//! of a `BasicAuth` protobuf in the first handshake message.
+
+use std::sync::Arc;
+
+use arrow_flight::{BasicAuth, HandshakeRequest, HandshakeResponse};
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
+use laker_auth::BasicCredentials;
+use prost::Message;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// The Handshake response stream.
+pub type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+
+/// Authenticates the caller and returns a bearer token in the response
+/// headers (and as the payload of the single response message).
+pub async fn handshake(
+    state: &Arc<AppState>,
+    request: Request<Streaming<HandshakeRequest>>,
+) -> Result<Response<HandshakeStream>> {
+    let creds = credentials(request).await?;
+    tracing::Span::current().record("principal", creds.username.as_str());
+    let (principal, token) = match state.authenticator.login(&creds).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::warn!(user = %creds.username, "handshake refused");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(principal = %principal, expires_at = token.expires_at, "handshake accepted");
+    let bearer = MetadataValue::try_from(format!("Bearer {}", token.token))
+        .map_err(|e| Error::Internal(format!("token is not a valid header: {e}")))?;
+    let message = HandshakeResponse {
+        protocol_version: 0,
+        payload: token.token.into_bytes().into(),
+    };
+    let mut response = Response::new(stream::iter([Ok(message)]).boxed());
+    response.metadata_mut().insert("authorization", bearer);
+    Ok(response)
+}
+
+async fn credentials(request: Request<Streaming<HandshakeRequest>>) -> Result<BasicCredentials> {
+    if let Some(value) = request.metadata().get("authorization") {
+        let value = value
+            .to_str()
+            .map_err(|_| Error::InvalidArgument("authorization header is not ASCII".into()))?;
+        return Ok(BasicCredentials::from_header(value)?);
+    }
+    let missing = || {
+        Error::Auth(laker_auth::AuthError::Unauthenticated(
+            "Handshake needs credentials: send 'authorization: Basic base64(user:password)'".into(),
+        ))
+    };
+    let mut messages = request.into_inner();
+    let first = messages.message().await.map_err(|s| Error::InvalidArgument(s.message().to_string()))?;
+    let first = first.ok_or_else(missing)?;
+    let auth = BasicAuth::decode(first.payload).map_err(|_| missing())?;
+    if auth.username.is_empty() {
+        return Err(missing());
+    }
+    Ok(BasicCredentials {
+        username: auth.username,
+        password: auth.password,
+    })
+}

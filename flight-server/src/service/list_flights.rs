@@ -1,0 +1,70 @@
+//! ListFlights: the datasets the caller may read, optionally filtered by a
+//! case-insensitive search over name, description and tags.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow_flight::{Criteria, FlightDescriptor, FlightInfo};
+use laker_auth::{Action, Principal};
+use laker_catalog::Dataset;
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Longest accepted search string.
+const MAX_SEARCH_BYTES: usize = 1024;
+
+/// Lists the caller's datasets matching `criteria`.
+pub async fn list_flights(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    criteria: Criteria,
+) -> Result<Vec<FlightInfo>> {
+    if criteria.expression.len() > MAX_SEARCH_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "search criteria longer than {MAX_SEARCH_BYTES} bytes"
+        )));
+    }
+    let search = std::str::from_utf8(&criteria.expression)
+        .map_err(|_| Error::InvalidArgument("search criteria must be UTF-8 text".into()))?
+        .to_string();
+    let datasets = state.catalog.datasets().await?;
+    let visible = state
+        .authorizer
+        .filter_visible(principal, Action::Read, datasets)
+        .await?;
+    let mut infos = Vec::new();
+    for dataset in visible.into_iter().filter(|d| d.matches(&search)) {
+        infos.push(dataset_info(state, &dataset).await?);
+    }
+    Ok(infos)
+}
+
+/// A dataset's listing: descriptor, schema, and description/tags as JSON
+/// `app_metadata`. Call GetFlightInfo on the descriptor for tickets.
+async fn dataset_info(state: &Arc<AppState>, dataset: &Dataset) -> Result<FlightInfo> {
+    let mut metadata = serde_json::json!({
+        "name": dataset.name.to_string(),
+        "description": dataset.description,
+        "tags": dataset.tags,
+    });
+    let schema = match state.engine.table(dataset).await {
+        Ok(table) => table.schema(),
+        Err(e) => {
+            // One unreadable dataset must not hide the others.
+            tracing::warn!(dataset = %dataset.name, error = %e, "dataset schema unavailable");
+            metadata["error"] = "dataset is currently unavailable".into();
+            Arc::new(Schema::empty())
+        }
+    };
+    let descriptor = FlightDescriptor::new_path(vec![
+        dataset.name.namespace.clone(),
+        dataset.name.dataset.clone(),
+    ]);
+    Ok(FlightInfo::new()
+        .try_with_schema(&schema)
+        .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))?
+        .with_descriptor(descriptor)
+        .with_total_records(-1)
+        .with_app_metadata(metadata.to_string().into_bytes()))
+}

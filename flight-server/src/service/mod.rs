@@ -1,0 +1,202 @@
+//! The Flight service: a thin dispatcher over one module per RPC family.
+//! Every handler receives the [`Principal`] the auth layer verified; spans
+//! record who called what and how it ended.
+
+mod descriptor;
+mod do_get;
+mod flight_info;
+mod handshake;
+mod list_flights;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
+use laker_auth::Principal;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, Span, field::Empty as EmptyField};
+
+pub use descriptor::descriptor_spec;
+pub use flight_info::schema_result;
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::stream::FlightDataStream;
+
+/// gRPC path of the Handshake RPC (the only one callable without a token).
+pub const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
+
+/// Laker's Arrow Flight service.
+#[derive(Debug, Clone)]
+pub struct LakerFlightService {
+    state: Arc<AppState>,
+}
+
+impl LakerFlightService {
+    /// A service over `state`.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+/// The principal the auth layer put into the request.
+fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing bearer token; call Handshake first"))
+}
+
+fn rpc_span(rpc: &'static str, principal: &str) -> Span {
+    tracing::info_span!(
+        "rpc",
+        rpc,
+        principal,
+        dataset = EmptyField,
+        rows = EmptyField,
+        bytes = EmptyField,
+        ms = EmptyField
+    )
+}
+
+/// Runs a unary handler inside `span`, logs its outcome and duration, and
+/// maps its error to a status.
+async fn observe<T>(span: Span, fut: impl Future<Output = Result<T>>) -> Result<T, Status> {
+    let started = Instant::now();
+    let result = fut.instrument(span.clone()).await.map_err(Status::from);
+    let ms = started.elapsed().as_millis() as u64;
+    span.record("ms", ms);
+    let _enter = span.enter();
+    match &result {
+        Ok(_) => tracing::info!(code = "ok", "rpc finished"),
+        Err(status) => tracing::info!(code = ?status.code(), message = status.message(), "rpc failed"),
+    }
+    result
+}
+
+fn unimplemented<T>(what: &str) -> Result<T, Status> {
+    Err(Status::unimplemented(format!("{what} is not supported by this server")))
+}
+
+#[tonic::async_trait]
+impl FlightService for LakerFlightService {
+    type HandshakeStream = handshake::HandshakeStream;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = FlightDataStream;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        let span = rpc_span("Handshake", "");
+        observe(span, handshake::handshake(&self.state, request)).await
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let principal = principal(&request)?;
+        let span = rpc_span("ListFlights", &principal.name);
+        let infos = observe(
+            span,
+            list_flights::list_flights(&self.state, &principal, request.into_inner()),
+        )
+        .await?;
+        Ok(Response::new(stream::iter(infos.into_iter().map(Ok)).boxed()))
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let principal = principal(&request)?;
+        let span = rpc_span("GetFlightInfo", &principal.name);
+        observe(
+            span,
+            flight_info::get_flight_info(&self.state, &principal, request.into_inner()),
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        unimplemented("PollFlightInfo (use GetFlightInfo)")
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        let principal = principal(&request)?;
+        let span = rpc_span("GetSchema", &principal.name);
+        observe(
+            span,
+            flight_info::get_schema(&self.state, &principal, request.into_inner()),
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let principal = principal(&request)?;
+        let span = rpc_span("DoGet", &principal.name);
+        let stream_span = span.clone();
+        observe(
+            span,
+            do_get::do_get(&self.state, &principal, request.into_inner(), stream_span),
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        unimplemented("DoPut (uploads)")
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        unimplemented("DoExchange")
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        principal(&request)?;
+        let action = request.into_inner().r#type;
+        Err(Error::InvalidArgument(format!(
+            "unknown action '{}'; ListActions shows the available actions",
+            action.chars().take(100).collect::<String>()
+        ))
+        .into())
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        principal(&request)?;
+        Ok(Response::new(stream::empty().boxed()))
+    }
+}

@@ -1,0 +1,117 @@
+"""Starts a real laker-server (``--demo``) on 127.0.0.1:0 for the Python tests.
+
+The server's JSON log lines are collected by a reader thread; the fixture
+waits for the ``listening`` event (readiness), never for a fixed time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.flight as fl
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_ROWS = 2_000_000
+START_TIMEOUT_S = 300
+
+
+class Server:
+    """A running laker-server process and its log."""
+
+    def __init__(self, proc: subprocess.Popen, data_dir: Path):
+        self.proc = proc
+        self.data_dir = data_dir
+        self.lines: "queue.Queue[dict]" = queue.Queue()
+        self.log: list[dict] = []
+        self.addr: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"grpc://{self.addr}"
+
+    def events(self, predicate, timeout: float = 30.0) -> dict:
+        """Returns the first log event (past or future) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        for event in self.log:
+            if predicate(event):
+                return event
+        while time.monotonic() < deadline:
+            try:
+                event = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.log.append(event)
+            if predicate(event):
+                return event
+        raise AssertionError("no matching log event; last lines: %s" % self.log[-5:])
+
+
+def _server_binary() -> str:
+    explicit = os.environ.get("LAKER_SERVER_BIN")
+    if explicit:
+        return explicit
+    target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
+    return str(Path(target) / "debug" / "laker-server")
+
+
+def _pump(stream, sink: "queue.Queue[dict]") -> None:
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            sink.put(json.loads(line))
+        except json.JSONDecodeError:
+            sink.put({"raw": line})
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    data_dir = tmp_path_factory.mktemp("laker-data")
+    proc = subprocess.Popen(
+        [
+            _server_binary(),
+            "--demo",
+            "--listen", "127.0.0.1:0",
+            "--data-dir", str(data_dir),
+            "--log-format", "json",
+            "--demo-rows", str(DEMO_ROWS),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    s = Server(proc, data_dir)
+    threading.Thread(target=_pump, args=(proc.stderr, s.lines), daemon=True).start()
+    try:
+        ready = s.events(
+            lambda e: e.get("fields", {}).get("message") == "listening", timeout=START_TIMEOUT_S
+        )
+        s.addr = ready["fields"]["addr"]
+        yield s
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture()
+def client(server: Server) -> fl.FlightClient:
+    c = fl.FlightClient(server.url)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def opts(client: fl.FlightClient) -> fl.FlightCallOptions:
+    header = client.authenticate_basic_token("demo", "demo")
+    return fl.FlightCallOptions(headers=[header])

@@ -1,0 +1,157 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Support for Laker's end-to-end tests: a real server on 127.0.0.1:0 over
+//! the demo data, a byte-counting object store, and an authenticated Flight
+//! client.
+
+pub mod counting_store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightClient, FlightDescriptor, FlightInfo, Ticket};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::TryStreamExt;
+use laker_catalog::Catalog;
+use laker_flight_server::{RunningServer, ServerConfig, ServerOptions, demo};
+use object_store::local::LocalFileSystem;
+use tempfile::TempDir;
+use tokio::sync::OnceCell;
+use tonic::transport::Channel;
+
+pub use counting_store::CountingStore;
+
+/// Rows of `demo.trips` in tests: the full demo size.
+pub const DEMO_ROWS: usize = laker_flight_server::config::DEFAULT_DEMO_ROWS;
+
+/// The demo lake, generated once per target directory and reused.
+pub async fn demo_lake() -> &'static Path {
+    static LAKE: OnceCell<PathBuf> = OnceCell::const_new();
+    LAKE.get_or_init(|| async {
+        let lake = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("laker-demo-lake");
+        std::fs::create_dir_all(&lake).expect("create demo lake dir");
+        let lake = lake.canonicalize().expect("canonical demo lake");
+        demo::generate(&lake, DEMO_ROWS).await.expect("generate demo data");
+        lake
+    })
+    .await
+}
+
+/// A running server over its own catalog and the shared demo lake.
+pub struct TestServer {
+    /// The server.
+    pub server: RunningServer,
+    /// Its data directory (catalog, secret).
+    pub dir: TempDir,
+    /// Counts bytes the server reads from `file://`.
+    pub store: Arc<CountingStore>,
+    /// A second handle on the server's catalog, for test set-up.
+    pub catalog: Catalog,
+}
+
+impl TestServer {
+    /// A server with the demo datasets and account.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with the demo datasets, after `tweak` adjusted its config.
+    pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let lake = demo_lake().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServerConfig::with_data_dir(dir.path());
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        tweak(&mut config);
+        let catalog = Catalog::connect(&config.catalog_url).await.expect("catalog");
+        demo::install(&catalog, lake, DEMO_ROWS).await.expect("demo install");
+        let store = Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new())));
+        let options = ServerOptions {
+            object_stores: vec![(
+                url::Url::parse("file://").expect("url"),
+                Arc::clone(&store) as Arc<dyn object_store::ObjectStore>,
+            )],
+        };
+        let server = laker_flight_server::start(&config, options)
+            .await
+            .expect("server starts");
+        Self {
+            server,
+            dir,
+            store,
+            catalog,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// An unauthenticated client.
+    pub async fn anonymous(&self) -> FlightClient {
+        let channel = Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        FlightClient::new(channel)
+    }
+
+    /// A client logged in as `user`.
+    pub async fn login(&self, user: &str, password: &str) -> Result<FlightClient, FlightError> {
+        let mut client = self.anonymous().await;
+        let basic = STANDARD.encode(format!("{user}:{password}"));
+        client.add_header("authorization", &format!("Basic {basic}"))?;
+        let token = client.handshake(Vec::<u8>::new()).await?;
+        let token = String::from_utf8(token.to_vec()).map_err(|e| FlightError::protocol(e.to_string()))?;
+        client.add_header("authorization", &format!("Bearer {token}"))?;
+        Ok(client)
+    }
+
+    /// A client logged in as demo/demo.
+    pub async fn demo_client(&self) -> FlightClient {
+        self.login("demo", "demo").await.expect("demo login")
+    }
+
+    /// Path of a demo dataset's directory.
+    pub async fn dataset_dir(&self, name: &str) -> PathBuf {
+        demo_lake().await.join("demo").join(name)
+    }
+}
+
+/// GetFlightInfo for a JSON spec.
+pub async fn info_for(client: &mut FlightClient, spec: &serde_json::Value) -> Result<FlightInfo, FlightError> {
+    client
+        .get_flight_info(FlightDescriptor::new_cmd(spec.to_string()))
+        .await
+}
+
+/// Downloads every endpoint of `info`, in order.
+pub async fn fetch_all(client: &mut FlightClient, info: &FlightInfo) -> Result<Vec<RecordBatch>, FlightError> {
+    let mut batches = Vec::new();
+    for endpoint in &info.endpoint {
+        let ticket = endpoint.ticket.clone().ok_or_else(|| FlightError::protocol("no ticket"))?;
+        batches.extend(fetch(client, ticket).await?);
+    }
+    Ok(batches)
+}
+
+/// Downloads one ticket.
+pub async fn fetch(client: &mut FlightClient, ticket: Ticket) -> Result<Vec<RecordBatch>, FlightError> {
+    client.do_get(ticket).await?.try_collect().await
+}
+
+/// Total rows in `batches`.
+pub fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// The gRPC status inside a Flight error (panics if there is none: a test bug).
+pub fn status(err: FlightError) -> tonic::Status {
+    match err {
+        FlightError::Tonic(status) => *status,
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}

@@ -1,0 +1,158 @@
+//! ListFlights, GetFlightInfo, GetSchema and DoGet over the demo data,
+//! checked against DataFusion run directly on the files.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, TimeUnit};
+use arrow_flight::{FlightDescriptor, Ticket};
+use futures::TryStreamExt;
+use laker_integration_tests::{DEMO_ROWS, TestServer, fetch, fetch_all, info_for, rows};
+use serde_json::json;
+
+use crate::reference;
+
+#[tokio::test]
+async fn list_flights_shows_demo_datasets_and_searches() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let all: Vec<_> = c.list_flights(Vec::<u8>::new()).await.unwrap().try_collect().await.unwrap();
+    let names: Vec<Vec<String>> = all.iter().map(|i| i.flight_descriptor.clone().unwrap().path).collect();
+    assert_eq!(names, vec![vec!["demo", "trips"], vec!["demo", "zones"]]);
+    let trips_schema = all[0].clone().try_decode_schema().unwrap();
+    assert_eq!(trips_schema.fields().len(), 14);
+    let meta: serde_json::Value = serde_json::from_slice(&all[1].app_metadata).unwrap();
+    assert_eq!(meta["name"], "demo.zones");
+    assert!(meta["tags"].as_array().unwrap().contains(&json!("lookup")));
+
+    for (search, expect) in [("LOOKUP", vec!["zones"]), ("Taxi", vec!["trips", "zones"]), ("norwegian", vec!["trips"]), ("nothing-like-this", vec![])] {
+        let found: Vec<_> = c.list_flights(search.as_bytes().to_vec()).await.unwrap().try_collect().await.unwrap();
+        let found: Vec<String> = found.iter().map(|i| i.flight_descriptor.clone().unwrap().path[1].clone()).collect();
+        assert_eq!(found, expect, "search {search}");
+    }
+}
+
+#[tokio::test]
+async fn whole_dataset_by_path_in_parallel_endpoints() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let info = c
+        .get_flight_info(FlightDescriptor::new_path(vec!["demo".into(), "trips".into()]))
+        .await
+        .unwrap();
+    assert_eq!(info.total_records, DEMO_ROWS as i64);
+    assert!(!info.ordered);
+    // 24 files, at most 8 partitions.
+    assert_eq!(info.endpoint.len(), 8);
+    let schema = info.clone().try_decode_schema().unwrap();
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    assert_eq!(schema.field_with_name("pickup_at").unwrap().data_type(), &ts);
+    assert_eq!(schema.field_with_name("city").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(schema.field_with_name("month").unwrap().data_type(), &DataType::Utf8);
+
+    // Endpoints fetched concurrently add up to the whole dataset.
+    let fetches = info.endpoint.iter().map(|e| {
+        let ticket = e.ticket.clone().unwrap();
+        let server = &s;
+        async move {
+            let mut client = server.demo_client().await;
+            fetch(&mut client, ticket).await.map(|b| rows(&b))
+        }
+    });
+    let counts = futures::future::try_join_all(fetches).await.unwrap();
+    assert!(counts.iter().all(|n| *n > 0), "{counts:?}");
+    assert_eq!(counts.iter().sum::<usize>(), DEMO_ROWS);
+}
+
+#[tokio::test]
+async fn spec_projection_filter_limit_match_datafusion() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let filter = "fare > 30 AND passengers >= 2";
+    let expected = reference::count(&format!("SELECT count(*) FROM trips WHERE {filter}")).await;
+    assert!(expected > 10_000, "demo data should make this filter non-trivial: {expected}");
+
+    let spec = json!({"dataset": "demo.trips", "columns": ["pickup_at", "fare"], "filter": filter});
+    let info = info_for(&mut c, &spec).await.unwrap();
+    let schema = info.clone().try_decode_schema().unwrap();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["pickup_at", "fare"]);
+    assert_eq!(info.total_records, -1, "filtered counts are not known up front");
+    let batches = fetch_all(&mut c, &info).await.unwrap();
+    assert_eq!(rows(&batches), expected);
+    for b in &batches {
+        assert_eq!(b.schema().fields().len(), 2);
+        let fares = b.column(1).as_primitive::<Float64Type>();
+        assert!(fares.iter().all(|f| f.unwrap() > 30.0));
+    }
+
+    let limited = json!({"dataset": "demo.trips", "columns": ["pickup_at", "fare"], "filter": filter, "limit": 1000});
+    let info = info_for(&mut c, &limited).await.unwrap();
+    assert_eq!(info.endpoint.len(), 1, "a limit is served by one endpoint");
+    assert_eq!(rows(&fetch_all(&mut c, &info).await.unwrap()), 1000);
+
+    // The same spec as a raw JSON ticket, straight to DoGet.
+    let batches = fetch(&mut c, Ticket::new(limited.to_string())).await.unwrap();
+    assert_eq!(rows(&batches), 1000);
+    let batches = fetch(&mut c, Ticket::new(spec.to_string())).await.unwrap();
+    assert_eq!(rows(&batches), expected);
+}
+
+#[tokio::test]
+async fn order_by_is_global_and_flagged() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let spec = json!({"dataset": "demo.trips", "columns": ["trip_id", "fare"], "filter": "city = 'Oslo'", "order_by": ["fare DESC", "trip_id"], "limit": 25});
+    let info = info_for(&mut c, &spec).await.unwrap();
+    assert!(info.ordered);
+    assert_eq!(info.endpoint.len(), 1);
+    let got = fetch_all(&mut c, &info).await.unwrap();
+    let want = reference::query(
+        "SELECT trip_id, fare FROM trips WHERE city = 'Oslo' ORDER BY fare DESC, trip_id LIMIT 25",
+    )
+    .await;
+    let flat = |b: &[arrow::record_batch::RecordBatch]| -> Vec<(i64, f64)> {
+        b.iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_primitive::<arrow::datatypes::Int64Type>().clone();
+                let fares = b.column(1).as_primitive::<Float64Type>().clone();
+                (0..b.num_rows()).map(move |i| (ids.value(i), fares.value(i)))
+            })
+            .collect()
+    };
+    let got = flat(&got);
+    assert_eq!(got.len(), 25);
+    assert_eq!(got, flat(&want));
+    assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
+}
+
+#[tokio::test]
+async fn get_schema_follows_the_projection() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let full = c
+        .get_schema(FlightDescriptor::new_path(vec!["demo".into(), "zones".into()]))
+        .await
+        .unwrap();
+    let names: Vec<&str> = full.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["zone_id", "name", "city"]);
+    let projected = c
+        .get_schema(FlightDescriptor::new_cmd(
+            json!({"dataset": "demo.trips", "columns": ["tip", "month"]}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let fields: Vec<(&str, bool)> = projected.fields().iter().map(|f| (f.name().as_str(), f.is_nullable())).collect();
+    assert_eq!(fields, [("tip", true), ("month", false)]);
+}
+
+#[tokio::test]
+async fn zones_round_trip_values() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let batches = fetch(&mut c, Ticket::new(r#"{"dataset": "demo.zones", "filter": "zone_id = 7"}"#)).await.unwrap();
+    assert_eq!(rows(&batches), 1);
+    let want = reference::query("SELECT zone_id, name, city FROM zones WHERE zone_id = 7").await;
+    assert_eq!(batches[0].columns(), want[0].columns());
+    let city = batches[0].column(2).as_string::<i32>();
+    assert_eq!(city.value(0), "Bergen");
+    assert!(!batches[0].column(1).is_null(0));
+}

@@ -1,0 +1,139 @@
+//! Pushdown, backpressure and cancellation, observed through the bytes the
+//! server reads from the object store and its live counters.
+
+use std::time::{Duration, Instant};
+
+use arrow_flight::Ticket;
+use futures::StreamExt;
+use laker_integration_tests::{DEMO_ROWS, TestServer, fetch, rows};
+
+use crate::reference;
+
+/// Total size of the `.parquet` files under `dir`.
+fn parquet_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            total += parquet_bytes(&path);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            total += std::fs::metadata(&path).unwrap().len();
+        }
+    }
+    total
+}
+
+/// Bytes the server reads to serve `spec` (metadata already cached).
+async fn bytes_for(s: &TestServer, spec: &str) -> (u64, usize) {
+    let mut c = s.demo_client().await;
+    let before = s.store.bytes_read();
+    let n = rows(&fetch(&mut c, Ticket::new(spec.to_string())).await.unwrap());
+    (s.store.bytes_read() - before, n)
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+#[tokio::test]
+async fn selective_downloads_read_a_fraction_of_the_bytes() {
+    let s = TestServer::start().await;
+    // Warm the metadata caches so only data reads are compared.
+    bytes_for(&s, r#"{"dataset": "demo.trips", "limit": 1}"#).await;
+
+    let (full, n) = bytes_for(&s, r#"{"dataset": "demo.trips"}"#).await;
+    assert_eq!(n, DEMO_ROWS);
+    let on_disk = parquet_bytes(&s.dataset_dir("trips").await);
+    assert!(full > on_disk / 2, "a full scan reads most of the files: {full} of {on_disk}");
+
+    let day = "pickup_at >= '2024-03-10T00:00:00Z' AND pickup_at < '2024-03-11T00:00:00Z'";
+    let spec = format!(r#"{{"dataset": "demo.trips", "columns": ["trip_id", "fare"], "filter": "{day}"}}"#);
+    let (selective, n) = bytes_for(&s, &spec).await;
+    assert_eq!(n, reference::count(&format!("SELECT count(*) FROM trips WHERE {day}")).await);
+    assert!(n > 1000, "{n}");
+    assert!(
+        selective * 50 < full,
+        "one day, two columns should read <2% of a full scan: {selective} vs {full}"
+    );
+
+    let (month, n) = bytes_for(&s, r#"{"dataset": "demo.trips", "filter": "month = '2024-03'"}"#).await;
+    assert_eq!(n, reference::count("SELECT count(*) FROM trips WHERE month = '2024-03'").await);
+    assert!(month * 8 < full, "partition pruning reads one month: {month} vs {full}");
+}
+
+#[tokio::test]
+async fn slow_client_slows_the_scan_and_nothing_is_lost() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let mut stream = c.do_get(Ticket::new(r#"{"dataset": "demo.trips"}"#)).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    let mut received = first.num_rows();
+    // The client stops reading. The server may fill the flow-control windows,
+    // then must wait: it neither runs ahead through the dataset nor buffers it.
+    let metrics = s.server.metrics().clone();
+    let sent_then = metrics.rows_sent();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent_later = metrics.rows_sent();
+    assert!(
+        sent_later < (DEMO_ROWS / 10) as u64,
+        "server ran ahead of a paused client: {sent_then} -> {sent_later} rows of {DEMO_ROWS}"
+    );
+    let on_disk = parquet_bytes(&s.dataset_dir("trips").await);
+    assert!(s.store.bytes_read() < on_disk / 4, "scan ran ahead: read {} of {on_disk}", s.store.bytes_read());
+    // Resuming delivers everything.
+    while let Some(batch) = stream.next().await {
+        received += batch.unwrap().num_rows();
+    }
+    assert_eq!(received, DEMO_ROWS);
+    assert!(eventually(Duration::from_secs(10), || metrics.active_streams() == 0).await);
+}
+
+#[tokio::test]
+async fn disconnect_cancels_the_scan() {
+    let s = TestServer::start().await;
+    let metrics = s.server.metrics().clone();
+    let pool = s.server.state().engine.state().runtime_env().memory_pool.clone();
+    assert_eq!(metrics.active_streams(), 0);
+    {
+        let mut c = s.demo_client().await;
+        let mut stream = c.do_get(Ticket::new(r#"{"dataset": "demo.trips", "order_by": ["fare"]}"#)).await.unwrap();
+        // A sort holds memory from the pool while it runs.
+        let first = stream.next().await.unwrap().unwrap();
+        assert!(first.num_rows() > 0);
+        assert_eq!(metrics.active_streams(), 1);
+        // Client goes away mid-stream.
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || metrics.active_streams() == 0).await,
+        "the server kept the stream open after the client left"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || pool.reserved() == 0).await,
+        "query memory not returned: {} bytes",
+        pool.reserved()
+    );
+    // The scan stopped: no more bytes are read afterwards.
+    let read = s.store.bytes_read();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.store.bytes_read(), read);
+
+    {
+        let mut c = s.demo_client().await;
+        let mut stream = c.do_get(Ticket::new(r#"{"dataset": "demo.trips"}"#)).await.unwrap();
+        stream.next().await.unwrap().unwrap();
+    }
+    assert!(eventually(Duration::from_secs(10), || metrics.active_streams() == 0).await);
+    let on_disk = parquet_bytes(&s.dataset_dir("trips").await);
+    let before = s.store.bytes_read();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.store.bytes_read(), before, "scan continued after disconnect");
+    assert!(before - read < on_disk / 2, "cancelled scan read {} of {on_disk}", before - read);
+}

@@ -1,0 +1,224 @@
+//! The query engine: one shared DataFusion session state that compiles
+//! download specs into pushed-down, partitioned physical plans.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::Column;
+use datafusion::common::stats::Precision;
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
+use datafusion::prelude::SessionConfig;
+use laker_catalog::{Dataset, TableResolver};
+
+use crate::error::{QueryError, Result};
+use crate::filter::compile_filter;
+use crate::spec::DownloadSpec;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most partitions (download endpoints) one download is split into.
+    pub max_partitions: usize,
+    /// Rows per record batch produced by scans.
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_partitions: 8,
+            batch_size: 8192,
+        }
+    }
+}
+
+/// Compiles download specs and resolves dataset tables.
+pub struct QueryEngine {
+    state: SessionState,
+    tables: TableResolver,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").finish_non_exhaustive()
+    }
+}
+
+/// A compiled download: a physical plan whose partitions can be executed
+/// independently (one per endpoint).
+#[derive(Debug, Clone)]
+pub struct DownloadPlan {
+    plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    /// Whether rows come in the order the spec asked for.
+    pub ordered: bool,
+}
+
+impl QueryEngine {
+    /// An engine over `runtime` (object stores, memory pool, caches).
+    pub fn new(config: &EngineConfig, runtime: Arc<RuntimeEnv>) -> Self {
+        let mut session = SessionConfig::new()
+            .with_target_partitions(config.max_partitions.max(1))
+            .with_batch_size(config.batch_size.max(1))
+            // Partitions must be independent so each endpoint can run alone:
+            // never shuffle rows between them.
+            .with_round_robin_repartition(false)
+            .with_information_schema(false);
+        let options = session.options_mut();
+        options.execution.parquet.pushdown_filters = true;
+        options.execution.parquet.reorder_filters = true;
+        // Plain Utf8/Binary on the wire: every Arrow client reads them.
+        options.execution.parquet.schema_force_view_types = false;
+        options.sql_parser.enable_ident_normalization = true;
+        let state = SessionStateBuilder::new()
+            .with_config(session)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        Self {
+            state,
+            tables: TableResolver::new(),
+        }
+    }
+
+    /// The shared session state.
+    pub fn state(&self) -> &SessionState {
+        &self.state
+    }
+
+    /// The table of `dataset` (cached per dataset revision).
+    pub async fn table(&self, dataset: &Dataset) -> Result<Arc<dyn TableProvider>> {
+        Ok(self.tables.table(&self.state, dataset).await?)
+    }
+
+    /// Compiles `spec` over `dataset` into an executable plan. The caller
+    /// must have authorised the principal for the dataset already.
+    pub async fn plan(&self, dataset: &Dataset, spec: &DownloadSpec) -> Result<DownloadPlan> {
+        let table = self.table(dataset).await?;
+        let logical = self.logical_plan(dataset, table, spec)?;
+        let plan = self.state.create_physical_plan(&logical).await?;
+        let plan = if independent_partitions(&plan) {
+            plan
+        } else {
+            Arc::new(CoalescePartitionsExec::new(plan)) as Arc<dyn ExecutionPlan>
+        };
+        Ok(DownloadPlan {
+            plan,
+            task_ctx: self.state.task_ctx(),
+            ordered: !spec.order_by.is_empty(),
+        })
+    }
+
+    fn logical_plan(
+        &self,
+        dataset: &Dataset,
+        table: Arc<dyn TableProvider>,
+        spec: &DownloadSpec,
+    ) -> Result<LogicalPlan> {
+        let schema = table.schema();
+        let mut builder = LogicalPlanBuilder::scan(
+            dataset.name.dataset.as_str(),
+            provider_as_source(table),
+            None,
+        )?;
+        if let Some(filter) = &spec.filter {
+            let expr = compile_filter(&self.state, filter, builder.schema())?;
+            builder = builder.filter(expr)?;
+        }
+        let keys = spec.sort_keys()?;
+        if !keys.is_empty() {
+            let sort = keys
+                .iter()
+                .map(|k| {
+                    column(&schema, "order_by", &k.column)
+                        .map(|c| SortExpr::new(c, !k.descending, k.nulls_first))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            builder = builder.sort(sort)?;
+        }
+        if let Some(limit) = spec.limit {
+            let limit = usize::try_from(limit).map_err(|_| QueryError::spec("limit", "is too large"))?;
+            builder = builder.limit(0, Some(limit))?;
+        }
+        if let Some(columns) = &spec.columns {
+            let exprs = columns
+                .iter()
+                .map(|c| column(&schema, "columns", c))
+                .collect::<Result<Vec<_>>>()?;
+            builder = builder.project(exprs)?;
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// A reference to column `name`, or an InvalidSpec error naming `field`.
+fn column(schema: &SchemaRef, field: &str, name: &str) -> Result<Expr> {
+    if schema.field_with_name(name).is_ok() {
+        return Ok(Expr::Column(Column::from_name(name)));
+    }
+    let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    Err(QueryError::spec(
+        field,
+        format!(
+            "unknown column '{name}'; available columns: {}",
+            available.join(", ")
+        ),
+    ))
+}
+
+/// True when no operator moves rows between partitions, so each output
+/// partition can be executed on its own.
+fn independent_partitions(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if plan.as_any().is::<RepartitionExec>() {
+        return false;
+    }
+    plan.children().into_iter().all(independent_partitions)
+}
+
+impl DownloadPlan {
+    /// The schema of the rows the download returns.
+    pub fn schema(&self) -> SchemaRef {
+        self.plan.schema()
+    }
+
+    /// How many partitions (endpoints) the download has.
+    pub fn partitions(&self) -> usize {
+        self.plan.output_partitioning().partition_count()
+    }
+
+    /// Exact row count when statistics know it (no filter, or exact pruning).
+    pub fn total_records(&self) -> Option<u64> {
+        let stats = self.plan.partition_statistics(None).ok()?;
+        match stats.num_rows {
+            Precision::Exact(n) => u64::try_from(n).ok(),
+            _ => None,
+        }
+    }
+
+    /// The physical plan (for tests and diagnostics).
+    pub fn physical_plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
+    }
+
+    /// Streams one partition, or all partitions merged when `partition` is `None`.
+    pub fn execute(&self, partition: Option<usize>) -> Result<SendableRecordBatchStream> {
+        match partition {
+            None => Ok(execute_stream(Arc::clone(&self.plan), Arc::clone(&self.task_ctx))?),
+            Some(p) if p < self.partitions() => {
+                Ok(self.plan.execute(p, Arc::clone(&self.task_ctx))?)
+            }
+            Some(p) => Err(QueryError::spec(
+                "partition",
+                format!("{p} is out of range (the plan has {})", self.partitions()),
+            )),
+        }
+    }
+}

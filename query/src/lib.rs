@@ -1,0 +1,12 @@
+//! Laker query: the download spec, its compilation into DataFusion plans with
+//! projection, filter and limit pushed into the scan, and partitioning into
+//! independently executable endpoints.
+
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod spec;
+
+pub use engine::{DownloadPlan, EngineConfig, QueryEngine};
+pub use error::{QueryError, Result};
+pub use spec::{DownloadSpec, SortKey};

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the workspace, prepares the Python virtualenv, and runs every test:
+# the Rust unit and integration tests, then the Python tests that drive a
+# real laker-server with pyarrow.flight.
+#
+#   scripts/test.sh            # everything
+#   CARGO_TARGET_DIR=…         # reuse a build directory
+#   LAKER_VENV=…               # virtualenv location (default: .venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="${LAKER_VENV:-$PWD/.venv}"
+
+echo "==> building (debug)"
+cargo build --workspace --all-targets --locked
+
+echo "==> python virtualenv at $venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r integration-tests/python/requirements.txt
+
+echo "==> rust tests"
+cargo test --workspace --locked
+
+echo "==> python tests"
+LAKER_SERVER_BIN="$CARGO_TARGET_DIR/debug/laker-server" \
+  "$venv/bin/python" -m pytest integration-tests/python -q -p no:cacheprovider
