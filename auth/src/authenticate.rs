@@ -37,9 +37,9 @@ impl BasicCredentials {
         let encoded = strip_scheme(value, "basic").ok_or_else(|| {
             AuthError::Unauthenticated("expected 'authorization: Basic …' credentials".into())
         })?;
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| AuthError::InvalidArgument("Basic credentials are not valid base64".into()))?;
+        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| {
+            AuthError::InvalidArgument("Basic credentials are not valid base64".into())
+        })?;
         let text = String::from_utf8(decoded)
             .map_err(|_| AuthError::InvalidArgument("Basic credentials are not UTF-8".into()))?;
         let (user, pass) = text.split_once(':').ok_or_else(|| {

@@ -34,7 +34,12 @@ impl Authorizer {
     }
 
     /// Whether `principal` may perform `action` on `dataset`.
-    pub async fn allows(&self, principal: &Principal, action: Action, dataset: &DatasetName) -> Result<bool> {
+    pub async fn allows(
+        &self,
+        principal: &Principal,
+        action: Action,
+        dataset: &DatasetName,
+    ) -> Result<bool> {
         let grants = self.catalog.grants_of(&principal.name).await?;
         Ok(grants
             .iter()
@@ -42,7 +47,12 @@ impl Authorizer {
     }
 
     /// Fails with `PermissionDenied` unless `principal` may perform `action` on `dataset`.
-    pub async fn require(&self, principal: &Principal, action: Action, dataset: &DatasetName) -> Result<()> {
+    pub async fn require(
+        &self,
+        principal: &Principal,
+        action: Action,
+        dataset: &DatasetName,
+    ) -> Result<()> {
         if self.allows(principal, action, dataset).await? {
             Ok(())
         } else {

@@ -113,8 +113,14 @@ fn bearer_principal(tokens: &TokenService, headers: &http::HeaderMap) -> Result<
 fn unauthenticated<B: Default>(message: &str) -> Response<B> {
     let mut response = Response::new(B::default());
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert("grpc-status", HeaderValue::from_static(GRPC_UNAUTHENTICATED));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from_static(GRPC_UNAUTHENTICATED),
+    );
     if let Ok(value) = HeaderValue::from_str(&percent_encode(message)) {
         headers.insert("grpc-message", value);
     }
@@ -144,7 +150,10 @@ mod tests {
 
     use super::*;
 
-    fn svc() -> (Arc<TokenService>, impl Service<Request<()>, Response = Response<String>, Error = Infallible>) {
+    fn svc() -> (
+        Arc<TokenService>,
+        impl Service<Request<()>, Response = Response<String>, Error = Infallible>,
+    ) {
         let tokens = Arc::new(TokenService::new(&[9u8; 32], Duration::from_secs(60)));
         let inner = tower::service_fn(|req: Request<()>| async move {
             let who = req

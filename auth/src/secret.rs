@@ -20,7 +20,9 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
     match fs::read_to_string(path) {
         Ok(text) => decode(text.trim()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path),
-        Err(e) => Err(AuthError::Internal(format!("cannot read signing secret: {e}"))),
+        Err(e) => Err(AuthError::Internal(format!(
+            "cannot read signing secret: {e}"
+        ))),
     }
 }
 
@@ -61,7 +63,8 @@ fn create(path: &Path) -> Result<Vec<u8>> {
         }
         Err(e) => return Err(io(e)),
     };
-    file.write_all(STANDARD.encode(&secret).as_bytes()).map_err(io)?;
+    file.write_all(STANDARD.encode(&secret).as_bytes())
+        .map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(secret)
 }

@@ -46,7 +46,9 @@ pub struct TokenService {
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenService")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,7 +139,10 @@ mod tests {
     fn other_secret_refused() {
         let t = service().issue(&Principal::new("alice")).unwrap();
         let other = TokenService::new(&[1u8; 32], Duration::from_secs(60));
-        assert!(matches!(other.verify(&t.token), Err(AuthError::Unauthenticated(_))));
+        assert!(matches!(
+            other.verify(&t.token),
+            Err(AuthError::Unauthenticated(_))
+        ));
     }
 
     #[test]
@@ -168,8 +173,14 @@ mod tests {
             unix_now(),
             unix_now() + 3600
         ));
-        for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
-            assert!(matches!(s.verify(&token), Err(AuthError::Unauthenticated(_))));
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}"),
+        ] {
+            assert!(matches!(
+                s.verify(&token),
+                Err(AuthError::Unauthenticated(_))
+            ));
         }
     }
 

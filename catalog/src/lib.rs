@@ -19,3 +19,6 @@ pub use model::{
 pub use names::DatasetName;
 pub use store::Catalog;
 pub use tables::TableResolver;
+
+#[cfg(test)]
+mod store_tests;

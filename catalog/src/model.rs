@@ -202,9 +202,17 @@ mod tests {
     #[test]
     fn options_reject_unknown_fields() {
         let err = DatasetOptions::from_json(r#"{"partition_cols": []}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `partition_cols`"), "{err}");
-        let ok = DatasetOptions::from_json(r#"{"partition_columns": [{"name": "month", "type": "string"}]}"#)
-            .unwrap();
-        assert_eq!(ok.partition_columns.unwrap()[0].data_type, PartitionType::String);
+        assert!(
+            err.to_string().contains("unknown field `partition_cols`"),
+            "{err}"
+        );
+        let ok = DatasetOptions::from_json(
+            r#"{"partition_columns": [{"name": "month", "type": "string"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.partition_columns.unwrap()[0].data_type,
+            PartitionType::String
+        );
     }
 }

@@ -66,6 +66,12 @@ impl DatasetName {
     }
 }
 
+impl serde::Serialize for DatasetName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for DatasetName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.namespace, self.dataset)
@@ -85,7 +91,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["demo", "a.b.c", ".x", "x.", "1a.b", "a.b-c", "a b.c", "../etc.passwd"] {
+        for bad in [
+            "demo",
+            "a.b.c",
+            ".x",
+            "x.",
+            "1a.b",
+            "a.b-c",
+            "a b.c",
+            "../etc.passwd",
+        ] {
             let err = DatasetName::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid"), "{bad}: {err}");
         }

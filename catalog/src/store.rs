@@ -18,12 +18,18 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("backend", &self.backend).finish()
+        f.debug_struct("Catalog")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
-const DATASET_COLUMNS: &str =
-    "namespace, name, description, tags, format, location, options, created_at, updated_at, revision";
+/// The columns of `datasets`, in the order [`dataset_from_row`] reads them.
+macro_rules! dataset_columns {
+    () => {
+        "namespace, name, description, tags, format, location, options, created_at, updated_at, revision"
+    };
+}
 
 impl Catalog {
     /// Connects to `url` (`sqlite:…` or `postgres:…`) and applies migrations.
@@ -74,11 +80,12 @@ impl Catalog {
     /// Looks up one namespace.
     pub async fn namespace(&self, name: &str) -> Result<Namespace> {
         let name = validate_ident("namespace", name)?;
-        let row = sqlx::query("SELECT name, description, created_at FROM namespaces WHERE name = $1")
-            .bind(&name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| CatalogError::not_found("namespace", &name))?;
+        let row =
+            sqlx::query("SELECT name, description, created_at FROM namespaces WHERE name = $1")
+                .bind(&name)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| CatalogError::not_found("namespace", &name))?;
         Ok(Namespace {
             name: row.try_get("name")?,
             description: row.try_get("description")?,
@@ -104,8 +111,10 @@ impl Catalog {
         };
         let tags = to_json(&dataset.tags)?;
         let options = to_json(&dataset.options)?;
-        sqlx::query(&format!(
-            "INSERT INTO datasets ({DATASET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        sqlx::query(concat!(
+            "INSERT INTO datasets (",
+            dataset_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&dataset.name.namespace)
         .bind(&dataset.name.dataset)
@@ -134,8 +143,10 @@ impl Catalog {
 
     /// Looks up one dataset.
     pub async fn dataset(&self, name: &DatasetName) -> Result<Dataset> {
-        let row = sqlx::query(&format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets WHERE namespace = $1 AND name = $2"
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM datasets WHERE namespace = $1 AND name = $2"
         ))
         .bind(&name.namespace)
         .bind(&name.dataset)
@@ -147,8 +158,10 @@ impl Catalog {
 
     /// All datasets, ordered by name.
     pub async fn datasets(&self) -> Result<Vec<Dataset>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY namespace, name"
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM datasets ORDER BY namespace, name"
         ))
         .fetch_all(&self.pool)
         .await?;

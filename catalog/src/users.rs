@@ -82,12 +82,13 @@ impl Catalog {
             pattern: validate_pattern(pattern)?,
             action: validate_ident("action", action)?,
         };
-        let result = sqlx::query("INSERT INTO grants (principal, pattern, action) VALUES ($1, $2, $3)")
-            .bind(&grant.principal)
-            .bind(&grant.pattern)
-            .bind(&grant.action)
-            .execute(&self.pool)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO grants (principal, pattern, action) VALUES ($1, $2, $3)")
+                .bind(&grant.principal)
+                .bind(&grant.pattern)
+                .bind(&grant.action)
+                .execute(&self.pool)
+                .await;
         match result {
             Ok(_) => Ok(grant),
             Err(e) if is_unique_violation(&e) => Ok(grant),

@@ -166,7 +166,10 @@ impl ServerConfig {
         if let Some(v) = cli.ticket_ttl_secs.or(file.ticket_ttl_secs) {
             c.ticket_ttl = Duration::from_secs(v);
         }
-        c.max_partitions = cli.max_partitions.or(file.max_partitions).unwrap_or(c.max_partitions);
+        c.max_partitions = cli
+            .max_partitions
+            .or(file.max_partitions)
+            .unwrap_or(c.max_partitions);
         c.batch_size = cli.batch_size.or(file.batch_size).unwrap_or(c.batch_size);
         c.log_format = cli.log_format.or(file.log_format).unwrap_or_default();
         if let Some(v) = cli.log.or(file.log) {
@@ -209,7 +212,10 @@ impl ServerConfig {
 }
 
 fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("catalog.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("catalog.db").display()
+    )
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -253,7 +259,15 @@ mod tests {
         assert_eq!(c.token_ttl, Duration::from_secs(60));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.secret_file, PathBuf::from("/srv/laker/secret.key"));
-        let c = parse(&["--config", f, "--listen", "127.0.0.1:7000", "--log-format", "text"]).unwrap();
+        let c = parse(&[
+            "--config",
+            f,
+            "--listen",
+            "127.0.0.1:7000",
+            "--log-format",
+            "text",
+        ])
+        .unwrap();
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.log_format, LogFormat::Text);
     }
@@ -265,7 +279,9 @@ mod tests {
         std::fs::write(&file, "listn = \"x\"\n").unwrap();
         let err = parse(&["--config", file.to_str().unwrap()]).unwrap_err().0;
         assert!(err.contains("unknown field `listn`"), "{err}");
-        let err = parse(&["--demo", "--listen", "0.0.0.0:50051"]).unwrap_err().0;
+        let err = parse(&["--demo", "--listen", "0.0.0.0:50051"])
+            .unwrap_err()
+            .0;
         assert!(err.contains("loopback"), "{err}");
         let err = parse(&["--catalog-url", "mysql://x"]).unwrap_err().0;
         assert!(err.contains("catalog-url"), "{err}");

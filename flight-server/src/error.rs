@@ -9,6 +9,7 @@ use datafusion::error::DataFusionError;
 use laker_auth::AuthError;
 use laker_catalog::CatalogError;
 use laker_query::QueryError;
+use parquet::errors::ParquetError;
 use tonic::{Code, Status};
 
 use crate::ticket::TicketError;
@@ -107,19 +108,33 @@ pub(crate) fn datafusion_status(e: &DataFusionError) -> Status {
         DataFusionError::SchemaError(..) | DataFusionError::Plan(_) | DataFusionError::SQL(..) => {
             Status::invalid_argument(root.strip_backtrace())
         }
-        DataFusionError::ArrowError(a, _) => match a.as_ref() {
-            ArrowError::DivideByZero
-            | ArrowError::CastError(_)
-            | ArrowError::ComputeError(_)
-            | ArrowError::ArithmeticOverflow(_)
-            | ArrowError::InvalidArgumentError(_) => {
-                Status::invalid_argument(format!("evaluating the request failed: {a}"))
-            }
+        DataFusionError::ArrowError(a, _) => arrow_status(a, root),
+        // Filters pushed into the Parquet decoder fail inside the reader.
+        DataFusionError::ParquetError(p) => match p.as_ref() {
+            ParquetError::External(inner) => match inner.downcast_ref::<ArrowError>() {
+                Some(a) => arrow_status(a, root),
+                None => internal(&root.to_string()),
+            },
             _ => internal(&root.to_string()),
         },
         DataFusionError::NotImplemented(m) => Status::unimplemented(format!("not supported: {m}")),
         DataFusionError::ObjectStore(_) => {
             logged(Code::Unavailable, "the lake's object store failed", root)
+        }
+        _ => internal(&root.to_string()),
+    }
+}
+
+/// Arrow errors raised while evaluating the caller's expressions over the
+/// data (bad casts, division by zero, overflow) are the caller's.
+fn arrow_status(a: &ArrowError, root: &DataFusionError) -> Status {
+    match a {
+        ArrowError::DivideByZero
+        | ArrowError::CastError(_)
+        | ArrowError::ComputeError(_)
+        | ArrowError::ArithmeticOverflow(_)
+        | ArrowError::InvalidArgumentError(_) => {
+            Status::invalid_argument(format!("evaluating the request failed: {a}"))
         }
         _ => internal(&root.to_string()),
     }
@@ -152,8 +167,14 @@ mod tests {
     #[test]
     fn classifications() {
         let cases: Vec<(Error, Code)> = vec![
-            (DataFusionError::Plan("bad".into()).into(), Code::InvalidArgument),
-            (DataFusionError::ResourcesExhausted("mem".into()).into(), Code::ResourceExhausted),
+            (
+                DataFusionError::Plan("bad".into()).into(),
+                Code::InvalidArgument,
+            ),
+            (
+                DataFusionError::ResourcesExhausted("mem".into()).into(),
+                Code::ResourceExhausted,
+            ),
             (
                 DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None).into(),
                 Code::InvalidArgument,
@@ -163,12 +184,42 @@ mod tests {
                     .into(),
                 Code::InvalidArgument,
             ),
-            (CatalogError::NotFound { kind: "dataset", name: "a.b".into() }.into(), Code::NotFound),
-            (AuthError::PermissionDenied("no".into()).into(), Code::PermissionDenied),
-            (AuthError::Unauthenticated("no".into()).into(), Code::Unauthenticated),
+            (
+                DataFusionError::ParquetError(Box::new(ParquetError::External(Box::new(
+                    ArrowError::CastError("bad".into()),
+                ))))
+                .into(),
+                Code::InvalidArgument,
+            ),
+            (
+                DataFusionError::ParquetError(Box::new(ParquetError::General("io".into()))).into(),
+                Code::Internal,
+            ),
+            (
+                CatalogError::NotFound {
+                    kind: "dataset",
+                    name: "a.b".into(),
+                }
+                .into(),
+                Code::NotFound,
+            ),
+            (
+                AuthError::PermissionDenied("no".into()).into(),
+                Code::PermissionDenied,
+            ),
+            (
+                AuthError::Unauthenticated("no".into()).into(),
+                Code::Unauthenticated,
+            ),
             (TicketError::Expired.into(), Code::PermissionDenied),
-            (TicketError::Malformed("x".into()).into(), Code::InvalidArgument),
-            (QueryError::InvalidSpec("filter: x".into()).into(), Code::InvalidArgument),
+            (
+                TicketError::Malformed("x".into()).into(),
+                Code::InvalidArgument,
+            ),
+            (
+                QueryError::InvalidSpec("filter: x".into()).into(),
+                Code::InvalidArgument,
+            ),
         ];
         for (err, code) in cases {
             let text = err.to_string();

@@ -22,8 +22,12 @@ use crate::demo;
 use crate::metrics::Metrics;
 use crate::service::{HANDSHAKE_PATH, LakerFlightService};
 use crate::state::AppState;
-use crate::stream::MAX_FLIGHT_DATA_BYTES;
 use crate::ticket::TicketCodec;
+
+/// Largest outbound gRPC message: batches are split near
+/// [`crate::stream::MAX_FLIGHT_DATA_BYTES`],
+/// but one huge value cannot be split and must still go out.
+const MAX_ENCODING_BYTES: usize = 64 << 20;
 
 /// Largest inbound gRPC message.
 const MAX_DECODING_BYTES: usize = 16 << 20;
@@ -38,7 +42,9 @@ pub struct ServerOptions {
 impl std::fmt::Debug for ServerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let urls: Vec<&str> = self.object_stores.iter().map(|(u, _)| u.as_str()).collect();
-        f.debug_struct("ServerOptions").field("object_stores", &urls).finish()
+        f.debug_struct("ServerOptions")
+            .field("object_stores", &urls)
+            .finish()
     }
 }
 
@@ -47,7 +53,7 @@ impl std::fmt::Debug for ServerOptions {
 #[error("{0}")]
 pub struct StartError(String);
 
-fn start_err(what: &str) -> impl FnOnce(&dyn std::fmt::Display) -> StartError + '_ {
+fn start_err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StartError + '_ {
     move |e| StartError(format!("{what}: {e}"))
 }
 
@@ -114,9 +120,15 @@ impl Drop for RunningServer {
 /// Starts a server: opens the catalog, prepares keys and the engine,
 /// installs demo data if asked, binds the listener and serves in the
 /// background. Returns once the listener is bound (ready for connections).
-pub async fn start(config: &ServerConfig, options: ServerOptions) -> Result<RunningServer, StartError> {
-    config.validate().map_err(start_err("invalid configuration"))?;
-    std::fs::create_dir_all(&config.data_dir).map_err(start_err("cannot create the data directory"))?;
+pub async fn start(
+    config: &ServerConfig,
+    options: ServerOptions,
+) -> Result<RunningServer, StartError> {
+    config
+        .validate()
+        .map_err(start_err("invalid configuration"))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(start_err("cannot create the data directory"))?;
     let data_dir = config
         .data_dir
         .canonicalize()
@@ -162,7 +174,7 @@ pub async fn start(config: &ServerConfig, options: ServerOptions) -> Result<Runn
     let addr = listener.local_addr().map_err(start_err("cannot listen"))?;
     let service = FlightServiceServer::new(LakerFlightService::new(Arc::clone(&state)))
         .max_decoding_message_size(MAX_DECODING_BYTES)
-        .max_encoding_message_size(MAX_FLIGHT_DATA_BYTES * 2);
+        .max_encoding_message_size(MAX_ENCODING_BYTES);
     let router = Server::builder()
         .layer(AuthLayer::new(tokens, &[HANDSHAKE_PATH]))
         .add_service(service);

@@ -41,7 +41,9 @@ impl AppState {
     ) -> Result<(Dataset, DownloadPlan)> {
         spec.validate()?;
         let name = spec.dataset_name()?;
-        self.authorizer.require(principal, Action::Read, &name).await?;
+        self.authorizer
+            .require(principal, Action::Read, &name)
+            .await?;
         tracing::Span::current().record("dataset", tracing::field::display(&name));
         let dataset = self.catalog.dataset(&name).await?;
         let plan = self.engine.plan(&dataset, spec).await?;

@@ -112,7 +112,9 @@ impl ObservedStream {
         match outcome {
             Outcome::Completed => tracing::info!(outcome = "ok", "download finished"),
             Outcome::Failed => tracing::warn!(outcome = "error", "download failed"),
-            Outcome::Cancelled => tracing::info!(outcome = "cancelled", "download cancelled by client"),
+            Outcome::Cancelled => {
+                tracing::info!(outcome = "cancelled", "download cancelled by client")
+            }
         }
     }
 }
@@ -127,6 +129,7 @@ impl Stream for ObservedStream {
                 let n = (data.data_body.len() + data.data_header.len()) as u64;
                 self.bytes += n;
                 self.metrics.add_bytes(n);
+                self.flush_rows();
             }
             Poll::Ready(Some(Err(_))) => self.finish(Outcome::Failed),
             Poll::Ready(None) => self.finish(Outcome::Completed),

@@ -12,7 +12,11 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))
 }

@@ -131,7 +131,8 @@ impl TicketCodec {
         let mut m = HmacSha256::new_from_slice(&self.key).map_err(|_| TicketError::BadSignature)?;
         m.update(signed.as_bytes());
         // Constant-time comparison.
-        m.verify_slice(&tag).map_err(|_| TicketError::BadSignature)?;
+        m.verify_slice(&tag)
+            .map_err(|_| TicketError::BadSignature)?;
         let payload = signed
             .strip_prefix(SIGNED_PREFIX)
             .ok_or(TicketError::BadSignature)?;
@@ -186,7 +187,9 @@ mod tests {
             .decode(br#"  {"dataset":"demo.zones"}"#, "anyone", 0)
             .unwrap();
         assert!(matches!(t, Ticket::Spec(s) if s.dataset == "demo.zones"));
-        let err = codec().decode(br#"{"dataset":"demo.zones","x":1}"#, "a", 0).unwrap_err();
+        let err = codec()
+            .decode(br#"{"dataset":"demo.zones","x":1}"#, "a", 0)
+            .unwrap_err();
         assert!(matches!(err, TicketError::InvalidSpec(m) if m.contains("unknown field `x`")));
     }
 
@@ -194,9 +197,15 @@ mod tests {
     fn refusals() {
         let c = codec();
         let t = c.sign(&claims());
-        assert_eq!(c.decode(&t, "demo", 2_000_000_001), Err(TicketError::Expired));
+        assert_eq!(
+            c.decode(&t, "demo", 2_000_000_001),
+            Err(TicketError::Expired)
+        );
         assert_eq!(c.decode(&t, "eve", 0), Err(TicketError::WrongPrincipal));
-        assert_eq!(TicketCodec::new(&[4u8; 32]).decode(&t, "demo", 0), Err(TicketError::BadSignature));
+        assert_eq!(
+            TicketCodec::new(&[4u8; 32]).decode(&t, "demo", 0),
+            Err(TicketError::BadSignature)
+        );
         // Tamper with the payload: sign claims for eve, splice eve's payload onto demo's tag.
         let mut forged = claims();
         forged.sub = "eve".into();
@@ -208,8 +217,17 @@ mod tests {
             other.rsplit_once('.').unwrap().0,
             orig.rsplit_once('.').unwrap().1
         );
-        assert_eq!(c.decode(spliced.as_bytes(), "eve", 0), Err(TicketError::BadSignature));
-        assert!(matches!(c.decode(b"garbage", "demo", 0), Err(TicketError::Malformed(_))));
-        assert_eq!(c.decode(b"lkt1.abc", "demo", 0), Err(TicketError::BadSignature));
+        assert_eq!(
+            c.decode(spliced.as_bytes(), "eve", 0),
+            Err(TicketError::BadSignature)
+        );
+        assert!(matches!(
+            c.decode(b"garbage", "demo", 0),
+            Err(TicketError::Malformed(_))
+        ));
+        assert_eq!(
+            c.decode(b"lkt1.abc", "demo", 0),
+            Err(TicketError::BadSignature)
+        );
     }
 }

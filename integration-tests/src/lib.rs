@@ -26,14 +26,26 @@ pub use counting_store::CountingStore;
 /// Rows of `demo.trips` in tests: the full demo size.
 pub const DEMO_ROWS: usize = laker_flight_server::config::DEFAULT_DEMO_ROWS;
 
+/// Where generated test data lives: beside the test binary in the target
+/// directory (`target/debug/laker-test-data`), so it survives between runs.
+fn test_data_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("laker-test-data")
+}
+
 /// The demo lake, generated once per target directory and reused.
 pub async fn demo_lake() -> &'static Path {
     static LAKE: OnceCell<PathBuf> = OnceCell::const_new();
     LAKE.get_or_init(|| async {
-        let lake = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("laker-demo-lake");
+        let lake = test_data_dir().join("demo-lake");
         std::fs::create_dir_all(&lake).expect("create demo lake dir");
         let lake = lake.canonicalize().expect("canonical demo lake");
-        demo::generate(&lake, DEMO_ROWS).await.expect("generate demo data");
+        demo::generate(&lake, DEMO_ROWS)
+            .await
+            .expect("generate demo data");
         lake
     })
     .await
@@ -64,8 +76,12 @@ impl TestServer {
         let mut config = ServerConfig::with_data_dir(dir.path());
         config.listen = "127.0.0.1:0".parse().expect("addr");
         tweak(&mut config);
-        let catalog = Catalog::connect(&config.catalog_url).await.expect("catalog");
-        demo::install(&catalog, lake, DEMO_ROWS).await.expect("demo install");
+        let catalog = Catalog::connect(&config.catalog_url)
+            .await
+            .expect("catalog");
+        demo::install(&catalog, lake, DEMO_ROWS)
+            .await
+            .expect("demo install");
         let store = Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new())));
         let options = ServerOptions {
             object_stores: vec![(
@@ -105,7 +121,8 @@ impl TestServer {
         let basic = STANDARD.encode(format!("{user}:{password}"));
         client.add_header("authorization", &format!("Basic {basic}"))?;
         let token = client.handshake(Vec::<u8>::new()).await?;
-        let token = String::from_utf8(token.to_vec()).map_err(|e| FlightError::protocol(e.to_string()))?;
+        let token =
+            String::from_utf8(token.to_vec()).map_err(|e| FlightError::protocol(e.to_string()))?;
         client.add_header("authorization", &format!("Bearer {token}"))?;
         Ok(client)
     }
@@ -122,24 +139,36 @@ impl TestServer {
 }
 
 /// GetFlightInfo for a JSON spec.
-pub async fn info_for(client: &mut FlightClient, spec: &serde_json::Value) -> Result<FlightInfo, FlightError> {
+pub async fn info_for(
+    client: &mut FlightClient,
+    spec: &serde_json::Value,
+) -> Result<FlightInfo, FlightError> {
     client
         .get_flight_info(FlightDescriptor::new_cmd(spec.to_string()))
         .await
 }
 
 /// Downloads every endpoint of `info`, in order.
-pub async fn fetch_all(client: &mut FlightClient, info: &FlightInfo) -> Result<Vec<RecordBatch>, FlightError> {
+pub async fn fetch_all(
+    client: &mut FlightClient,
+    info: &FlightInfo,
+) -> Result<Vec<RecordBatch>, FlightError> {
     let mut batches = Vec::new();
     for endpoint in &info.endpoint {
-        let ticket = endpoint.ticket.clone().ok_or_else(|| FlightError::protocol("no ticket"))?;
+        let ticket = endpoint
+            .ticket
+            .clone()
+            .ok_or_else(|| FlightError::protocol("no ticket"))?;
         batches.extend(fetch(client, ticket).await?);
     }
     Ok(batches)
 }
 
 /// Downloads one ticket.
-pub async fn fetch(client: &mut FlightClient, ticket: Ticket) -> Result<Vec<RecordBatch>, FlightError> {
+pub async fn fetch(
+    client: &mut FlightClient,
+    ticket: Ticket,
+) -> Result<Vec<RecordBatch>, FlightError> {
     client.do_get(ticket).await?.try_collect().await
 }
 

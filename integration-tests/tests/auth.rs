@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::TryStreamExt;
 use laker_auth::password::hash_password;
-use laker_auth::token::{Claims, ISSUER, unix_now};
 use laker_auth::secret::load_or_create_secret;
+use laker_auth::token::{Claims, ISSUER, unix_now};
 use laker_integration_tests::{TestServer, status};
 use tonic::Code;
 
@@ -50,13 +50,23 @@ async fn calls_without_a_valid_bearer_are_unauthenticated() {
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(e.message().contains("Handshake"), "{}", e.message());
 
-    let e = status(anon.list_flights(Criteria::default().expression).await.err().unwrap());
+    let e = status(
+        anon.list_flights(Criteria::default().expression)
+            .await
+            .err()
+            .unwrap(),
+    );
     assert_eq!(e.code(), Code::Unauthenticated);
 
     let mut garbage = s.anonymous().await;
-    garbage.add_header("authorization", "Bearer not.a.jwt").unwrap();
+    garbage
+        .add_header("authorization", "Bearer not.a.jwt")
+        .unwrap();
     let e = status(garbage.get_flight_info(trips()).await.unwrap_err());
-    assert_eq!((e.code(), e.message()), (Code::Unauthenticated, "bearer token is invalid"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::Unauthenticated, "bearer token is invalid")
+    );
 }
 
 /// Signs claims with the server's own secret, as an attacker who cannot
@@ -84,7 +94,8 @@ async fn expired_and_alg_none_tokens_are_refused() {
         },
     );
     let mut c = s.anonymous().await;
-    c.add_header("authorization", &format!("Bearer {expired}")).unwrap();
+    c.add_header("authorization", &format!("Bearer {expired}"))
+        .unwrap();
     let e = status(c.get_flight_info(trips()).await.unwrap_err());
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(e.message().contains("expired"), "{}", e.message());
@@ -96,7 +107,8 @@ async fn expired_and_alg_none_tokens_are_refused() {
         unix_now() + 3600
     ));
     let mut c = s.anonymous().await;
-    c.add_header("authorization", &format!("Bearer {header}.{body}.")).unwrap();
+    c.add_header("authorization", &format!("Bearer {header}.{body}."))
+        .unwrap();
     let e = status(c.get_flight_info(trips()).await.unwrap_err());
     assert_eq!(e.code(), Code::Unauthenticated);
 }
@@ -106,11 +118,13 @@ async fn token_lifetime_is_configurable() {
     let s = TestServer::start_with(|c| c.token_ttl = Duration::from_secs(90)).await;
     let mut c = s.anonymous().await;
     let basic = base64::engine::general_purpose::STANDARD.encode("demo:demo");
-    c.add_header("authorization", &format!("Basic {basic}")).unwrap();
+    c.add_header("authorization", &format!("Basic {basic}"))
+        .unwrap();
     let token = c.handshake(Vec::<u8>::new()).await.unwrap();
     let token = String::from_utf8(token.to_vec()).unwrap();
     let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     let ttl = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
     assert_eq!(ttl, 90);
     assert_eq!(claims["sub"], "demo");
@@ -123,7 +137,13 @@ async fn users_see_and_read_only_granted_datasets() {
     s.catalog.create_user("carol", &hash).await.unwrap();
     let mut carol = s.login("carol", "pw-of-carol").await.unwrap();
 
-    let listed: Vec<_> = carol.list_flights(Vec::<u8>::new()).await.unwrap().try_collect().await.unwrap();
+    let listed: Vec<_> = carol
+        .list_flights(Vec::<u8>::new())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     assert!(listed.is_empty(), "no grants, nothing listed: {listed:?}");
     let e = status(carol.get_flight_info(trips()).await.unwrap_err());
     assert_eq!(e.code(), Code::PermissionDenied);
@@ -131,15 +151,30 @@ async fn users_see_and_read_only_granted_datasets() {
     // Not granted and not existing look the same: nothing leaks.
     let e = status(
         carol
-            .get_flight_info(FlightDescriptor::new_path(vec!["secret".into(), "payroll".into()]))
+            .get_flight_info(FlightDescriptor::new_path(vec![
+                "secret".into(),
+                "payroll".into(),
+            ]))
             .await
             .unwrap_err(),
     );
     assert_eq!(e.code(), Code::PermissionDenied);
 
-    s.catalog.grant("carol", "demo.zones", "read").await.unwrap();
-    let listed: Vec<_> = carol.list_flights(Vec::<u8>::new()).await.unwrap().try_collect().await.unwrap();
-    let paths: Vec<_> = listed.iter().map(|i| i.flight_descriptor.clone().unwrap().path).collect();
+    s.catalog
+        .grant("carol", "demo.zones", "read")
+        .await
+        .unwrap();
+    let listed: Vec<_> = carol
+        .list_flights(Vec::<u8>::new())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let paths: Vec<_> = listed
+        .iter()
+        .map(|i| i.flight_descriptor.clone().unwrap().path)
+        .collect();
     assert_eq!(paths, vec![vec!["demo".to_string(), "zones".to_string()]]);
     assert!(carol.get_flight_info(trips()).await.is_err());
 }

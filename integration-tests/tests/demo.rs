@@ -27,23 +27,44 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn demo_trips_is_big_partitioned_and_sorted() {
-    assert_eq!(reference::count("SELECT count(*) FROM trips").await, DEMO_ROWS);
+    assert_eq!(
+        reference::count("SELECT count(*) FROM trips").await,
+        DEMO_ROWS
+    );
     assert!(DEMO_ROWS >= 2_000_000);
-    assert_eq!(reference::count("SELECT count(DISTINCT month) FROM trips").await, 12);
-    assert_eq!(reference::count("SELECT count(*) FROM trips WHERE passengers IS NULL").await > 0, true);
-    assert_eq!(reference::count("SELECT count(DISTINCT city) FROM trips").await, 5);
+    assert_eq!(
+        reference::count("SELECT count(DISTINCT month) FROM trips").await,
+        12
+    );
+    assert_eq!(
+        reference::count("SELECT count(*) FROM trips WHERE passengers IS NULL").await > 0,
+        true
+    );
+    assert_eq!(
+        reference::count("SELECT count(DISTINCT city) FROM trips").await,
+        5
+    );
     assert_eq!(reference::count("SELECT count(*) FROM zones").await, 60);
     let ids = reference::count("SELECT count(DISTINCT trip_id) FROM trips").await;
     assert_eq!(ids, DEMO_ROWS, "trip ids are unique");
 
     let trips = demo_lake().await.join("demo").join("trips");
-    let parquet: Vec<_> = files(&trips).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    let parquet: Vec<_> = files(&trips)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
     assert_eq!(parquet.len(), 24);
     assert!(parquet[0].to_string_lossy().contains("month=2024-01"));
     let reader = SerializedFileReader::new(fs::File::open(&parquet[0]).unwrap()).unwrap();
     let meta = reader.metadata();
     assert!(meta.num_row_groups() >= 2, "several row groups per file");
-    let pickup = meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == "pickup_at").unwrap();
+    let pickup = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "pickup_at")
+        .unwrap();
     let ranges: Vec<(i64, i64)> = meta
         .row_groups()
         .iter()
@@ -52,7 +73,10 @@ async fn demo_trips_is_big_partitioned_and_sorted() {
             other => panic!("no int64 stats: {other:?}"),
         })
         .collect();
-    assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "row groups are time-ordered: {ranges:?}");
+    assert!(
+        ranges.windows(2).all(|w| w[0].1 <= w[1].0),
+        "row groups are time-ordered: {ranges:?}"
+    );
 }
 
 #[tokio::test]
@@ -64,20 +88,35 @@ async fn generation_is_deterministic_and_reused() {
     let fa = files(a.path());
     let fb = files(b.path());
     assert_eq!(fa.len(), fb.len());
-    assert_eq!(fa.len(), 24 + 1 + 1 + 1, "24 trip files, zones, two manifests");
+    assert_eq!(
+        fa.len(),
+        24 + 1 + 1 + 1,
+        "24 trip files, zones, two manifests"
+    );
     for (x, y) in fa.iter().zip(&fb) {
-        assert_eq!(fs::read(x).unwrap(), fs::read(y).unwrap(), "{} differs", x.display());
+        assert_eq!(
+            fs::read(x).unwrap(),
+            fs::read(y).unwrap(),
+            "{} differs",
+            x.display()
+        );
     }
 
     // A second install into the same lake and catalog reuses files and records.
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display()))
-        .await
-        .unwrap();
+    let catalog = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("c.db").display()
+    ))
+    .await
+    .unwrap();
     demo::install(&catalog, a.path(), 5_000).await.unwrap();
     let first = &fa[0];
     let modified = fs::metadata(first).unwrap().modified().unwrap();
-    let dataset = catalog.dataset(&DatasetName::parse("demo.trips").unwrap()).await.unwrap();
+    let dataset = catalog
+        .dataset(&DatasetName::parse("demo.trips").unwrap())
+        .await
+        .unwrap();
     demo::install(&catalog, a.path(), 5_000).await.unwrap();
     assert_eq!(fs::metadata(first).unwrap().modified().unwrap(), modified);
     assert_eq!(catalog.dataset(&dataset.name).await.unwrap(), dataset);

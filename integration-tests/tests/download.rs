@@ -14,8 +14,17 @@ use crate::reference;
 async fn list_flights_shows_demo_datasets_and_searches() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
-    let all: Vec<_> = c.list_flights(Vec::<u8>::new()).await.unwrap().try_collect().await.unwrap();
-    let names: Vec<Vec<String>> = all.iter().map(|i| i.flight_descriptor.clone().unwrap().path).collect();
+    let all: Vec<_> = c
+        .list_flights(Vec::<u8>::new())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let names: Vec<Vec<String>> = all
+        .iter()
+        .map(|i| i.flight_descriptor.clone().unwrap().path)
+        .collect();
     assert_eq!(names, vec![vec!["demo", "trips"], vec!["demo", "zones"]]);
     let trips_schema = all[0].clone().try_decode_schema().unwrap();
     assert_eq!(trips_schema.fields().len(), 14);
@@ -23,9 +32,23 @@ async fn list_flights_shows_demo_datasets_and_searches() {
     assert_eq!(meta["name"], "demo.zones");
     assert!(meta["tags"].as_array().unwrap().contains(&json!("lookup")));
 
-    for (search, expect) in [("LOOKUP", vec!["zones"]), ("Taxi", vec!["trips", "zones"]), ("norwegian", vec!["trips"]), ("nothing-like-this", vec![])] {
-        let found: Vec<_> = c.list_flights(search.as_bytes().to_vec()).await.unwrap().try_collect().await.unwrap();
-        let found: Vec<String> = found.iter().map(|i| i.flight_descriptor.clone().unwrap().path[1].clone()).collect();
+    for (search, expect) in [
+        ("LOOKUP", vec!["zones"]),
+        ("Taxi", vec!["trips", "zones"]),
+        ("norwegian", vec!["trips"]),
+        ("nothing-like-this", vec![]),
+    ] {
+        let found: Vec<_> = c
+            .list_flights(search.as_bytes().to_vec())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let found: Vec<String> = found
+            .iter()
+            .map(|i| i.flight_descriptor.clone().unwrap().path[1].clone())
+            .collect();
         assert_eq!(found, expect, "search {search}");
     }
 }
@@ -35,7 +58,10 @@ async fn whole_dataset_by_path_in_parallel_endpoints() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
     let info = c
-        .get_flight_info(FlightDescriptor::new_path(vec!["demo".into(), "trips".into()]))
+        .get_flight_info(FlightDescriptor::new_path(vec![
+            "demo".into(),
+            "trips".into(),
+        ]))
         .await
         .unwrap();
     assert_eq!(info.total_records, DEMO_ROWS as i64);
@@ -44,9 +70,18 @@ async fn whole_dataset_by_path_in_parallel_endpoints() {
     assert_eq!(info.endpoint.len(), 8);
     let schema = info.clone().try_decode_schema().unwrap();
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    assert_eq!(schema.field_with_name("pickup_at").unwrap().data_type(), &ts);
-    assert_eq!(schema.field_with_name("city").unwrap().data_type(), &DataType::Utf8);
-    assert_eq!(schema.field_with_name("month").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(
+        schema.field_with_name("pickup_at").unwrap().data_type(),
+        &ts
+    );
+    assert_eq!(
+        schema.field_with_name("city").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    assert_eq!(
+        schema.field_with_name("month").unwrap().data_type(),
+        &DataType::Utf8
+    );
 
     // Endpoints fetched concurrently add up to the whole dataset.
     let fetches = info.endpoint.iter().map(|e| {
@@ -68,14 +103,20 @@ async fn spec_projection_filter_limit_match_datafusion() {
     let mut c = s.demo_client().await;
     let filter = "fare > 30 AND passengers >= 2";
     let expected = reference::count(&format!("SELECT count(*) FROM trips WHERE {filter}")).await;
-    assert!(expected > 10_000, "demo data should make this filter non-trivial: {expected}");
+    assert!(
+        expected > 10_000,
+        "demo data should make this filter non-trivial: {expected}"
+    );
 
     let spec = json!({"dataset": "demo.trips", "columns": ["pickup_at", "fare"], "filter": filter});
     let info = info_for(&mut c, &spec).await.unwrap();
     let schema = info.clone().try_decode_schema().unwrap();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["pickup_at", "fare"]);
-    assert_eq!(info.total_records, -1, "filtered counts are not known up front");
+    assert_eq!(
+        info.total_records, -1,
+        "filtered counts are not known up front"
+    );
     let batches = fetch_all(&mut c, &info).await.unwrap();
     assert_eq!(rows(&batches), expected);
     for b in &batches {
@@ -90,7 +131,9 @@ async fn spec_projection_filter_limit_match_datafusion() {
     assert_eq!(rows(&fetch_all(&mut c, &info).await.unwrap()), 1000);
 
     // The same spec as a raw JSON ticket, straight to DoGet.
-    let batches = fetch(&mut c, Ticket::new(limited.to_string())).await.unwrap();
+    let batches = fetch(&mut c, Ticket::new(limited.to_string()))
+        .await
+        .unwrap();
     assert_eq!(rows(&batches), 1000);
     let batches = fetch(&mut c, Ticket::new(spec.to_string())).await.unwrap();
     assert_eq!(rows(&batches), expected);
@@ -112,7 +155,10 @@ async fn order_by_is_global_and_flagged() {
     let flat = |b: &[arrow::record_batch::RecordBatch]| -> Vec<(i64, f64)> {
         b.iter()
             .flat_map(|b| {
-                let ids = b.column(0).as_primitive::<arrow::datatypes::Int64Type>().clone();
+                let ids = b
+                    .column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .clone();
                 let fares = b.column(1).as_primitive::<Float64Type>().clone();
                 (0..b.num_rows()).map(move |i| (ids.value(i), fares.value(i)))
             })
@@ -129,7 +175,10 @@ async fn get_schema_follows_the_projection() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
     let full = c
-        .get_schema(FlightDescriptor::new_path(vec!["demo".into(), "zones".into()]))
+        .get_schema(FlightDescriptor::new_path(vec![
+            "demo".into(),
+            "zones".into(),
+        ]))
         .await
         .unwrap();
     let names: Vec<&str> = full.fields().iter().map(|f| f.name().as_str()).collect();
@@ -140,7 +189,11 @@ async fn get_schema_follows_the_projection() {
         ))
         .await
         .unwrap();
-    let fields: Vec<(&str, bool)> = projected.fields().iter().map(|f| (f.name().as_str(), f.is_nullable())).collect();
+    let fields: Vec<(&str, bool)> = projected
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.is_nullable()))
+        .collect();
     assert_eq!(fields, [("tip", true), ("month", false)]);
 }
 
@@ -148,7 +201,12 @@ async fn get_schema_follows_the_projection() {
 async fn zones_round_trip_values() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
-    let batches = fetch(&mut c, Ticket::new(r#"{"dataset": "demo.zones", "filter": "zone_id = 7"}"#)).await.unwrap();
+    let batches = fetch(
+        &mut c,
+        Ticket::new(r#"{"dataset": "demo.zones", "filter": "zone_id = 7"}"#),
+    )
+    .await
+    .unwrap();
     assert_eq!(rows(&batches), 1);
     let want = reference::query("SELECT zone_id, name, city FROM zones WHERE zone_id = 7").await;
     assert_eq!(batches[0].columns(), want[0].columns());

@@ -3,12 +3,17 @@
 use arrow::array::{Array, Int64Array};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use laker_integration_tests::demo_lake;
 
 /// A session with `trips` and `zones` registered straight from the files.
 pub async fn session() -> SessionContext {
-    let ctx = SessionContext::new();
+    // Plain Utf8 strings, as the server sends them.
+    let config = SessionConfig::new().set_bool(
+        "datafusion.execution.parquet.schema_force_view_types",
+        false,
+    );
+    let ctx = SessionContext::new_with_config(config);
     let lake = demo_lake().await.join("demo");
     let trips = format!("{}/", lake.join("trips").display());
     ctx.register_parquet(
@@ -27,7 +32,14 @@ pub async fn session() -> SessionContext {
 
 /// Runs `sql` and returns the batches.
 pub async fn query(sql: &str) -> Vec<RecordBatch> {
-    session().await.sql(sql).await.unwrap().collect().await.unwrap()
+    session()
+        .await
+        .sql(sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 /// Runs a `SELECT count(*) …` and returns the count.

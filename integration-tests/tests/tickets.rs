@@ -36,18 +36,30 @@ async fn tampered_ticket_is_refused() {
     bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
     let mut c = s.demo_client().await;
     let e = status(fetch(&mut c, Ticket::new(bytes)).await.unwrap_err());
-    assert_eq!((e.code(), e.message()), (Code::PermissionDenied, "ticket signature is invalid"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::PermissionDenied, "ticket signature is invalid")
+    );
 }
 
 #[tokio::test]
 async fn another_principals_ticket_is_refused() {
     let s = TestServer::start().await;
     let ticket = first_ticket(&s).await;
-    s.catalog.create_user("dave", &hash_password("pw-dave").unwrap()).await.unwrap();
+    s.catalog
+        .create_user("dave", &hash_password("pw-dave").unwrap())
+        .await
+        .unwrap();
     s.catalog.grant("dave", "demo.*", "read").await.unwrap();
     let mut dave = s.login("dave", "pw-dave").await.unwrap();
     let e = status(fetch(&mut dave, ticket).await.unwrap_err());
-    assert_eq!((e.code(), e.message()), (Code::PermissionDenied, "ticket was issued to another principal"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::PermissionDenied,
+            "ticket was issued to another principal"
+        )
+    );
 }
 
 fn claims(exp: u64) -> TicketClaims {
@@ -77,7 +89,10 @@ async fn expired_and_forged_tickets_are_refused() {
 
     let forged = TicketCodec::new(&[7u8; 32]).sign(&claims(unix_now() + 60));
     let e = status(fetch(&mut c, Ticket::new(forged)).await.unwrap_err());
-    assert_eq!((e.code(), e.message()), (Code::PermissionDenied, "ticket signature is invalid"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::PermissionDenied, "ticket signature is invalid")
+    );
 }
 
 #[tokio::test]
@@ -87,7 +102,15 @@ async fn ticket_for_a_changed_plan_is_refused() {
     let mut stale = claims(unix_now() + 60);
     stale.revision = 99;
     let mut c = s.demo_client().await;
-    let e = status(fetch(&mut c, Ticket::new(TicketCodec::new(&secret).sign(&stale))).await.unwrap_err());
+    let e = status(
+        fetch(&mut c, Ticket::new(TicketCodec::new(&secret).sign(&stale)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("call GetFlightInfo again"), "{}", e.message());
+    assert!(
+        e.message().contains("call GetFlightInfo again"),
+        "{}",
+        e.message()
+    );
 }

@@ -15,6 +15,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
+use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionConfig;
 use laker_catalog::{Dataset, TableResolver};
 
@@ -145,7 +146,8 @@ impl QueryEngine {
             builder = builder.sort(sort)?;
         }
         if let Some(limit) = spec.limit {
-            let limit = usize::try_from(limit).map_err(|_| QueryError::spec("limit", "is too large"))?;
+            let limit =
+                usize::try_from(limit).map_err(|_| QueryError::spec("limit", "is too large"))?;
             builder = builder.limit(0, Some(limit))?;
         }
         if let Some(columns) = &spec.columns {
@@ -177,7 +179,7 @@ fn column(schema: &SchemaRef, field: &str, name: &str) -> Result<Expr> {
 /// True when no operator moves rows between partitions, so each output
 /// partition can be executed on its own.
 fn independent_partitions(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    if plan.as_any().is::<RepartitionExec>() {
+    if plan.is::<RepartitionExec>() {
         return false;
     }
     plan.children().into_iter().all(independent_partitions)
@@ -196,7 +198,9 @@ impl DownloadPlan {
 
     /// Exact row count when statistics know it (no filter, or exact pruning).
     pub fn total_records(&self) -> Option<u64> {
-        let stats = self.plan.partition_statistics(None).ok()?;
+        let stats = StatisticsContext::new()
+            .compute(self.plan.as_ref(), &StatisticsArgs::new())
+            .ok()?;
         match stats.num_rows {
             Precision::Exact(n) => u64::try_from(n).ok(),
             _ => None,
@@ -211,7 +215,10 @@ impl DownloadPlan {
     /// Streams one partition, or all partitions merged when `partition` is `None`.
     pub fn execute(&self, partition: Option<usize>) -> Result<SendableRecordBatchStream> {
         match partition {
-            None => Ok(execute_stream(Arc::clone(&self.plan), Arc::clone(&self.task_ctx))?),
+            None => Ok(execute_stream(
+                Arc::clone(&self.plan),
+                Arc::clone(&self.task_ctx),
+            )?),
             Some(p) if p < self.partitions() => {
                 Ok(self.plan.execute(p, Arc::clone(&self.task_ctx))?)
             }

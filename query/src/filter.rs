@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 
 use arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};

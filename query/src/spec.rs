@@ -91,16 +91,25 @@ impl DownloadSpec {
                 ));
             }
             if columns.len() > MAX_COLUMNS {
-                return Err(QueryError::spec("columns", format!("more than {MAX_COLUMNS} columns")));
+                return Err(QueryError::spec(
+                    "columns",
+                    format!("more than {MAX_COLUMNS} columns"),
+                ));
             }
             let mut seen = HashSet::new();
             if let Some(dup) = columns.iter().find(|c| !seen.insert(c.as_str())) {
-                return Err(QueryError::spec("columns", format!("column '{dup}' is named twice")));
+                return Err(QueryError::spec(
+                    "columns",
+                    format!("column '{dup}' is named twice"),
+                ));
             }
         }
         if let Some(filter) = &self.filter {
             if filter.trim().is_empty() {
-                return Err(QueryError::spec("filter", "is empty (omit it for all rows)"));
+                return Err(QueryError::spec(
+                    "filter",
+                    "is empty (omit it for all rows)",
+                ));
             }
             if filter.len() > MAX_FILTER_BYTES {
                 return Err(QueryError::spec(
@@ -170,20 +179,41 @@ mod tests {
         assert_eq!(s.limit, Some(1000));
         assert_eq!(parse(&s.to_json()).unwrap(), s);
         let k = &s.sort_keys().unwrap()[0];
-        assert_eq!((k.column.as_str(), k.descending, k.nulls_first), ("fare", true, true));
+        assert_eq!(
+            (k.column.as_str(), k.descending, k.nulls_first),
+            ("fare", true, true)
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (r#"{"dataset":"demo.trips","colums":["a"]}"#, "unknown field `colums`"),
+            (
+                r#"{"dataset":"demo.trips","colums":["a"]}"#,
+                "unknown field `colums`",
+            ),
             (r#"{"columns":["a"]}"#, "missing field `dataset`"),
             (r#"{"dataset":"trips"}"#, "dataset: invalid dataset name"),
-            (r#"{"dataset":"demo.trips","columns":[]}"#, "columns: must name"),
-            (r#"{"dataset":"demo.trips","columns":["a","a"]}"#, "columns: column 'a' is named twice"),
-            (r#"{"dataset":"demo.trips","filter":"  "}"#, "filter: is empty"),
-            (r#"{"dataset":"demo.trips","limit":-1}"#, "invalid download spec"),
-            (r#"{"dataset":"demo.trips","order_by":["fare sideways"]}"#, "order_by: 'fare sideways'"),
+            (
+                r#"{"dataset":"demo.trips","columns":[]}"#,
+                "columns: must name",
+            ),
+            (
+                r#"{"dataset":"demo.trips","columns":["a","a"]}"#,
+                "columns: column 'a' is named twice",
+            ),
+            (
+                r#"{"dataset":"demo.trips","filter":"  "}"#,
+                "filter: is empty",
+            ),
+            (
+                r#"{"dataset":"demo.trips","limit":-1}"#,
+                "invalid download spec",
+            ),
+            (
+                r#"{"dataset":"demo.trips","order_by":["fare sideways"]}"#,
+                "order_by: 'fare sideways'",
+            ),
             ("not json", "invalid download spec"),
         ];
         for (json, want) in cases {

@@ -48,25 +48,31 @@ pub async fn install(catalog: &Catalog, lake_dir: &Path, trip_rows: usize) -> Re
 /// from several processes at once.
 pub async fn generate(lake_dir: &Path, trip_rows: usize) -> Result<()> {
     let root = lake_dir.join("demo");
-    ensure_files(&root.join("trips"), format!("trips:{trip_rows}"), move |tmp| {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u32;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    scope.spawn(move || -> Result<()> {
-                        for m in (w..trips::MONTHS).step_by(workers as usize) {
-                            trips::write_month(tmp, trip_rows, m)?;
-                        }
-                        Ok(())
+    ensure_files(
+        &root.join("trips"),
+        format!("trips:{trip_rows}"),
+        move |tmp| {
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4) as u32;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        scope.spawn(move || -> Result<()> {
+                            for m in (w..trips::MONTHS).step_by(workers as usize) {
+                                trips::write_month(tmp, trip_rows, m)?;
+                            }
+                            Ok(())
+                        })
                     })
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .map_err(|_| Error::Internal("demo data worker panicked".into()))?
                 })
-                .collect();
-            handles.into_iter().try_for_each(|h| {
-                h.join()
-                    .map_err(|_| Error::Internal("demo data worker panicked".into()))?
             })
-        })
-    })
+        },
+    )
     .await?;
     ensure_files(&root.join("zones"), "zones".to_string(), zones::write).await
 }
@@ -173,7 +179,10 @@ async fn register(catalog: &Catalog, spec: &DatasetSpec, dir: &Path) -> Result<(
 }
 
 fn tmp_sibling(dir: &Path) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.with_file_name(format!(
         ".{name}.tmp-{}-{:08x}",
         std::process::id(),
@@ -216,7 +225,8 @@ pub(crate) fn write_parquet(
         }))
         .build();
     let file = File::create(path).map_err(|e| err(&e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
     writer.write(batch).map_err(|e| err(&e))?;
     writer.close().map_err(|e| err(&e))?;
     Ok(())

@@ -75,7 +75,12 @@ pub fn write_month(root: &Path, total: usize, m: u32) -> Result<()> {
     for (file, chunk) in pickups.chunks(per_file).enumerate() {
         let offset = first_id + file * per_file;
         let batch = trips_batch(&mut rng, offset as i64, chunk)?;
-        write_parquet(&dir.join(format!("part-{file}.parquet")), &batch, ROW_GROUP_ROWS, Some(2))?;
+        write_parquet(
+            &dir.join(format!("part-{file}.parquet")),
+            &batch,
+            ROW_GROUP_ROWS,
+            Some(2),
+        )?;
     }
     Ok(())
 }
@@ -169,7 +174,9 @@ mod tests {
 
     #[test]
     fn batch_is_deterministic_and_plausible() {
-        let pickups: Vec<i64> = (0..1000).map(|i| 1_704_067_200_000_000 + i * 1_000_000).collect();
+        let pickups: Vec<i64> = (0..1000)
+            .map(|i| 1_704_067_200_000_000 + i * 1_000_000)
+            .collect();
         let a = trips_batch(&mut Rng::new(5), 0, &pickups).unwrap();
         let b = trips_batch(&mut Rng::new(5), 0, &pickups).unwrap();
         assert_eq!(a, b);

@@ -18,7 +18,10 @@ const KINDS: [&str; 6] = ["Sentrum", "Havn", "Stasjon", "Nord", "Sør", "Flyplas
 pub fn write(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("demo data: {e}")))?;
     let ids: Vec<i32> = (1..=ZONES).collect();
-    let city: Vec<&str> = ids.iter().map(|i| CITIES[(*i as usize - 1) % CITIES.len()]).collect();
+    let city: Vec<&str> = ids
+        .iter()
+        .map(|i| CITIES[(*i as usize - 1) % CITIES.len()])
+        .collect();
     let name: Vec<String> = ids
         .iter()
         .map(|i| {

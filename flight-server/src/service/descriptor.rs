@@ -37,17 +37,30 @@ mod tests {
 
     #[test]
     fn forms() {
-        let s = descriptor_spec(&FlightDescriptor::new_path(vec!["demo".into(), "trips".into()])).unwrap();
-        assert_eq!(s, DownloadSpec::whole(&DatasetName::parse("demo.trips").unwrap()));
+        let s = descriptor_spec(&FlightDescriptor::new_path(vec![
+            "demo".into(),
+            "trips".into(),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s,
+            DownloadSpec::whole(&DatasetName::parse("demo.trips").unwrap())
+        );
         let s = descriptor_spec(&FlightDescriptor::new_path(vec!["Demo.Trips".into()])).unwrap();
         assert_eq!(s.dataset, "demo.trips");
-        let s = descriptor_spec(&FlightDescriptor::new_cmd(r#"{"dataset":"demo.zones","limit":3}"#)).unwrap();
+        let s = descriptor_spec(&FlightDescriptor::new_cmd(
+            r#"{"dataset":"demo.zones","limit":3}"#,
+        ))
+        .unwrap();
         assert_eq!(s.limit, Some(3));
         for bad in [
             FlightDescriptor::new_path(vec![]),
             FlightDescriptor::new_path(vec!["a".into(), "b".into(), "c".into()]),
             FlightDescriptor::new_cmd("{"),
-            FlightDescriptor { r#type: 0, ..Default::default() },
+            FlightDescriptor {
+                r#type: 0,
+                ..Default::default()
+            },
         ] {
             assert!(descriptor_spec(&bad).is_err(), "{bad:?}");
         }

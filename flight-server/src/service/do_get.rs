@@ -19,7 +19,9 @@ pub async fn do_get(
     ticket: Ticket,
     span: Span,
 ) -> Result<FlightDataStream> {
-    let decoded = state.tickets.decode(&ticket.ticket, &principal.name, unix_now())?;
+    let decoded = state
+        .tickets
+        .decode(&ticket.ticket, &principal.name, unix_now())?;
     let (spec, partition, expected) = match decoded {
         Decoded::Signed(c) => (c.spec, c.partition, Some((c.partitions, c.revision))),
         Decoded::Spec(spec) => (spec, None, None),
@@ -35,5 +37,10 @@ pub async fn do_get(
         }
     }
     let batches = plan.execute(partition.map(|p| p as usize))?;
-    Ok(flight_data_stream(batches, plan.schema(), &state.metrics, span))
+    Ok(flight_data_stream(
+        batches,
+        plan.schema(),
+        &state.metrics,
+        span,
+    ))
 }

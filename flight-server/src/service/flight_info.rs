@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use arrow::datatypes::Schema;
-use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, SchemaAsIpc, SchemaResult, Ticket};
 use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, SchemaAsIpc, SchemaResult, Ticket,
+};
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
 
@@ -65,5 +67,7 @@ pub async fn get_schema(
 pub fn schema_result(schema: &Schema) -> Result<SchemaResult> {
     SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
-        .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("encoding schema failed: {e}")))
+        .map_err(|e: arrow::error::ArrowError| {
+            Error::Internal(format!("encoding schema failed: {e}"))
+        })
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use arrow_flight::{BasicAuth, HandshakeRequest, HandshakeResponse};
-use futures::stream::{self, BoxStream};
 use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use laker_auth::BasicCredentials;
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -60,7 +60,10 @@ async fn credentials(request: Request<Streaming<HandshakeRequest>>) -> Result<Ba
         ))
     };
     let mut messages = request.into_inner();
-    let first = messages.message().await.map_err(|s| Error::InvalidArgument(s.message().to_string()))?;
+    let first = messages
+        .message()
+        .await
+        .map_err(|s| Error::InvalidArgument(s.message().to_string()))?;
     let first = first.ok_or_else(missing)?;
     let auth = BasicAuth::decode(first.payload).map_err(|_| missing())?;
     if auth.username.is_empty() {

@@ -17,8 +17,8 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use futures::stream::{self, BoxStream};
 use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use laker_auth::Principal;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, Span, field::Empty as EmptyField};
@@ -77,13 +77,17 @@ async fn observe<T>(span: Span, fut: impl Future<Output = Result<T>>) -> Result<
     let _enter = span.enter();
     match &result {
         Ok(_) => tracing::info!(code = "ok", "rpc finished"),
-        Err(status) => tracing::info!(code = ?status.code(), message = status.message(), "rpc failed"),
+        Err(status) => {
+            tracing::info!(code = ?status.code(), message = status.message(), "rpc failed")
+        }
     }
     result
 }
 
 fn unimplemented<T>(what: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!("{what} is not supported by this server")))
+    Err(Status::unimplemented(format!(
+        "{what} is not supported by this server"
+    )))
 }
 
 #[tonic::async_trait]
@@ -115,7 +119,9 @@ impl FlightService for LakerFlightService {
             list_flights::list_flights(&self.state, &principal, request.into_inner()),
         )
         .await?;
-        Ok(Response::new(stream::iter(infos.into_iter().map(Ok)).boxed()))
+        Ok(Response::new(
+            stream::iter(infos.into_iter().map(Ok)).boxed(),
+        ))
     }
 
     async fn get_flight_info(
@@ -153,7 +159,10 @@ impl FlightService for LakerFlightService {
         .map(Response::new)
     }
 
-    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
         let principal = principal(&request)?;
         let span = rpc_span("DoGet", &principal.name);
         let stream_span = span.clone();

@@ -1,0 +1,181 @@
+//! Catalog storage tests, run against SQLite and, when
+//! `LAKER_TEST_POSTGRES_URL` is set, against a fresh PostgreSQL database.
+
+use sqlx::Connection;
+
+use crate::{
+    Catalog, CatalogError, DatasetFormat, DatasetName, DatasetOptions, NewDataset, PartitionColumn,
+    PartitionType,
+};
+
+/// A catalog on each available backend; the guard keeps its storage alive.
+async fn catalogs() -> Vec<(Catalog, Box<dyn std::any::Any>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let mut out: Vec<(Catalog, Box<dyn std::any::Any>)> =
+        vec![(Catalog::connect(&url).await.unwrap(), Box::new(dir))];
+    if let Ok(base) = std::env::var("LAKER_TEST_POSTGRES_URL") {
+        sqlx::any::install_default_drivers();
+        let name = format!("laker_test_{:016x}", rand_u64());
+        let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("LAKER_TEST_POSTGRES_URL must name a database"),
+        };
+        out.push((
+            Catalog::connect(&url).await.unwrap(),
+            Box::new(PgDrop { base, name }),
+        ));
+    }
+    out
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// Drops the test database when the test ends.
+struct PgDrop {
+    base: String,
+    name: String,
+}
+
+impl Drop for PgDrop {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::AnyConnection::connect(&base).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn trips(name: &str) -> NewDataset {
+    NewDataset {
+        name: DatasetName::parse(name).unwrap(),
+        description: "Taxi trips".into(),
+        tags: vec!["taxi".into(), "demo".into()],
+        format: DatasetFormat::Parquet,
+        location: "file:///lake/demo/trips/".into(),
+        options: DatasetOptions {
+            partition_columns: Some(vec![PartitionColumn {
+                name: "month".into(),
+                data_type: PartitionType::String,
+            }]),
+            file_extension: None,
+        },
+    }
+}
+
+#[tokio::test]
+async fn namespaces_and_datasets() {
+    for (c, _guard) in catalogs().await {
+        let backend = c.backend();
+        let err = c.register_dataset(trips("demo.trips")).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::NotFound {
+                    kind: "namespace",
+                    ..
+                }
+            ),
+            "{backend:?}: {err}"
+        );
+
+        c.create_namespace("Demo", "samples").await.unwrap();
+        let dup = c.create_namespace("demo", "again").await.unwrap_err();
+        assert!(
+            matches!(dup, CatalogError::AlreadyExists { .. }),
+            "{backend:?}"
+        );
+        assert_eq!(
+            c.ensure_namespace("demo", "x").await.unwrap().description,
+            "samples"
+        );
+
+        let registered = c.register_dataset(trips("demo.trips")).await.unwrap();
+        assert_eq!(registered.revision, 1);
+        let fetched = c.dataset(&registered.name).await.unwrap();
+        assert_eq!(fetched, registered, "{backend:?}");
+        assert!(fetched.matches("TAXI") && fetched.matches("demo.tr") && !fetched.matches("zzz"));
+
+        let dup = c.register_dataset(trips("demo.trips")).await.unwrap_err();
+        assert_eq!(dup.to_string(), "dataset 'demo.trips' already exists");
+        c.register_dataset(trips("demo.a_first")).await.unwrap();
+        let names: Vec<String> = c
+            .datasets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.name.to_string())
+            .collect();
+        assert_eq!(names, ["demo.a_first", "demo.trips"]);
+
+        let mut bad = trips("demo.bad");
+        bad.location = "ftp://x/y".into();
+        assert!(matches!(
+            c.register_dataset(bad).await,
+            Err(CatalogError::InvalidArgument(_))
+        ));
+
+        c.delete_dataset(&registered.name).await.unwrap();
+        let gone = c.dataset(&registered.name).await.unwrap_err();
+        assert_eq!(gone.to_string(), "dataset 'demo.trips' not found");
+        assert!(c.delete_dataset(&registered.name).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn users_and_grants() {
+    for (c, _guard) in catalogs().await {
+        assert!(c.user("alice").await.unwrap().is_none());
+        assert!(c.user("not a valid name").await.unwrap().is_none());
+        c.create_user("alice", "$argon2id$hash").await.unwrap();
+        assert!(matches!(
+            c.create_user("ALICE", "x").await,
+            Err(CatalogError::AlreadyExists { .. })
+        ));
+        let alice = c.user("alice").await.unwrap().unwrap();
+        assert_eq!(alice.password_hash, "$argon2id$hash");
+        assert!(!alice.disabled);
+        c.set_user_disabled("alice", true).await.unwrap();
+        assert!(c.user("alice").await.unwrap().unwrap().disabled);
+
+        c.grant("alice", "Demo.*", "read").await.unwrap();
+        c.grant("alice", "demo.*", "read").await.unwrap();
+        c.grant("alice", "sales.orders", "read").await.unwrap();
+        let grants = c.grants_of("alice").await.unwrap();
+        let patterns: Vec<&str> = grants.iter().map(|g| g.pattern.as_str()).collect();
+        assert_eq!(
+            patterns,
+            ["demo.*", "sales.orders"],
+            "granting twice is a no-op"
+        );
+        assert!(matches!(
+            c.grant("alice", "demo", "read").await,
+            Err(CatalogError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            c.grant("nobody", "demo.*", "read").await,
+            Err(CatalogError::NotFound { kind: "user", .. })
+        ));
+    }
+}
