@@ -21,6 +21,7 @@ pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
     bytes: AtomicU64,
     requests: AtomicU64,
+    lists: AtomicU64,
 }
 
 impl CountingStore {
@@ -30,6 +31,7 @@ impl CountingStore {
             inner,
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
         }
     }
 
@@ -41,6 +43,11 @@ impl CountingStore {
     /// Read requests so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Listing calls so far.
+    pub fn lists(&self) -> u64 {
+        self.lists.load(Ordering::SeqCst)
     }
 
     fn count(&self, n: u64) {
@@ -97,10 +104,12 @@ impl ObjectStore for CountingStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list(prefix)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_with_delimiter(prefix).await
     }
 

@@ -1,4 +1,5 @@
 //! Laker end-to-end tests: real servers on 127.0.0.1:0, real Flight clients.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 mod auth;
 mod demo;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use arrow_flight::Ticket;
+use arrow_flight::{FlightDescriptor, Ticket};
 use futures::StreamExt;
 use laker_integration_tests::{DEMO_ROWS, TestServer, fetch, rows};
 
@@ -67,6 +67,7 @@ async fn selective_downloads_read_a_fraction_of_the_bytes() {
         reference::count(&format!("SELECT count(*) FROM trips WHERE {day}")).await
     );
     assert!(n > 1000, "{n}");
+    eprintln!("bytes read: full scan {full}, one day x 2 columns {selective}");
     assert!(
         selective * 50 < full,
         "one day, two columns should read <2% of a full scan: {selective} vs {full}"
@@ -88,6 +89,57 @@ async fn selective_downloads_read_a_fraction_of_the_bytes() {
 }
 
 #[tokio::test]
+async fn planning_reuses_cached_schema_listing_and_footers() {
+    let s = TestServer::start().await;
+    let mut c = s.demo_client().await;
+    let path = FlightDescriptor::new_path(vec!["demo".into(), "trips".into()]);
+    c.get_flight_info(path.clone()).await.unwrap();
+    assert!(
+        s.store.lists() > 0 && s.store.requests() > 0,
+        "first call reads the lake"
+    );
+    let (lists, requests) = (s.store.lists(), s.store.requests());
+    let spec = FlightDescriptor::new_cmd(r#"{"dataset": "demo.trips", "filter": "fare > 20"}"#);
+    for _ in 0..3 {
+        c.get_flight_info(path.clone()).await.unwrap();
+        c.get_flight_info(spec.clone()).await.unwrap();
+        c.get_schema(path.clone()).await.unwrap();
+    }
+    assert_eq!(
+        s.store.lists(),
+        lists,
+        "files are not re-listed per request"
+    );
+    assert_eq!(
+        s.store.requests(),
+        requests,
+        "schemas and footers are not re-read per request"
+    );
+}
+
+#[tokio::test]
+async fn huge_batches_are_split_under_the_grpc_message_limit() {
+    // 400k-row batches are ~40 MB of Arrow data; a client with tonic's default
+    // 4 MiB message limit still reads them, because messages are split.
+    let s = TestServer::start_with(|c| c.batch_size = 400_000).await;
+    let mut c = s.demo_client().await;
+    let batches = fetch(
+        &mut c,
+        Ticket::new(r#"{"dataset": "demo.trips", "filter": "month <= '2024-02'"}"#),
+    )
+    .await
+    .unwrap();
+    let expected = reference::count("SELECT count(*) FROM trips WHERE month <= '2024-02'").await;
+    assert_eq!(rows(&batches), expected);
+    assert!(
+        batches.len() > expected / 400_000,
+        "split into many messages: {}",
+        batches.len()
+    );
+    assert!(s.server.metrics().bytes_sent() > 4 << 20);
+}
+
+#[tokio::test]
 async fn slow_client_slows_the_scan_and_nothing_is_lost() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
@@ -103,6 +155,10 @@ async fn slow_client_slows_the_scan_and_nothing_is_lost() {
     let sent_then = metrics.rows_sent();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent_later = metrics.rows_sent();
+    eprintln!(
+        "paused client: server sent {sent_then} then {sent_later} rows; read {} bytes",
+        s.store.bytes_read()
+    );
     assert!(
         sent_later < (DEMO_ROWS / 10) as u64,
         "server ran ahead of a paused client: {sent_then} -> {sent_later} rows of {DEMO_ROWS}"

@@ -28,13 +28,13 @@ pub async fn do_get(
     };
     // The ticket proves what was authorised then; grants are checked again now.
     let (dataset, plan) = state.plan_download(principal, &spec).await?;
-    if let Some((partitions, revision)) = expected {
-        if revision != dataset.revision || partitions as usize != plan.partitions() {
-            return Err(Error::FailedPrecondition(format!(
-                "dataset '{}' changed since the ticket was issued; call GetFlightInfo again",
-                dataset.name
-            )));
-        }
+    if let Some((partitions, revision)) = expected
+        && (revision != dataset.revision || partitions as usize != plan.partitions())
+    {
+        return Err(Error::FailedPrecondition(format!(
+            "dataset '{}' changed since the ticket was issued; call GetFlightInfo again",
+            dataset.name
+        )));
     }
     let batches = plan.execute(partition.map(|p| p as usize))?;
     Ok(flight_data_stream(
