@@ -62,3 +62,18 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// Maps a unique-key violation to `AlreadyExists { kind, name }`, other errors as they are.
+pub(crate) fn or_already_exists(
+    kind: &'static str,
+    name: &str,
+) -> impl FnOnce(sqlx::Error) -> CatalogError {
+    let name = name.to_string();
+    move |e| {
+        if is_unique_violation(&e) {
+            CatalogError::AlreadyExists { kind, name }
+        } else {
+            e.into()
+        }
+    }
+}

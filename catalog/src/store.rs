@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use crate::db::{self, Backend, is_unique_violation, now_ms};
+use crate::db::{self, Backend, now_ms, or_already_exists};
 use crate::error::{CatalogError, Result};
 use crate::model::{Dataset, DatasetFormat, DatasetOptions, Namespace, NewDataset};
 use crate::names::{DatasetName, validate_ident};
@@ -56,16 +56,7 @@ impl Catalog {
             .bind(ns.created_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    CatalogError::AlreadyExists {
-                        kind: "namespace",
-                        name: ns.name.clone(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(or_already_exists("namespace", &ns.name))?;
         Ok(ns)
     }
 
@@ -128,16 +119,7 @@ impl Catalog {
         .bind(dataset.revision)
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                CatalogError::AlreadyExists {
-                    kind: "dataset",
-                    name: dataset.name.to_string(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(or_already_exists("dataset", &dataset.name.to_string()))?;
         Ok(dataset)
     }
 

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::db::{is_unique_violation, now_ms};
+use crate::db::{is_unique_violation, now_ms, or_already_exists};
 use crate::error::{CatalogError, Result};
 use crate::model::{Grant, User};
 use crate::names::validate_ident;
@@ -25,16 +25,7 @@ impl Catalog {
         .bind(user.created_at)
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                CatalogError::AlreadyExists {
-                    kind: "user",
-                    name: user.name.clone(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(or_already_exists("user", &user.name))?;
         Ok(user)
     }
 

@@ -138,6 +138,28 @@ impl TestServer {
     }
 }
 
+/// ListFlights matching `search`.
+pub async fn list(client: &mut FlightClient, search: &str) -> Result<Vec<FlightInfo>, FlightError> {
+    client
+        .list_flights(search.as_bytes().to_vec())
+        .await?
+        .try_collect()
+        .await
+}
+
+/// ListFlights matching `search`, as `namespace.dataset` names from the descriptors.
+pub async fn list_names(
+    client: &mut FlightClient,
+    search: &str,
+) -> Result<Vec<String>, FlightError> {
+    Ok(list(client, search)
+        .await?
+        .iter()
+        .filter_map(|i| i.flight_descriptor.as_ref())
+        .map(|d| d.path.join("."))
+        .collect())
+}
+
 /// GetFlightInfo for a JSON spec.
 pub async fn info_for(
     client: &mut FlightClient,

@@ -4,8 +4,9 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit};
 use arrow_flight::{FlightDescriptor, Ticket};
-use futures::TryStreamExt;
-use laker_integration_tests::{DEMO_ROWS, TestServer, fetch, fetch_all, info_for, rows};
+use laker_integration_tests::{
+    DEMO_ROWS, TestServer, fetch, fetch_all, info_for, list, list_names, rows,
+};
 use serde_json::json;
 
 use crate::reference;
@@ -14,18 +15,11 @@ use crate::reference;
 async fn list_flights_shows_demo_datasets_and_searches() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
-    let all: Vec<_> = c
-        .list_flights(Vec::<u8>::new())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let names: Vec<Vec<String>> = all
-        .iter()
-        .map(|i| i.flight_descriptor.clone().unwrap().path)
-        .collect();
-    assert_eq!(names, vec![vec!["demo", "trips"], vec!["demo", "zones"]]);
+    let all = list(&mut c, "").await.unwrap();
+    assert_eq!(
+        list_names(&mut c, "").await.unwrap(),
+        ["demo.trips", "demo.zones"]
+    );
     let trips_schema = all[0].clone().try_decode_schema().unwrap();
     assert_eq!(trips_schema.fields().len(), 14);
     let meta: serde_json::Value = serde_json::from_slice(&all[1].app_metadata).unwrap();
@@ -33,23 +27,16 @@ async fn list_flights_shows_demo_datasets_and_searches() {
     assert!(meta["tags"].as_array().unwrap().contains(&json!("lookup")));
 
     for (search, expect) in [
-        ("LOOKUP", vec!["zones"]),
-        ("Taxi", vec!["trips", "zones"]),
-        ("norwegian", vec!["trips"]),
+        ("LOOKUP", vec!["demo.zones"]),
+        ("Taxi", vec!["demo.trips", "demo.zones"]),
+        ("norwegian", vec!["demo.trips"]),
         ("nothing-like-this", vec![]),
     ] {
-        let found: Vec<_> = c
-            .list_flights(search.as_bytes().to_vec())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let found: Vec<String> = found
-            .iter()
-            .map(|i| i.flight_descriptor.clone().unwrap().path[1].clone())
-            .collect();
-        assert_eq!(found, expect, "search {search}");
+        assert_eq!(
+            list_names(&mut c, search).await.unwrap(),
+            expect,
+            "search {search}"
+        );
     }
 }
 
@@ -210,6 +197,17 @@ async fn zones_round_trip_values() {
     assert_eq!(rows(&batches), 1);
     let want = reference::query("SELECT zone_id, name, city FROM zones WHERE zone_id = 7").await;
     assert_eq!(batches[0].columns(), want[0].columns());
+    // Column names match case-insensitively, like unquoted SQL identifiers.
+    let upper = fetch(
+        &mut c,
+        Ticket::new(
+            r#"{"dataset": "demo.zones", "columns": ["Zone_ID", "CITY"], "filter": "ZONE_ID = 7"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(upper[0].schema().field(0).name(), "zone_id");
+    assert_eq!(upper[0].num_rows(), 1);
     let city = batches[0].column(2).as_string::<i32>();
     assert_eq!(city.value(0), "Bergen");
     assert!(!batches[0].column(1).is_null(0));

@@ -82,6 +82,12 @@ async fn bad_specs_are_invalid_argument_naming_the_field() {
     }
     let e = refused(&s, json!({"dataset": "demo.trips", "filter": "nope > 3"})).await;
     assert!(e.message().contains("nope"), "{}", e.message());
+    let e = refused(&s, json!({"dataset": "demo.trips", "filter": "fare >"})).await;
+    assert!(
+        !e.message().contains("ParserError("),
+        "no Rust debug output: {}",
+        e.message()
+    );
 }
 
 #[tokio::test]

@@ -162,9 +162,18 @@ impl QueryEngine {
 }
 
 /// A reference to column `name`, or an InvalidSpec error naming `field`.
+/// Names match exactly, or else case-insensitively when that is unambiguous
+/// (as unquoted identifiers in `filter` do).
 fn column(schema: &SchemaRef, field: &str, name: &str) -> Result<Expr> {
     if schema.field_with_name(name).is_ok() {
         return Ok(Expr::Column(Column::from_name(name)));
+    }
+    let mut folded = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name().eq_ignore_ascii_case(name));
+    if let (Some(only), None) = (folded.next(), folded.next()) {
+        return Ok(Expr::Column(Column::from_name(only.name())));
     }
     let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     Err(QueryError::spec(

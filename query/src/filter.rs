@@ -12,6 +12,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::sql::sqlparser::ast::{self, visit_expressions};
+use datafusion::sql::sqlparser::parser::ParserError;
 
 use crate::error::{QueryError, Result};
 
@@ -89,7 +90,14 @@ fn check_logical(expr: &Expr) -> Result<()> {
 /// A DataFusion error as a message for the user: no backtrace, no
 /// "Error during planning:" noise.
 pub(crate) fn user_message(e: &DataFusionError) -> String {
-    let text = e.find_root().strip_backtrace();
+    let root = e.find_root();
+    if let DataFusionError::SQL(parser, _) = root {
+        return match parser.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+            other => other.to_string(),
+        };
+    }
+    let text = root.strip_backtrace();
     for prefix in ["Error during planning: ", "Schema error: ", "SQL error: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             return rest.to_string();

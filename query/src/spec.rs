@@ -16,6 +16,8 @@ use crate::error::{QueryError, Result};
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 /// Longest accepted filter expression, in bytes.
 pub const MAX_FILTER_BYTES: usize = 64 * 1024;
+/// Largest accepted `limit`.
+pub const MAX_LIMIT: u64 = i64::MAX as u64;
 /// Most columns a spec may name.
 pub const MAX_COLUMNS: usize = 10_000;
 
@@ -118,6 +120,12 @@ impl DownloadSpec {
                 ));
             }
         }
+        if self.limit.is_some_and(|l| l > MAX_LIMIT) {
+            return Err(QueryError::spec(
+                "limit",
+                format!("must be at most {MAX_LIMIT}"),
+            ));
+        }
         self.sort_keys()?;
         Ok(())
     }
@@ -215,6 +223,10 @@ mod tests {
                 "order_by: 'fare sideways'",
             ),
             ("not json", "invalid download spec"),
+            (
+                r#"{"dataset":"demo.trips","limit":18446744073709551615}"#,
+                "limit: must be at most",
+            ),
         ];
         for (json, want) in cases {
             let err = parse(json).unwrap_err().to_string();

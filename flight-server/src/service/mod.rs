@@ -55,16 +55,21 @@ fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
         .ok_or_else(|| Status::unauthenticated("missing bearer token; call Handshake first"))
 }
 
-fn rpc_span(rpc: &'static str, principal: &str) -> Span {
-    tracing::info_span!(
+/// The span of one RPC; `principal` is filled in once known.
+fn rpc_span(rpc: &'static str, principal: Option<&str>) -> Span {
+    let span = tracing::info_span!(
         "rpc",
         rpc,
-        principal,
+        principal = EmptyField,
         dataset = EmptyField,
         rows = EmptyField,
         bytes = EmptyField,
         ms = EmptyField
-    )
+    );
+    if let Some(principal) = principal {
+        span.record("principal", principal);
+    }
+    span
 }
 
 /// Runs a unary handler inside `span`, logs its outcome and duration, and
@@ -104,7 +109,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        let span = rpc_span("Handshake", "");
+        let span = rpc_span("Handshake", None);
         observe(span, handshake::handshake(&self.state, request)).await
     }
 
@@ -113,7 +118,7 @@ impl FlightService for LakerFlightService {
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         let principal = principal(&request)?;
-        let span = rpc_span("ListFlights", &principal.name);
+        let span = rpc_span("ListFlights", Some(&principal.name));
         let infos = observe(
             span,
             list_flights::list_flights(&self.state, &principal, request.into_inner()),
@@ -129,7 +134,7 @@ impl FlightService for LakerFlightService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let principal = principal(&request)?;
-        let span = rpc_span("GetFlightInfo", &principal.name);
+        let span = rpc_span("GetFlightInfo", Some(&principal.name));
         observe(
             span,
             flight_info::get_flight_info(&self.state, &principal, request.into_inner()),
@@ -150,7 +155,7 @@ impl FlightService for LakerFlightService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
         let principal = principal(&request)?;
-        let span = rpc_span("GetSchema", &principal.name);
+        let span = rpc_span("GetSchema", Some(&principal.name));
         observe(
             span,
             flight_info::get_schema(&self.state, &principal, request.into_inner()),
@@ -164,7 +169,7 @@ impl FlightService for LakerFlightService {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let principal = principal(&request)?;
-        let span = rpc_span("DoGet", &principal.name);
+        let span = rpc_span("DoGet", Some(&principal.name));
         let stream_span = span.clone();
         observe(
             span,
