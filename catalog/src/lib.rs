@@ -13,8 +13,8 @@ mod users;
 pub use db::Backend;
 pub use error::{CatalogError, Result};
 pub use model::{
-    Dataset, DatasetFormat, DatasetOptions, Grant, Namespace, NewDataset, PartitionColumn,
-    PartitionType, User,
+    CsvOptions, Dataset, DatasetFormat, DatasetOptions, Grant, Namespace, NewDataset,
+    PartitionColumn, PartitionType, User,
 };
 pub use names::DatasetName;
 pub use store::Catalog;

@@ -22,6 +22,12 @@ pub struct Namespace {
 pub enum DatasetFormat {
     /// Apache Parquet files.
     Parquet,
+    /// Delimited text with an optional header row (see [`CsvOptions`]).
+    Csv,
+    /// Newline-delimited JSON, one object per line.
+    Json,
+    /// Arrow IPC files.
+    Arrow,
 }
 
 impl DatasetFormat {
@@ -29,6 +35,19 @@ impl DatasetFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Parquet => "parquet",
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Arrow => "arrow",
+        }
+    }
+
+    /// The file suffix read by default.
+    pub fn default_extension(self) -> &'static str {
+        match self {
+            Self::Parquet => ".parquet",
+            Self::Csv => ".csv",
+            Self::Json => ".json",
+            Self::Arrow => ".arrow",
         }
     }
 
@@ -36,11 +55,56 @@ impl DatasetFormat {
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "parquet" => Ok(Self::Parquet),
+            "csv" => Ok(Self::Csv),
+            "json" | "ndjson" | "jsonl" => Ok(Self::Json),
+            "arrow" | "ipc" | "arrow_ipc" => Ok(Self::Arrow),
             other => Err(CatalogError::invalid(format!(
-                "unsupported dataset format '{other}': supported formats are: parquet"
+                "unsupported dataset format '{other}': supported formats are: parquet, csv, json, arrow"
             ))),
         }
     }
+}
+
+/// How CSV files are laid out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// The first line names the columns (default true).
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// One ASCII character separating fields (default `,`).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: String,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            has_header: true,
+            delimiter: default_delimiter(),
+        }
+    }
+}
+
+impl CsvOptions {
+    /// The delimiter as a byte; errors unless it is one ASCII character.
+    pub fn delimiter_byte(&self) -> Result<u8> {
+        match self.delimiter.as_bytes() {
+            [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' && *b != b'"' => Ok(*b),
+            _ => Err(CatalogError::invalid(format!(
+                "invalid CSV delimiter '{}': use one ASCII character other than a quote or line break",
+                self.delimiter
+            ))),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_delimiter() -> String {
+    ",".to_string()
 }
 
 /// Type of a hive-style partition column (`key=value` directories).
@@ -79,9 +143,38 @@ pub struct DatasetOptions {
     /// Only files with this suffix are read (default: the format's own, e.g. `.parquet`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_extension: Option<String>,
+    /// CSV layout (only for the `csv` format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvOptions>,
 }
 
 impl DatasetOptions {
+    /// Checks the options make sense for `format`.
+    pub fn validate(&self, format: DatasetFormat) -> Result<()> {
+        if let Some(csv) = &self.csv {
+            if format != DatasetFormat::Csv {
+                return Err(CatalogError::invalid(format!(
+                    "'csv' options apply to the csv format, not {}",
+                    format.as_str()
+                )));
+            }
+            csv.delimiter_byte()?;
+        }
+        if let Some(cols) = &self.partition_columns {
+            let mut seen = std::collections::HashSet::new();
+            for c in cols {
+                crate::names::validate_ident("partition column", &c.name)?;
+                if !seen.insert(c.name.as_str()) {
+                    return Err(CatalogError::invalid(format!(
+                        "partition column '{}' is declared twice",
+                        c.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Parses options JSON, naming the problem on failure.
     pub fn from_json(json: &str) -> Result<Self> {
         serde_json::from_str(json)
@@ -197,6 +290,36 @@ mod tests {
         assert!(!g("demo.zones").covers(&trips));
         assert!(!g("other.*").covers(&trips));
         assert!(!g("demo").covers(&trips));
+    }
+
+    #[test]
+    fn formats_and_csv_options() {
+        assert_eq!(DatasetFormat::parse("NDJSON").unwrap(), DatasetFormat::Json);
+        assert_eq!(DatasetFormat::parse("ipc").unwrap(), DatasetFormat::Arrow);
+        assert!(
+            DatasetFormat::parse("xlsx")
+                .unwrap_err()
+                .to_string()
+                .contains("supported formats")
+        );
+        let o = DatasetOptions::from_json(r#"{"csv": {"delimiter": ";"}}"#).unwrap();
+        let csv = o.csv.clone().unwrap();
+        assert!(csv.has_header);
+        assert_eq!(csv.delimiter_byte().unwrap(), b';');
+        assert!(o.validate(DatasetFormat::Csv).is_ok());
+        assert!(o.validate(DatasetFormat::Parquet).is_err());
+        let bad = DatasetOptions::from_json(r#"{"csv": {"delimiter": "ab"}}"#).unwrap();
+        assert!(
+            bad.validate(DatasetFormat::Csv)
+                .unwrap_err()
+                .to_string()
+                .contains("delimiter")
+        );
+        let dup = DatasetOptions::from_json(
+            r#"{"partition_columns": [{"name": "y", "type": "int32"}, {"name": "y", "type": "string"}]}"#,
+        )
+        .unwrap();
+        assert!(dup.validate(DatasetFormat::Csv).is_err());
     }
 
     #[test]

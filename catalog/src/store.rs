@@ -87,6 +87,7 @@ impl Catalog {
     /// Registers a dataset in an existing namespace.
     pub async fn register_dataset(&self, new: NewDataset) -> Result<Dataset> {
         validate_location(&new.location)?;
+        new.options.validate(new.format)?;
         self.namespace(&new.name.namespace).await?;
         let now = now_ms();
         let dataset = Dataset {

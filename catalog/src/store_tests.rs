@@ -79,7 +79,7 @@ fn trips(name: &str) -> NewDataset {
                 name: "month".into(),
                 data_type: PartitionType::String,
             }]),
-            file_extension: None,
+            ..Default::default()
         },
     }
 }

@@ -9,6 +9,10 @@ use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::arrow::ArrowFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -84,19 +88,27 @@ async fn build_table(session: &dyn Session, dataset: &Dataset) -> Result<Arc<dyn
     let url = ListingTableUrl::parse(&dataset.location).map_err(|e| {
         CatalogError::invalid(format!("invalid location of dataset {}: {e}", dataset.name))
     })?;
-    let options = match dataset.format {
+    let format: Arc<dyn FileFormat> = match dataset.format {
         DatasetFormat::Parquet => {
-            let format =
-                ParquetFormat::default().with_options(session.table_options().parquet.clone());
-            ListingOptions::new(Arc::new(format)).with_file_extension(
-                dataset
-                    .options
-                    .file_extension
-                    .clone()
-                    .unwrap_or_else(|| ".parquet".to_string()),
+            Arc::new(ParquetFormat::default().with_options(session.table_options().parquet.clone()))
+        }
+        DatasetFormat::Csv => {
+            let csv = dataset.options.csv.clone().unwrap_or_default();
+            Arc::new(
+                CsvFormat::default()
+                    .with_has_header(csv.has_header)
+                    .with_delimiter(csv.delimiter_byte()?),
             )
         }
+        DatasetFormat::Json => Arc::new(JsonFormat::default()),
+        DatasetFormat::Arrow => Arc::new(ArrowFormat),
     };
+    let extension = dataset
+        .options
+        .file_extension
+        .clone()
+        .unwrap_or_else(|| dataset.format.default_extension().to_string());
+    let options = ListingOptions::new(format).with_file_extension(extension);
     let partition_cols = match &dataset.options.partition_columns {
         Some(cols) => cols
             .iter()

@@ -5,6 +5,7 @@ mod auth;
 mod demo;
 mod download;
 mod errors;
+mod formats;
 mod reference;
 mod streaming;
 mod tickets;

@@ -168,7 +168,7 @@ async fn register(catalog: &Catalog, spec: &DatasetSpec, dir: &Path) -> Result<(
             location: location.to_string(),
             options: DatasetOptions {
                 partition_columns: spec.partitions.clone(),
-                file_extension: None,
+                ..Default::default()
             },
         })
         .await;

@@ -1,9 +1,9 @@
 //! ListFlights: the datasets the caller may read, optionally filtered by a
-//! case-insensitive search over name, description and tags.
+//! case-insensitive search over name, description, tags and column names.
 
 use std::sync::Arc;
 
-use arrow::datatypes::Schema;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow_flight::{Criteria, FlightDescriptor, FlightInfo};
 use laker_auth::{Action, Principal};
 use laker_catalog::Dataset;
@@ -33,30 +33,48 @@ pub async fn list_flights(
         .authorizer
         .filter_visible(principal, Action::Read, datasets)
         .await?;
+    let needle = search.trim().to_lowercase();
     let mut infos = Vec::new();
-    for dataset in visible.into_iter().filter(|d| d.matches(&search)) {
-        infos.push(dataset_info(state, &dataset).await?);
+    for dataset in visible {
+        let schema = dataset_schema(state, &dataset).await;
+        let column_match = || {
+            schema.as_ref().is_some_and(|s| {
+                s.fields()
+                    .iter()
+                    .any(|f| f.name().to_lowercase().contains(&needle))
+            })
+        };
+        if dataset.matches(&needle) || column_match() {
+            infos.push(dataset_info(&dataset, schema)?);
+        }
     }
     Ok(infos)
 }
 
+/// The dataset's schema, or `None` (logged) when its files cannot be read:
+/// one unreadable dataset must not hide the others.
+async fn dataset_schema(state: &Arc<AppState>, dataset: &Dataset) -> Option<SchemaRef> {
+    match state.engine.table(dataset).await {
+        Ok(table) => Some(table.schema()),
+        Err(e) => {
+            tracing::warn!(dataset = %dataset.name, error = %e, "dataset schema unavailable");
+            None
+        }
+    }
+}
+
 /// A dataset's listing: descriptor, schema, and description/tags as JSON
 /// `app_metadata`. Call GetFlightInfo on the descriptor for tickets.
-async fn dataset_info(state: &Arc<AppState>, dataset: &Dataset) -> Result<FlightInfo> {
+fn dataset_info(dataset: &Dataset, schema: Option<SchemaRef>) -> Result<FlightInfo> {
     let mut metadata = serde_json::json!({
         "name": dataset.name.to_string(),
         "description": dataset.description,
         "tags": dataset.tags,
     });
-    let schema = match state.engine.table(dataset).await {
-        Ok(table) => table.schema(),
-        Err(e) => {
-            // One unreadable dataset must not hide the others.
-            tracing::warn!(dataset = %dataset.name, error = %e, "dataset schema unavailable");
-            metadata["error"] = "dataset is currently unavailable".into();
-            Arc::new(Schema::empty())
-        }
-    };
+    let schema = schema.unwrap_or_else(|| {
+        metadata["error"] = "dataset is currently unavailable".into();
+        Arc::new(Schema::empty())
+    });
     let descriptor = FlightDescriptor::new_path(vec![
         dataset.name.namespace.clone(),
         dataset.name.dataset.clone(),
