@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the workspace, prepares the Python virtualenv, and runs every test:
 # the Rust unit and integration tests, then the Python tests that drive a
-# real laker-server with pyarrow.flight.
+# real laker-server with pyarrow.flight. Installs what the tests need
+# (pyarrow, pytest, moto_server) into the virtualenv.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
@@ -22,6 +23,8 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r integration-tests/python/requirements.txt
 
 echo "==> rust tests"
+# Real S3-compatible server for the object-store tests (installed above).
+export LAKER_MOTO_SERVER="$venv/bin/moto_server"
 cargo test --workspace --locked
 
 echo "==> python tests"

@@ -38,6 +38,9 @@ pub enum CatalogError {
     /// Reading the dataset's files from the lake failed.
     #[error("lake error: {0}")]
     Lake(#[from] DataFusionError),
+    /// The dataset's object store is not configured on this server.
+    #[error("{0}")]
+    StoreNotConfigured(String),
     /// A stored row could not be decoded (corrupt catalog).
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),

@@ -170,9 +170,9 @@ fn validate_location(location: &str) -> Result<()> {
     let url = url::Url::parse(location)
         .map_err(|e| CatalogError::invalid(format!("invalid dataset location: {e}")))?;
     match url.scheme() {
-        "file" => Ok(()),
+        "file" | "s3" | "s3a" => Ok(()),
         other => Err(CatalogError::invalid(format!(
-            "unsupported dataset location scheme '{other}': supported schemes are: file"
+            "unsupported dataset location scheme '{other}': supported schemes are: file, s3"
         ))),
     }
 }

@@ -88,6 +88,13 @@ async fn build_table(session: &dyn Session, dataset: &Dataset) -> Result<Arc<dyn
     let url = ListingTableUrl::parse(&dataset.location).map_err(|e| {
         CatalogError::invalid(format!("invalid location of dataset {}: {e}", dataset.name))
     })?;
+    if session.runtime_env().object_store(&url).is_err() {
+        return Err(CatalogError::StoreNotConfigured(format!(
+            "dataset '{}' is on {}, a store this server has not configured",
+            dataset.name,
+            url.object_store().as_str()
+        )));
+    }
     let format: Arc<dyn FileFormat> = match dataset.format {
         DatasetFormat::Parquet => {
             Arc::new(ParquetFormat::default().with_options(session.table_options().parquet.clone()))

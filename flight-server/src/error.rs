@@ -91,6 +91,7 @@ fn catalog_status(e: CatalogError) -> Status {
         CatalogError::Database(_) | CatalogError::Migration(_) => {
             logged(Code::Unavailable, "catalog database unavailable", &e)
         }
+        CatalogError::StoreNotConfigured(m) => Status::failed_precondition(m),
         CatalogError::Corrupt(_) => internal(&e.to_string()),
     }
 }

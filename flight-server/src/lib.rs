@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod stores;
 pub mod stream;
 pub mod telemetry;
 pub mod ticket;

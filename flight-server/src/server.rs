@@ -141,6 +141,13 @@ pub async fn start(
     let runtime = RuntimeEnvBuilder::new()
         .build_arc()
         .map_err(start_err("cannot build the query runtime"))?;
+    for (name, store) in &config.stores {
+        let (url, store) = store
+            .build(name)
+            .map_err(start_err("invalid object store"))?;
+        tracing::info!(store = %name, url = %url, "object store configured");
+        runtime.register_object_store(&url, store);
+    }
     for (url, store) in options.object_stores {
         runtime.register_object_store(&url, store);
     }

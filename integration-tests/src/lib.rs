@@ -4,6 +4,7 @@
 //! client.
 
 pub mod counting_store;
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,5 +7,6 @@ mod download;
 mod errors;
 mod formats;
 mod reference;
+mod s3;
 mod streaming;
 mod tickets;
