@@ -7,10 +7,13 @@
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
 #   LAKER_VENV=…               # virtualenv location (default: .venv)
+#   LAKER_TEST_POSTGRES_URL=…  # PostgreSQL for the catalog tests
+#                              # (default: postgres://postgres@127.0.0.1:5432/test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export LAKER_TEST_POSTGRES_URL="${LAKER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 venv="${LAKER_VENV:-$PWD/.venv}"
 
 echo "==> building (debug)"

@@ -179,3 +179,32 @@ async fn users_and_grants() {
         ));
     }
 }
+
+#[tokio::test]
+async fn concurrent_writers_are_safe() {
+    for (c, _guard) in catalogs().await {
+        let backend = c.backend();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    c.ensure_namespace("race", "").await.unwrap();
+                    c.register_dataset(trips("race.trips")).await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(CatalogError::AlreadyExists { .. }) => {}
+                Err(e) => panic!("{backend:?}: unexpected error {e}"),
+            }
+        }
+        assert_eq!(
+            created, 1,
+            "{backend:?}: exactly one writer registers the dataset"
+        );
+        assert_eq!(c.datasets().await.unwrap().len(), 1);
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod counting_store;
 pub mod moto;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,6 +6,7 @@ mod demo;
 mod download;
 mod errors;
 mod formats;
+mod postgres;
 mod reference;
 mod s3;
 mod streaming;
