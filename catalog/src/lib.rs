@@ -19,6 +19,3 @@ pub use model::{
 pub use names::DatasetName;
 pub use store::Catalog;
 pub use tables::TableResolver;
-
-#[cfg(test)]
-mod store_tests;

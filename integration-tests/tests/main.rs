@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 mod auth;
+mod catalog;
 mod demo;
 mod download;
 mod errors;

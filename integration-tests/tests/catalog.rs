@@ -1,70 +1,23 @@
-//! Catalog storage tests, run against SQLite and, when
-//! `LAKER_TEST_POSTGRES_URL` is set, against a fresh PostgreSQL database.
+//! Catalog storage on SQLite and on a fresh PostgreSQL database
+//! (`LAKER_TEST_POSTGRES_URL`).
 
-use sqlx::Connection;
-
-use crate::{
+use laker_catalog::{
     Catalog, CatalogError, DatasetFormat, DatasetName, DatasetOptions, NewDataset, PartitionColumn,
     PartitionType,
 };
+use laker_integration_tests::postgres::PgDatabase;
 
-/// A catalog on each available backend; the guard keeps its storage alive.
+/// A catalog on each backend; the guard keeps its storage alive.
 async fn catalogs() -> Vec<(Catalog, Box<dyn std::any::Any>)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
     let mut out: Vec<(Catalog, Box<dyn std::any::Any>)> =
         vec![(Catalog::connect(&url).await.unwrap(), Box::new(dir))];
-    if let Ok(base) = std::env::var("LAKER_TEST_POSTGRES_URL") {
-        sqlx::any::install_default_drivers();
-        let name = format!("laker_test_{:016x}", rand_u64());
-        let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("LAKER_TEST_POSTGRES_URL must name a database"),
-        };
-        out.push((
-            Catalog::connect(&url).await.unwrap(),
-            Box::new(PgDrop { base, name }),
-        ));
-    }
+    let pg = PgDatabase::create()
+        .await
+        .expect("LAKER_TEST_POSTGRES_URL is not set; scripts/test.sh sets it");
+    out.push((Catalog::connect(&pg.url).await.unwrap(), Box::new(pg)));
     out
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
-
-/// Drops the test database when the test ends.
-struct PgDrop {
-    base: String,
-    name: String,
-}
-
-impl Drop for PgDrop {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::AnyConnection::connect(&base).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut c)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 fn trips(name: &str) -> NewDataset {
