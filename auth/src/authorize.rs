@@ -8,8 +8,11 @@ use crate::principal::Principal;
 /// Actions a grant can allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Download a dataset (and see it listed).
+    /// Download a dataset (and see it listed and described).
     Read,
+    /// Register, change, refresh and delete datasets; with a `namespace.*`
+    /// or `*` pattern also create and delete the namespace.
+    Admin,
 }
 
 impl Action {
@@ -17,6 +20,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
+            Self::Admin => "admin",
         }
     }
 }
@@ -58,6 +62,28 @@ impl Authorizer {
         } else {
             Err(AuthError::PermissionDenied(format!(
                 "'{principal}' may not {} dataset '{dataset}'",
+                action.as_str()
+            )))
+        }
+    }
+
+    /// Fails with `PermissionDenied` unless `principal` may perform `action`
+    /// on the whole namespace `ns` (a `*` or `ns.*` grant).
+    pub async fn require_namespace(
+        &self,
+        principal: &Principal,
+        action: Action,
+        ns: &str,
+    ) -> Result<()> {
+        let grants = self.catalog.grants_of(&principal.name).await?;
+        if grants
+            .iter()
+            .any(|g| g.action == action.as_str() && g.covers_namespace(ns))
+        {
+            Ok(())
+        } else {
+            Err(AuthError::PermissionDenied(format!(
+                "'{principal}' may not {} namespace '{ns}'",
                 action.as_str()
             )))
         }

@@ -41,6 +41,18 @@ pub enum CatalogError {
     /// The dataset's object store is not configured on this server.
     #[error("{0}")]
     StoreNotConfigured(String),
+    /// The object changed concurrently; the caller should re-read and retry.
+    #[error("{0}")]
+    Conflict(String),
+    /// The object still holds others (a namespace with datasets).
+    #[error("{0}")]
+    NotEmpty(String),
+    /// A dataset registered as Delta has no Delta transaction log.
+    #[error("{0}")]
+    NotADeltaTable(String),
+    /// Reading a Delta table's transaction log failed.
+    #[error("delta error: {0}")]
+    Delta(String),
     /// A stored row could not be decoded (corrupt catalog).
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),

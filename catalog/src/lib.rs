@@ -13,9 +13,9 @@ mod users;
 pub use db::Backend;
 pub use error::{CatalogError, Result};
 pub use model::{
-    CsvOptions, Dataset, DatasetFormat, DatasetOptions, Grant, Namespace, NewDataset,
-    PartitionColumn, PartitionType, User,
+    CsvOptions, Dataset, DatasetFormat, DatasetOptions, DatasetUpdate, Grant, Namespace,
+    NewDataset, PartitionColumn, PartitionType, User,
 };
 pub use names::DatasetName;
 pub use store::Catalog;
-pub use tables::TableResolver;
+pub use tables::{DeltaVersion, ResolvedTable, TableResolver};

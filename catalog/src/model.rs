@@ -28,6 +28,8 @@ pub enum DatasetFormat {
     Json,
     /// Arrow IPC files.
     Arrow,
+    /// A Delta Lake table (Parquet files and a `_delta_log/` transaction log).
+    Delta,
 }
 
 impl DatasetFormat {
@@ -38,6 +40,7 @@ impl DatasetFormat {
             Self::Csv => "csv",
             Self::Json => "json",
             Self::Arrow => "arrow",
+            Self::Delta => "delta",
         }
     }
 
@@ -48,6 +51,7 @@ impl DatasetFormat {
             Self::Csv => ".csv",
             Self::Json => ".json",
             Self::Arrow => ".arrow",
+            Self::Delta => ".parquet",
         }
     }
 
@@ -58,8 +62,9 @@ impl DatasetFormat {
             "csv" => Ok(Self::Csv),
             "json" | "ndjson" | "jsonl" => Ok(Self::Json),
             "arrow" | "ipc" | "arrow_ipc" => Ok(Self::Arrow),
+            "delta" | "deltalake" | "delta_lake" => Ok(Self::Delta),
             other => Err(CatalogError::invalid(format!(
-                "unsupported dataset format '{other}': supported formats are: parquet, csv, json, arrow"
+                "unsupported dataset format '{other}': supported formats are: parquet, csv, json, arrow, delta"
             ))),
         }
     }
@@ -151,6 +156,13 @@ pub struct DatasetOptions {
 impl DatasetOptions {
     /// Checks the options make sense for `format`.
     pub fn validate(&self, format: DatasetFormat) -> Result<()> {
+        if format == DatasetFormat::Delta
+            && (self.partition_columns.is_some() || self.file_extension.is_some())
+        {
+            return Err(CatalogError::invalid(
+                "'partition_columns' and 'file_extension' do not apply to Delta tables: their transaction log lists the files and partitions",
+            ));
+        }
         if let Some(csv) = &self.csv {
             if format != DatasetFormat::Csv {
                 return Err(CatalogError::invalid(format!(
@@ -197,11 +209,15 @@ pub struct Dataset {
     pub location: String,
     /// Format and layout options.
     pub options: DatasetOptions,
+    /// Who answers for the dataset (a team or person; free text).
+    pub owner: String,
     /// Creation time, Unix epoch milliseconds.
     pub created_at: i64,
     /// Last change, Unix epoch milliseconds.
     pub updated_at: i64,
-    /// Incremented on every change; caches key on it.
+    /// Last explicit refresh, Unix epoch milliseconds (0: never).
+    pub refreshed_at: i64,
+    /// Incremented on every change and refresh; caches key on it.
     pub revision: i64,
 }
 
@@ -233,6 +249,51 @@ pub struct NewDataset {
     pub location: String,
     /// Format and layout options.
     pub options: DatasetOptions,
+    /// Who answers for the dataset.
+    pub owner: String,
+}
+
+/// Changes to a registered dataset; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetUpdate {
+    /// New description.
+    pub description: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New format.
+    pub format: Option<DatasetFormat>,
+    /// New location.
+    pub location: Option<String>,
+    /// New options.
+    pub options: Option<DatasetOptions>,
+    /// New owner.
+    pub owner: Option<String>,
+}
+
+impl DatasetUpdate {
+    /// `dataset` with the changes applied (revision and times untouched).
+    pub fn apply(self, dataset: &Dataset) -> Dataset {
+        let mut d = dataset.clone();
+        if let Some(v) = self.description {
+            d.description = v;
+        }
+        if let Some(v) = self.tags {
+            d.tags = v;
+        }
+        if let Some(v) = self.format {
+            d.format = v;
+        }
+        if let Some(v) = self.location {
+            d.location = v;
+        }
+        if let Some(v) = self.options {
+            d.options = v;
+        }
+        if let Some(v) = self.owner {
+            d.owner = v;
+        }
+        d
+    }
 }
 
 /// A user account.
@@ -261,6 +322,12 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Whether the grant's pattern covers the whole namespace `ns`
+    /// (`*` or `ns.*`).
+    pub fn covers_namespace(&self, ns: &str) -> bool {
+        self.pattern == "*" || self.pattern.strip_suffix(".*") == Some(ns)
+    }
+
     /// Whether the grant's pattern covers `name`.
     pub fn covers(&self, name: &DatasetName) -> bool {
         match self.pattern.split_once('.') {
@@ -290,6 +357,10 @@ mod tests {
         assert!(!g("demo.zones").covers(&trips));
         assert!(!g("other.*").covers(&trips));
         assert!(!g("demo").covers(&trips));
+        assert!(g("*").covers_namespace("demo"));
+        assert!(g("demo.*").covers_namespace("demo"));
+        assert!(!g("demo.trips").covers_namespace("demo"));
+        assert!(!g("other.*").covers_namespace("demo"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl std::fmt::Debug for Catalog {
 /// The columns of `datasets`, in the order [`dataset_from_row`] reads them.
 macro_rules! dataset_columns {
     () => {
-        "namespace, name, description, tags, format, location, options, created_at, updated_at, revision"
+        "namespace, name, description, tags, format, location, options, owner, created_at, updated_at, refreshed_at, revision"
     };
 }
 
@@ -97,8 +97,10 @@ impl Catalog {
             format: new.format,
             location: new.location,
             options: new.options,
+            owner: new.owner,
             created_at: now,
             updated_at: now,
+            refreshed_at: 0,
             revision: 1,
         };
         let tags = to_json(&dataset.tags)?;
@@ -106,7 +108,7 @@ impl Catalog {
         sqlx::query(concat!(
             "INSERT INTO datasets (",
             dataset_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&dataset.name.namespace)
         .bind(&dataset.name.dataset)
@@ -115,8 +117,10 @@ impl Catalog {
         .bind(dataset.format.as_str())
         .bind(&dataset.location)
         .bind(options)
+        .bind(&dataset.owner)
         .bind(dataset.created_at)
         .bind(dataset.updated_at)
+        .bind(dataset.refreshed_at)
         .bind(dataset.revision)
         .execute(&self.pool)
         .await
@@ -151,6 +155,108 @@ impl Catalog {
         rows.iter().map(dataset_from_row).collect()
     }
 
+    /// Stores `updated` (the result of [`DatasetUpdate::apply`]) if the
+    /// dataset is still at `updated.revision`; bumps the revision. A
+    /// concurrent change makes this fail with `Conflict`.
+    ///
+    /// [`DatasetUpdate::apply`]: crate::model::DatasetUpdate::apply
+    pub async fn update_dataset(&self, updated: &Dataset) -> Result<Dataset> {
+        validate_location(&updated.location)?;
+        updated.options.validate(updated.format)?;
+        let mut next = updated.clone();
+        next.updated_at = now_ms();
+        next.revision = updated.revision + 1;
+        let done = sqlx::query(
+            "UPDATE datasets SET description = $1, tags = $2, format = $3, location = $4, \
+             options = $5, owner = $6, updated_at = $7, revision = $8 \
+             WHERE namespace = $9 AND name = $10 AND revision = $11",
+        )
+        .bind(&next.description)
+        .bind(to_json(&next.tags)?)
+        .bind(next.format.as_str())
+        .bind(&next.location)
+        .bind(to_json(&next.options)?)
+        .bind(&next.owner)
+        .bind(next.updated_at)
+        .bind(next.revision)
+        .bind(&next.name.namespace)
+        .bind(&next.name.dataset)
+        .bind(updated.revision)
+        .execute(&self.pool)
+        .await?;
+        self.changed_one(done.rows_affected(), &next.name).await?;
+        Ok(next)
+    }
+
+    /// Records a refresh: bumps the revision (so every replica rebuilds its
+    /// cached table) and sets `refreshed_at`.
+    pub async fn touch_dataset(&self, name: &DatasetName) -> Result<Dataset> {
+        let done = sqlx::query(
+            "UPDATE datasets SET refreshed_at = $1, revision = revision + 1 \
+             WHERE namespace = $2 AND name = $3",
+        )
+        .bind(now_ms())
+        .bind(&name.namespace)
+        .bind(&name.dataset)
+        .execute(&self.pool)
+        .await?;
+        self.changed_one(done.rows_affected(), name).await?;
+        self.dataset(name).await
+    }
+
+    /// `NotFound` or `Conflict` when an update matched no row.
+    async fn changed_one(&self, rows: u64, name: &DatasetName) -> Result<()> {
+        if rows > 0 {
+            return Ok(());
+        }
+        self.dataset(name).await?;
+        Err(CatalogError::Conflict(format!(
+            "dataset '{name}' was changed concurrently; read it again and retry"
+        )))
+    }
+
+    /// All namespaces, ordered by name.
+    pub async fn namespaces(&self) -> Result<Vec<Namespace>> {
+        let rows =
+            sqlx::query("SELECT name, description, created_at FROM namespaces ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Namespace {
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes an empty namespace; one that still holds datasets is refused.
+    pub async fn delete_namespace(&self, name: &str) -> Result<()> {
+        let name = validate_ident("namespace", name)?;
+        let mut tx = self.pool.begin().await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM datasets WHERE namespace = $1")
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if count > 0 {
+            return Err(CatalogError::NotEmpty(format!(
+                "namespace '{name}' still holds {count} dataset(s); delete them first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM namespaces WHERE name = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::not_found("namespace", name));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes a dataset from the catalog (its files are left untouched).
     pub async fn delete_dataset(&self, name: &DatasetName) -> Result<()> {
         let done = sqlx::query("DELETE FROM datasets WHERE namespace = $1 AND name = $2")
@@ -165,16 +271,41 @@ impl Catalog {
     }
 }
 
-/// Accepts absolute URLs with a scheme the lake can read.
-fn validate_location(location: &str) -> Result<()> {
-    let url = url::Url::parse(location)
-        .map_err(|e| CatalogError::invalid(format!("invalid dataset location: {e}")))?;
-    match url.scheme() {
-        "file" | "s3" | "s3a" => Ok(()),
-        other => Err(CatalogError::invalid(format!(
-            "unsupported dataset location scheme '{other}': supported schemes are: file, s3"
-        ))),
+/// URL schemes of the object stores the lake can be on.
+pub const LOCATION_SCHEMES: &[&str] = &["file", "s3", "s3a", "az", "abfs", "abfss", "gs"];
+
+/// Accepts absolute URLs with a scheme the lake can read and no `..` or `.`
+/// path segments (which could step outside a store's allowed prefix).
+pub fn validate_location(location: &str) -> Result<url::Url> {
+    let url = url::Url::parse(location).map_err(|e| {
+        CatalogError::invalid(format!("invalid dataset location '{location}': {e}"))
+    })?;
+    if !LOCATION_SCHEMES.contains(&url.scheme()) {
+        return Err(CatalogError::invalid(format!(
+            "unsupported dataset location scheme '{}': supported schemes are: {}",
+            url.scheme(),
+            LOCATION_SCHEMES.join(", ")
+        )));
     }
+    // `Url::parse` resolves `..`; refuse the raw text instead of silently
+    // registering somewhere else than the caller wrote.
+    let raw_path = location
+        .split_once("://")
+        .map_or(location, |(_, rest)| rest);
+    if raw_path
+        .split(['/', '\\'])
+        .any(|seg| seg == ".." || seg == "." || seg.eq_ignore_ascii_case("%2e%2e"))
+    {
+        return Err(CatalogError::invalid(format!(
+            "dataset location '{location}' contains '.' or '..' path segments"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.password().is_some() {
+        return Err(CatalogError::invalid(format!(
+            "dataset location '{location}' must not carry credentials, a query or a fragment"
+        )));
+    }
+    Ok(url)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -197,8 +328,10 @@ fn dataset_from_row(row: &AnyRow) -> Result<Dataset> {
         format: DatasetFormat::parse(&format).map_err(|e| corrupt("format", &e))?,
         location: row.try_get("location")?,
         options: DatasetOptions::from_json(&options).map_err(|e| corrupt("options", &e))?,
+        owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        refreshed_at: row.try_get("refreshed_at")?,
         revision: row.try_get("revision")?,
     })
 }

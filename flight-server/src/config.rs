@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use crate::stores::StoreConfig;
@@ -69,6 +69,41 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `laker=debug,info` [default: info].
     #[arg(long, env = "LAKER_LOG")]
     pub log: Option<String>,
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `laker-server` subcommands (without one, the server runs).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Catalog maintenance.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `laker-server catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Registers the sample datasets (demo.trips, demo.zones) on a configured
+    /// store: generates them, uploads them under the store's prefix and
+    /// registers them. Idempotent.
+    Seed(SeedArgs),
+}
+
+/// Options of `laker-server catalog seed`.
+#[derive(Debug, Args, Clone)]
+pub struct SeedArgs {
+    /// Configured store to put the data on (a `[stores.<name>]`), or
+    /// `data-dir` for the data directory's lake [default: data-dir].
+    #[arg(long, default_value = "data-dir")]
+    pub store: String,
+    /// Folder under the store's prefix to upload into [default: laker-demo].
+    #[arg(long, default_value = "laker-demo")]
+    pub prefix: String,
+    /// Also create the demo/demo account with read access to demo.* (never on a shared deployment).
+    #[arg(long)]
+    pub with_demo_user: bool,
 }
 
 /// The TOML file's settings; same names as the flags, with `_` for `-`.

@@ -91,8 +91,11 @@ fn catalog_status(e: CatalogError) -> Status {
         CatalogError::Database(_) | CatalogError::Migration(_) => {
             logged(Code::Unavailable, "catalog database unavailable", &e)
         }
-        CatalogError::StoreNotConfigured(m) => Status::failed_precondition(m),
-        CatalogError::Corrupt(_) => internal(&e.to_string()),
+        CatalogError::StoreNotConfigured(m)
+        | CatalogError::NotADeltaTable(m)
+        | CatalogError::NotEmpty(m) => Status::failed_precondition(m),
+        CatalogError::Conflict(m) => Status::aborted(m),
+        CatalogError::Delta(_) | CatalogError::Corrupt(_) => internal(&e.to_string()),
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod locations;
 pub mod metrics;
+pub mod seed;
 pub mod server;
 pub mod service;
 pub mod state;

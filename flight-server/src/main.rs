@@ -3,10 +3,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use laker_flight_server::{Cli, ServerConfig, ServerOptions, start, telemetry};
+use laker_flight_server::config::{CatalogCommand, Command};
+use laker_flight_server::{Cli, ServerConfig, ServerOptions, seed, start, telemetry};
 
 fn main() -> ExitCode {
-    let config = match ServerConfig::from_cli(Cli::parse()) {
+    let mut cli = Cli::parse();
+    let command = cli.command.take();
+    let config = match ServerConfig::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("laker-server: {e}");
@@ -27,7 +30,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    match command {
+        None => runtime.block_on(run(config)),
+        Some(Command::Catalog(CatalogCommand::Seed(args))) => {
+            match runtime.block_on(seed::seed(&config, &args)) {
+                Ok(report) => {
+                    println!(
+                        "registered demo.trips and demo.zones at {} ({} files uploaded, {} already present)",
+                        report.location, report.uploaded, report.skipped
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("laker-server catalog seed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 async fn run(config: ServerConfig) -> ExitCode {

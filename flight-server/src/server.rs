@@ -19,6 +19,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::ServerConfig;
 use crate::demo;
+use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
 use crate::service::{HANDSHAKE_PATH, LakerFlightService};
 use crate::state::AppState;
@@ -31,6 +32,9 @@ const MAX_ENCODING_BYTES: usize = 64 << 20;
 
 /// Largest inbound gRPC message.
 const MAX_DECODING_BYTES: usize = 16 << 20;
+
+/// Name of the implicit store for the data directory's `lake/` folder.
+pub const DATA_DIR_STORE: &str = "data-dir";
 
 /// Extra wiring for embedders and tests.
 #[derive(Default)]
@@ -141,12 +145,21 @@ pub async fn start(
     let runtime = RuntimeEnvBuilder::new()
         .build_arc()
         .map_err(start_err("cannot build the query runtime"))?;
+    let mut locations = LocationPolicy::new();
+    let lake_dir = data_dir.join("lake");
+    if let Ok(lake) = url::Url::from_directory_path(&lake_dir) {
+        locations.allow(DATA_DIR_STORE, lake);
+    }
     for (name, store) in &config.stores {
-        let (url, store) = store
+        let (url, built) = store
             .build(name)
             .map_err(start_err("invalid object store"))?;
-        tracing::info!(store = %name, url = %url, "object store configured");
-        runtime.register_object_store(&url, store);
+        let prefix = store
+            .prefix(name)
+            .map_err(start_err("invalid object store"))?;
+        tracing::info!(store = %name, url = %url, prefix = %prefix, "object store configured");
+        runtime.register_object_store(&url, built);
+        locations.allow(name, prefix);
     }
     for (url, store) in options.object_stores {
         runtime.register_object_store(&url, store);
@@ -159,7 +172,7 @@ pub async fn start(
         runtime,
     );
     if config.demo {
-        demo::install(&catalog, &data_dir.join("lake"), config.demo_rows)
+        demo::install(&catalog, &lake_dir, config.demo_rows)
             .await
             .map_err(start_err("cannot install the demo data"))?;
     }
@@ -173,6 +186,7 @@ pub async fn start(
         tickets: TicketCodec::new(&secret),
         ticket_ttl: config.ticket_ttl,
         metrics: Arc::default(),
+        locations,
     });
 
     let listener = TcpListener::bind(config.listen)

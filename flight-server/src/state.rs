@@ -8,6 +8,7 @@ use laker_catalog::{Catalog, Dataset};
 use laker_query::{DownloadPlan, DownloadSpec, QueryEngine};
 
 use crate::error::Result;
+use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
 use crate::ticket::TicketCodec;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub ticket_ttl: Duration,
     /// Live counters.
     pub metrics: Arc<Metrics>,
+    /// Where datasets may be registered.
+    pub locations: LocationPolicy,
 }
 
 impl AppState {

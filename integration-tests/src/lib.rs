@@ -3,7 +3,9 @@
 //! the demo data, a byte-counting object store, and an authenticated Flight
 //! client.
 
+pub mod azurite;
 pub mod counting_store;
+pub mod fake_gcs;
 pub mod moto;
 pub mod postgres;
 
@@ -134,6 +136,48 @@ impl TestServer {
         self.login("demo", "demo").await.expect("demo login")
     }
 
+    /// A client logged in as `admin`, a user created on first use with the
+    /// `admin` and `read` grants on everything.
+    pub async fn admin_client(&self) -> FlightClient {
+        if self
+            .catalog
+            .user("admin")
+            .await
+            .expect("user lookup")
+            .is_none()
+        {
+            let hash = laker_auth::password::hash_password("admin-secret").expect("hash");
+            self.catalog
+                .create_user("admin", &hash)
+                .await
+                .expect("admin user");
+            self.catalog
+                .grant("admin", "*", "admin")
+                .await
+                .expect("grant");
+            self.catalog
+                .grant("admin", "*", "read")
+                .await
+                .expect("grant");
+        }
+        self.login("admin", "admin-secret")
+            .await
+            .expect("admin login")
+    }
+
+    /// The server's own lake directory (`<data dir>/lake`), an allowed
+    /// location for datasets registered through actions.
+    pub fn lake_dir(&self) -> PathBuf {
+        let dir = self
+            .dir
+            .path()
+            .canonicalize()
+            .expect("data dir")
+            .join("lake");
+        std::fs::create_dir_all(&dir).expect("lake dir");
+        dir
+    }
+
     /// Path of a demo dataset's directory.
     pub async fn dataset_dir(&self, name: &str) -> PathBuf {
         demo_lake().await.join("demo").join(name)
@@ -194,6 +238,23 @@ pub async fn fetch(
     ticket: Ticket,
 ) -> Result<Vec<RecordBatch>, FlightError> {
     client.do_get(ticket).await?.try_collect().await
+}
+
+/// Runs DoAction `kind` with a JSON body; returns the JSON result.
+pub async fn action(
+    client: &mut FlightClient,
+    kind: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, FlightError> {
+    let results: Vec<bytes::Bytes> = client
+        .do_action(arrow_flight::Action::new(kind, body.to_string()))
+        .await?
+        .try_collect()
+        .await?;
+    let first = results
+        .first()
+        .ok_or_else(|| FlightError::protocol("action returned no result"))?;
+    serde_json::from_slice(first).map_err(|e| FlightError::protocol(e.to_string()))
 }
 
 /// Total rows in `batches`.

@@ -27,6 +27,7 @@ fn trips(name: &str) -> NewDataset {
         tags: vec!["taxi".into(), "demo".into()],
         format: DatasetFormat::Parquet,
         location: "file:///lake/demo/trips/".into(),
+        owner: String::new(),
         options: DatasetOptions {
             partition_columns: Some(vec![PartitionColumn {
                 name: "month".into(),

@@ -90,6 +90,7 @@ async fn register(
             tags: vec![],
             format,
             location: url::Url::from_directory_path(root).unwrap().to_string(),
+            owner: String::new(),
             options: DatasetOptions {
                 partition_columns: Some(vec![
                     PartitionColumn {
@@ -203,6 +204,7 @@ async fn invalid_format_options_are_refused_at_registration() {
         tags: vec![],
         format: DatasetFormat::Parquet,
         location: "file:///tmp/nowhere/".into(),
+        owner: String::new(),
         options: DatasetOptions {
             csv: Some(CsvOptions::default()),
             ..Default::default()

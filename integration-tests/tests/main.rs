@@ -1,14 +1,17 @@
 //! Laker end-to-end tests: real servers on 127.0.0.1:0, real Flight clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
+mod admin;
 mod auth;
 mod catalog;
 mod demo;
 mod download;
 mod errors;
 mod formats;
+mod lakes;
 mod postgres;
 mod reference;
 mod s3;
+mod seed;
 mod streaming;
 mod tickets;

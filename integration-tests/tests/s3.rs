@@ -80,9 +80,8 @@ async fn s3_datasets_download_like_local_ones() {
                 endpoint: Some(endpoint),
                 region: Some("us-east-1".into()),
                 allow_http: true,
-                access_key_id_env: None,
-                secret_access_key_env: None,
                 credentials_file: Some(creds),
+                ..Default::default()
             },
         );
     })
@@ -108,6 +107,7 @@ async fn s3_datasets_download_like_local_ones() {
                 tags: vec![],
                 format: DatasetFormat::Parquet,
                 location: format!("s3://{BUCKET}/demo/{name}/"),
+                owner: String::new(),
                 options: DatasetOptions {
                     partition_columns: partitions,
                     ..Default::default()
@@ -177,6 +177,7 @@ async fn datasets_on_unconfigured_stores_say_so() {
             tags: vec![],
             format: DatasetFormat::Parquet,
             location: "s3://nobody-configured-this/x/".into(),
+            owner: String::new(),
             options: DatasetOptions::default(),
         })
         .await

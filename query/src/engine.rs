@@ -61,6 +61,9 @@ pub struct DownloadPlan {
     task_ctx: Arc<TaskContext>,
     /// Whether rows come in the order the spec asked for.
     pub ordered: bool,
+    /// The Delta table version read (`None` for file datasets). Tickets pin
+    /// it so every partition reads the same snapshot.
+    pub delta_version: Option<u64>,
 }
 
 impl QueryEngine {
@@ -79,6 +82,10 @@ impl QueryEngine {
         // Plain Utf8/Binary on the wire: every Arrow client reads them.
         options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.enable_ident_normalization = true;
+        // Each endpoint executes its partition alone, in its own DoGet: a
+        // partition must read exactly its own file group, never steal the
+        // files of siblings that (in this plan instance) never run.
+        options.execution.enable_file_stream_work_stealing = false;
         let state = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(runtime)
@@ -95,6 +102,11 @@ impl QueryEngine {
         &self.state
     }
 
+    /// The dataset tables and their caches.
+    pub fn tables(&self) -> &TableResolver {
+        &self.tables
+    }
+
     /// The table of `dataset` (cached per dataset revision).
     pub async fn table(&self, dataset: &Dataset) -> Result<Arc<dyn TableProvider>> {
         Ok(self.tables.table(&self.state, dataset).await?)
@@ -103,8 +115,11 @@ impl QueryEngine {
     /// Compiles `spec` over `dataset` into an executable plan. The caller
     /// must have authorised the principal for the dataset already.
     pub async fn plan(&self, dataset: &Dataset, spec: &DownloadSpec) -> Result<DownloadPlan> {
-        let table = self.table(dataset).await?;
-        let logical = self.logical_plan(dataset, table, spec)?;
+        let resolved = self
+            .tables
+            .resolve(&self.state, dataset, spec.table_version()?)
+            .await?;
+        let logical = self.logical_plan(dataset, resolved.provider, spec)?;
         let plan = self.state.create_physical_plan(&logical).await?;
         let plan = if independent_partitions(&plan) {
             plan
@@ -115,6 +130,7 @@ impl QueryEngine {
             plan,
             task_ctx: self.state.task_ctx(),
             ordered: !spec.order_by.is_empty(),
+            delta_version: resolved.delta_version,
         })
     }
 

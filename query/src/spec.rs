@@ -4,10 +4,14 @@
 //! {"dataset": "demo.trips", "columns": ["pickup_at", "fare"],
 //!  "filter": "fare > 30 AND passengers >= 2", "limit": 1000, "order_by": ["fare DESC"]}
 //! ```
+//!
+//! Delta tables can be read as of an older version: `"version": 3`, or
+//! `"as_of": "2024-05-01T12:00:00Z"` (the newest version committed then).
 
 use std::collections::HashSet;
 
-use laker_catalog::DatasetName;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use laker_catalog::{DatasetName, DeltaVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueryError, Result};
@@ -39,6 +43,13 @@ pub struct DownloadSpec {
     /// Sort keys: `"column"`, `"column DESC"`, optionally `NULLS FIRST|LAST`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order_by: Vec<String>,
+    /// Delta tables only: read this table version instead of the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// Delta tables only: read the newest version committed at or before
+    /// this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// One parsed `order_by` entry.
@@ -74,6 +85,8 @@ impl DownloadSpec {
             filter: None,
             limit: None,
             order_by: Vec::new(),
+            version: None,
+            as_of: None,
         }
     }
 
@@ -127,7 +140,25 @@ impl DownloadSpec {
             ));
         }
         self.sort_keys()?;
+        self.table_version()?;
         Ok(())
+    }
+
+    /// Which Delta version the spec reads.
+    pub fn table_version(&self) -> Result<DeltaVersion> {
+        match (self.version, &self.as_of) {
+            (Some(_), Some(_)) => Err(QueryError::spec(
+                "as_of",
+                "give either 'version' or 'as_of', not both",
+            )),
+            (Some(v), None) if v > i64::MAX as u64 => Err(QueryError::spec(
+                "version",
+                format!("must be at most {}", i64::MAX),
+            )),
+            (Some(v), None) => Ok(DeltaVersion::Version(v)),
+            (None, Some(at)) => parse_timestamp(at).map(DeltaVersion::AsOf),
+            (None, None) => Ok(DeltaVersion::Latest),
+        }
     }
 
     /// The dataset name, validated.
@@ -139,6 +170,31 @@ impl DownloadSpec {
     pub fn sort_keys(&self) -> Result<Vec<SortKey>> {
         self.order_by.iter().map(|s| parse_sort_key(s)).collect()
     }
+}
+
+/// RFC 3339, or a date / date-time without offset taken as UTC.
+fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Some(t) = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
+    }
+    Err(QueryError::spec(
+        "as_of",
+        format!(
+            "'{raw}' is not a timestamp; use RFC 3339 (2024-05-01T12:00:00Z) or 'YYYY-MM-DD[ HH:MM:SS]' in UTC"
+        ),
+    ))
 }
 
 fn parse_sort_key(raw: &str) -> Result<SortKey> {
@@ -227,11 +283,40 @@ mod tests {
                 r#"{"dataset":"demo.trips","limit":18446744073709551615}"#,
                 "limit: must be at most",
             ),
+            (
+                r#"{"dataset":"demo.trips","version":1,"as_of":"2024-01-01"}"#,
+                "as_of: give either 'version' or 'as_of', not both",
+            ),
+            (
+                r#"{"dataset":"demo.trips","as_of":"yesterday"}"#,
+                "as_of: 'yesterday' is not a timestamp",
+            ),
+            (
+                r#"{"dataset":"demo.trips","version":-1}"#,
+                "invalid download spec",
+            ),
         ];
         for (json, want) in cases {
             let err = parse(json).unwrap_err().to_string();
             assert!(err.contains(want), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn time_travel_forms() {
+        let v = |json: &str| parse(json).unwrap().table_version().unwrap();
+        assert_eq!(v(r#"{"dataset":"a.b"}"#), DeltaVersion::Latest);
+        assert_eq!(
+            v(r#"{"dataset":"a.b","version":3}"#),
+            DeltaVersion::Version(3)
+        );
+        let at = |s: &str| match v(&format!(r#"{{"dataset":"a.b","as_of":"{s}"}}"#)) {
+            DeltaVersion::AsOf(t) => t.to_rfc3339(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at("2024-05-01T12:00:00+02:00"), "2024-05-01T10:00:00+00:00");
+        assert_eq!(at("2024-05-01 12:00:00"), "2024-05-01T12:00:00+00:00");
+        assert_eq!(at("2024-05-01"), "2024-05-01T00:00:00+00:00");
     }
 
     #[test]

@@ -34,13 +34,54 @@ const MANIFEST: &str = "_laker_demo.json";
 /// present), registers them in `catalog` and creates the demo account.
 pub async fn install(catalog: &Catalog, lake_dir: &Path, trip_rows: usize) -> Result<()> {
     generate(lake_dir, trip_rows).await?;
+    let base = url::Url::from_directory_path(lake_dir.join("demo"))
+        .map_err(|()| Error::Internal("demo data directory is not absolute".into()))?;
+    register_all(catalog, &base).await?;
+    ensure_demo_user(catalog).await
+}
+
+/// Registers the demo datasets at `base` (a directory URL holding `trips/`
+/// and `zones/`), creating the `demo` namespace. Existing ones are kept.
+pub async fn register_all(catalog: &Catalog, base: &url::Url) -> Result<()> {
     catalog
-        .ensure_namespace("demo", "Sample datasets created by laker-server --demo")
+        .ensure_namespace("demo", "Sample datasets created by laker-server")
         .await?;
     for spec in specs() {
-        register(catalog, &spec, &lake_dir.join("demo").join(spec.name)).await?;
+        let location = base
+            .join(&format!("{}/", spec.name))
+            .map_err(|e| Error::Internal(format!("demo location: {e}")))?;
+        register(catalog, &spec, location.as_str()).await?;
     }
-    ensure_demo_user(catalog).await
+    Ok(())
+}
+
+/// The generated demo files under `lake_dir/demo`: path relative to that
+/// folder (`trips/month=2024-01/part-0.parquet`) and local path.
+pub fn files(lake_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let root = lake_dir.join("demo");
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Error::Internal(format!("demo data: {e}")))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::Internal(format!("demo data: {e}")))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let rel = path
+                    .strip_prefix(&root)
+                    .map_err(|e| Error::Internal(format!("demo data: {e}")))?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Generates the demo files under `lake_dir/demo` unless files made by the
@@ -150,15 +191,13 @@ where
 }
 
 /// Registers a demo dataset unless it is registered already.
-async fn register(catalog: &Catalog, spec: &DatasetSpec, dir: &Path) -> Result<()> {
+async fn register(catalog: &Catalog, spec: &DatasetSpec, location: &str) -> Result<()> {
     let name = DatasetName::new("demo", spec.name)?;
     match catalog.dataset(&name).await {
         Ok(_) => return Ok(()),
         Err(CatalogError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let location = url::Url::from_directory_path(dir)
-        .map_err(|()| Error::Internal("demo data directory is not absolute".into()))?;
     let registered = catalog
         .register_dataset(NewDataset {
             name,
@@ -166,6 +205,7 @@ async fn register(catalog: &Catalog, spec: &DatasetSpec, dir: &Path) -> Result<(
             tags: spec.tags.iter().map(|t| t.to_string()).collect(),
             format: DatasetFormat::Parquet,
             location: location.to_string(),
+            owner: "laker demo".into(),
             options: DatasetOptions {
                 partition_columns: spec.partitions.clone(),
                 ..Default::default()
@@ -190,7 +230,7 @@ fn tmp_sibling(dir: &Path) -> PathBuf {
     ))
 }
 
-async fn ensure_demo_user(catalog: &Catalog) -> Result<()> {
+pub async fn ensure_demo_user(catalog: &Catalog) -> Result<()> {
     if catalog.user(DEMO_USER).await?.is_none() {
         let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_USER))
             .await

@@ -13,6 +13,7 @@ use laker_auth::token::unix_now;
 
 use crate::error::{Error, Result};
 use crate::service::descriptor::descriptor_spec;
+use crate::service::metadata::{dataset_json, with_dataset_metadata};
 use crate::state::AppState;
 use crate::ticket::TicketClaims;
 
@@ -22,8 +23,14 @@ pub async fn get_flight_info(
     principal: &Principal,
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo> {
-    let spec = descriptor_spec(&descriptor)?;
+    let mut spec = descriptor_spec(&descriptor)?;
     let (dataset, plan) = state.plan_download(principal, &spec).await?;
+    // Pin the Delta version read now, so every endpoint reads one snapshot
+    // even if the table gets new commits before the tickets are redeemed.
+    if let Some(v) = plan.delta_version {
+        spec.version = Some(v);
+        spec.as_of = None;
+    }
     let partitions = plan.partitions();
     let exp = unix_now().saturating_add(state.ticket_ttl.as_secs());
     let claims = |partition: Option<u32>| TicketClaims {
@@ -42,13 +49,19 @@ pub async fn get_flight_info(
     .iter()
     .map(|c| FlightEndpoint::new().with_ticket(Ticket::new(state.tickets.sign(c))))
     .collect();
+    let schema = with_dataset_metadata(&plan.schema(), &dataset, plan.delta_version);
     let info = FlightInfo::new()
-        .try_with_schema(&plan.schema())
+        .try_with_schema(&schema)
         .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))?
         .with_descriptor(descriptor)
         .with_endpoints(endpoints)
         .with_total_records(plan.total_records().map_or(-1, |n| n as i64))
-        .with_ordered(plan.ordered);
+        .with_ordered(plan.ordered)
+        .with_app_metadata(
+            dataset_json(&dataset, plan.delta_version)
+                .to_string()
+                .into_bytes(),
+        );
     Ok(info)
 }
 
@@ -59,8 +72,12 @@ pub async fn get_schema(
     descriptor: FlightDescriptor,
 ) -> Result<SchemaResult> {
     let spec = descriptor_spec(&descriptor)?;
-    let (_, plan) = state.plan_download(principal, &spec).await?;
-    schema_result(&plan.schema())
+    let (dataset, plan) = state.plan_download(principal, &spec).await?;
+    schema_result(&with_dataset_metadata(
+        &plan.schema(),
+        &dataset,
+        plan.delta_version,
+    ))
 }
 
 /// Encodes a schema as a `SchemaResult`.

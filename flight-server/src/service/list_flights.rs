@@ -9,6 +9,7 @@ use laker_auth::{Action, Principal};
 use laker_catalog::Dataset;
 
 use crate::error::{Error, Result};
+use crate::service::metadata::{dataset_json, with_dataset_metadata};
 use crate::state::AppState;
 
 /// Longest accepted search string.
@@ -66,15 +67,12 @@ async fn dataset_schema(state: &Arc<AppState>, dataset: &Dataset) -> Option<Sche
 /// A dataset's listing: descriptor, schema, and description/tags as JSON
 /// `app_metadata`. Call GetFlightInfo on the descriptor for tickets.
 fn dataset_info(dataset: &Dataset, schema: Option<SchemaRef>) -> Result<FlightInfo> {
-    let mut metadata = serde_json::json!({
-        "name": dataset.name.to_string(),
-        "description": dataset.description,
-        "tags": dataset.tags,
-    });
+    let mut metadata = dataset_json(dataset, None);
     let schema = schema.unwrap_or_else(|| {
         metadata["error"] = "dataset is currently unavailable".into();
         Arc::new(Schema::empty())
     });
+    let schema = with_dataset_metadata(&schema, dataset, None);
     let descriptor = FlightDescriptor::new_path(vec![
         dataset.name.namespace.clone(),
         dataset.name.dataset.clone(),

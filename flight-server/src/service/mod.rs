@@ -2,11 +2,13 @@
 //! Every handler receives the [`Principal`] the auth layer verified; spans
 //! record who called what and how it ended.
 
+mod actions;
 mod descriptor;
 mod do_get;
 mod flight_info;
 mod handshake;
 mod list_flights;
+pub mod metadata;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use tracing::{Instrument, Span, field::Empty as EmptyField};
 pub use descriptor::descriptor_spec;
 pub use flight_info::schema_result;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 
@@ -62,6 +64,7 @@ fn rpc_span(rpc: &'static str, principal: Option<&str>) -> Span {
         rpc,
         principal = EmptyField,
         dataset = EmptyField,
+        action = EmptyField,
         rows = EmptyField,
         bytes = EmptyField,
         ms = EmptyField
@@ -197,13 +200,15 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        principal(&request)?;
-        let action = request.into_inner().r#type;
-        Err(Error::InvalidArgument(format!(
-            "unknown action '{}'; ListActions shows the available actions",
-            action.chars().take(100).collect::<String>()
-        ))
-        .into())
+        let principal = principal(&request)?;
+        let action = request.into_inner();
+        let span = rpc_span("DoAction", Some(&principal.name));
+        span.record("action", action.r#type.chars().take(64).collect::<String>());
+        let json = observe(span, actions::do_action(&self.state, &principal, action)).await?;
+        let result = arrow_flight::Result {
+            body: json.to_string().into_bytes().into(),
+        };
+        Ok(Response::new(stream::once(async { Ok(result) }).boxed()))
     }
 
     async fn list_actions(
@@ -211,6 +216,9 @@ impl FlightService for LakerFlightService {
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         principal(&request)?;
-        Ok(Response::new(stream::empty().boxed()))
+        let types = actions::action_types();
+        Ok(Response::new(
+            stream::iter(types.into_iter().map(Ok)).boxed(),
+        ))
     }
 }

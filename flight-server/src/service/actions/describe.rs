@@ -1,0 +1,192 @@
+//! describe_dataset: what a dataset holds, from the catalog and from file
+//! statistics (Parquet footers, Delta log stats) — nothing is scanned.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::common::stats::Precision;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
+use futures::TryStreamExt;
+use laker_auth::{Action, Principal};
+use laker_catalog::{Dataset, DeltaVersion};
+
+use super::{NameOnly, dataset_json};
+use crate::error::Result;
+use crate::state::AppState;
+
+/// Most Delta commits listed.
+const MAX_VERSIONS: usize = 50;
+
+/// Describes a dataset the caller may read.
+pub(crate) async fn describe(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    req: NameOnly,
+) -> Result<serde_json::Value> {
+    let name = req.dataset()?;
+    state
+        .authorizer
+        .require(principal, Action::Read, &name)
+        .await?;
+    let dataset = state.catalog.dataset(&name).await?;
+    let session = state.engine.state();
+    let resolved = state
+        .engine
+        .tables()
+        .resolve(session, &dataset, DeltaVersion::Latest)
+        .await?;
+    let schema = resolved.provider.schema();
+    let plan = resolved.provider.scan(session, None, &[], None).await?;
+    let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
+    let (files, bytes) = file_totals(&plan);
+
+    let mut json = dataset_json(&dataset);
+    json["schema"] = schema_json(&schema);
+    json["statistics"] = serde_json::json!({
+        "rows": precision_json(&stats.num_rows),
+        "files": files,
+        "size_bytes": bytes,
+        "columns": schema.fields().iter().zip(stats.column_statistics.iter()).map(|(f, c)| {
+            serde_json::json!({
+                "name": f.name(),
+                "null_count": precision_json(&c.null_count),
+                "min": precision_text(&c.min_value),
+                "max": precision_text(&c.max_value),
+                "distinct_count": precision_json(&c.distinct_count),
+            })
+        }).collect::<Vec<_>>(),
+    });
+    json["partition_columns"] = partition_columns(&dataset, &resolved.provider, state).await?;
+    if let Some(v) = resolved.delta_version {
+        json["version"] = v.into();
+        json["versions"] = delta_versions(state, &dataset).await?;
+    }
+    Ok(json)
+}
+
+/// The schema as a list of `{name, type, nullable}`.
+pub(crate) fn schema_json(schema: &SchemaRef) -> serde_json::Value {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name(),
+                "type": f.data_type().to_string(),
+                "nullable": f.is_nullable(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// `{"value": n, "exact": bool}`, or null when unknown.
+fn precision_json(p: &Precision<usize>) -> serde_json::Value {
+    match p {
+        Precision::Exact(n) => serde_json::json!({"value": n, "exact": true}),
+        Precision::Inexact(n) => serde_json::json!({"value": n, "exact": false}),
+        Precision::Absent => serde_json::Value::Null,
+    }
+}
+
+fn precision_text(p: &Precision<datafusion::scalar::ScalarValue>) -> serde_json::Value {
+    match p {
+        Precision::Exact(v) | Precision::Inexact(v) if !v.is_null() => v.to_string().into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Distinct files and their total size in the scan's file groups.
+fn file_totals(plan: &Arc<dyn ExecutionPlan>) -> (usize, u64) {
+    let mut seen = HashSet::new();
+    let mut bytes = 0u64;
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        if let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+        {
+            for file in config.file_groups.iter().flat_map(|g| g.files()) {
+                if seen.insert(file.object_meta.location.clone()) {
+                    bytes += file.object_meta.size;
+                }
+            }
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    (seen.len(), bytes)
+}
+
+async fn partition_columns(
+    dataset: &Dataset,
+    provider: &Arc<dyn datafusion::catalog::TableProvider>,
+    state: &AppState,
+) -> Result<serde_json::Value> {
+    if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+        return Ok(listing
+            .options()
+            .table_partition_cols
+            .iter()
+            .map(|(name, t)| serde_json::json!({"name": name, "type": t.to_string()}))
+            .collect::<Vec<_>>()
+            .into());
+    }
+    let Some(table) = state
+        .engine
+        .tables()
+        .delta_table(state.engine.state(), dataset)
+        .await?
+    else {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    };
+    let names = table
+        .snapshot()
+        .map(|s| s.metadata().partition_columns().to_vec())
+        .unwrap_or_default();
+    let schema = provider.schema();
+    Ok(names
+        .iter()
+        .map(|n| {
+            let t = schema
+                .field_with_name(n)
+                .map(|f| f.data_type().to_string())
+                .unwrap_or_default();
+            serde_json::json!({"name": n, "type": t})
+        })
+        .collect::<Vec<_>>()
+        .into())
+}
+
+/// The newest Delta commits: version, time (ms) and operation.
+async fn delta_versions(state: &AppState, dataset: &Dataset) -> Result<serde_json::Value> {
+    let Some(table) = state
+        .engine
+        .tables()
+        .delta_table(state.engine.state(), dataset)
+        .await?
+    else {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    };
+    let latest = table.version().unwrap_or(0);
+    let commits: Vec<_> = table
+        .history(Some(MAX_VERSIONS))
+        .try_collect()
+        .await
+        .map_err(|e| laker_catalog::CatalogError::Delta(e.to_string()))?;
+    Ok(commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({
+                "version": latest.saturating_sub(i as u64),
+                "timestamp": c.in_commit_timestamp.or(c.timestamp),
+                "operation": c.operation,
+            })
+        })
+        .collect::<Vec<_>>()
+        .into())
+}
