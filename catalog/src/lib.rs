@@ -11,6 +11,8 @@ pub mod tables;
 mod users;
 
 pub use db::Backend;
+/// The `deltalake` crate this catalog reads Delta tables with.
+pub use deltalake_core as deltalake;
 pub use error::{CatalogError, Result};
 pub use model::{
     CsvOptions, Dataset, DatasetFormat, DatasetOptions, DatasetUpdate, Grant, Namespace,

@@ -1,17 +1,17 @@
 //! A real Azure Blob Storage emulator (Azurite, npm `azurite`, installed by
-//! `scripts/test.sh`) on a loopback port.
+//! `scripts/test.sh` into `integration-tests/tools`) on a loopback port.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use object_store::ObjectStore;
+use object_store::azure::MicrosoftAzureBuilder;
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+
+use crate::emulator::{Binary, Emulator};
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -21,38 +21,24 @@ pub const ACCOUNT_KEY: &str =
 /// API version sent with requests.
 const API_VERSION: &str = "2021-08-06";
 
-/// A running `azurite-blob`; killed on drop.
+/// A running `azurite-blob` (in memory); killed on drop.
 pub struct Azurite {
-    _child: Child,
-    port: u16,
+    server: Emulator,
     /// Blob endpoint including the account: `http://127.0.0.1:PORT/devstoreaccount1`.
     pub endpoint: String,
 }
 
-fn binary() -> PathBuf {
-    match std::env::var_os("LAKER_AZURITE_BLOB") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/node_modules/.bin/azurite-blob")
-        }
-    }
-}
-
 impl Azurite {
-    /// Starts azurite-blob in memory and waits until it answers HTTP.
+    /// Starts azurite-blob and waits until it listens.
     pub async fn start() -> Self {
-        let bin = binary();
-        assert!(
-            bin.exists(),
-            "azurite-blob not found at {}; run scripts/test.sh (it installs azurite) or set LAKER_AZURITE_BLOB",
-            bin.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(&bin)
-            .args([
+        let binary = Binary {
+            var: "LAKER_AZURITE_BLOB",
+            default: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tools/node_modules/.bin/azurite-blob"),
+            installed_by: "azurite (npm)",
+        };
+        let server = Emulator::start(binary, |port| {
+            [
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",
@@ -61,26 +47,19 @@ impl Azurite {
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
                 "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start azurite-blob");
-        let server = Self {
-            _child: child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "azurite did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+        .await;
+        Self {
+            endpoint: format!("http://127.0.0.1:{}/{ACCOUNT}", server.port),
+            server,
         }
-        server
     }
 
-    /// Creates a blob container (a signed `PUT ?restype=container`).
+    /// Creates a blob container (a `PUT ?restype=container` signed with the
+    /// account key).
     pub async fn create_container(&self, container: &str) {
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
@@ -91,27 +70,37 @@ impl Azurite {
         let key = STANDARD.decode(ACCOUNT_KEY).expect("account key");
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac key");
         mac.update(to_sign.as_bytes());
-        let signature = STANDARD.encode(mac.finalize().into_bytes());
-        let request = format!(
-            "PUT /{ACCOUNT}/{container}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {API_VERSION}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            port = self.port
+        let auth = format!(
+            "SharedKey {ACCOUNT}:{}",
+            STANDARD.encode(mac.finalize().into_bytes())
         );
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .expect("connect azurite");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("send request");
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .expect("read response");
-        let text = String::from_utf8_lossy(&response);
-        assert!(
-            text.starts_with("HTTP/1.1 201"),
-            "creating container {container}: {text:.300}"
-        );
+        let (status, text) = self
+            .server
+            .http(
+                "PUT",
+                &format!("/{ACCOUNT}/{container}?restype=container"),
+                &[
+                    ("x-ms-date", &date),
+                    ("x-ms-version", API_VERSION),
+                    ("Authorization", &auth),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(status, 201, "creating container {container}: {text:.300}");
+    }
+
+    /// A client for `container` with the development account.
+    pub fn store(&self, container: &str) -> Arc<dyn ObjectStore> {
+        Arc::new(
+            MicrosoftAzureBuilder::new()
+                .with_account(ACCOUNT)
+                .with_access_key(ACCOUNT_KEY)
+                .with_container_name(container)
+                .with_endpoint(self.endpoint.clone())
+                .with_allow_http(true)
+                .build()
+                .expect("Azure client"),
+        )
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod azurite;
 pub mod counting_store;
+pub mod emulator;
 pub mod fake_gcs;
 pub mod moto;
 pub mod postgres;

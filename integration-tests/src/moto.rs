@@ -2,91 +2,82 @@
 //! installed into the test virtualenv by `scripts/test.sh`) on a loopback port.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+
+use crate::emulator::{Binary, Emulator};
+
+/// Access key the tests use (moto accepts any).
+pub const ACCESS_KEY_ID: &str = "laker-test";
+/// Secret key the tests use.
+pub const SECRET_ACCESS_KEY: &str = "laker-test-secret";
 
 /// A running `moto_server`; killed on drop.
 pub struct MotoServer {
-    _child: Child,
+    server: Emulator,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    port: u16,
-}
-
-fn binary() -> PathBuf {
-    match std::env::var_os("LAKER_MOTO_SERVER") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"),
-    }
 }
 
 impl MotoServer {
-    /// Starts moto_server and waits until it answers HTTP.
+    /// Starts moto_server and waits until it listens.
     pub async fn start() -> Self {
-        let bin = binary();
-        assert!(
-            bin.exists(),
-            "moto_server not found at {}; run scripts/test.sh (it installs moto[server]) or set LAKER_MOTO_SERVER",
-            bin.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start moto_server");
-        let server = Self {
-            _child: child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
+        let binary = Binary {
+            var: "LAKER_MOTO_SERVER",
+            default: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"),
+            installed_by: "moto[server]",
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(status) = server.request("GET", "/").await
-                && status == 200
-            {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let server = Emulator::start(binary, |port| {
+            vec![
+                "-H".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+            ]
+        })
+        .await;
+        Self {
+            endpoint: format!("http://127.0.0.1:{}", server.port),
+            server,
         }
     }
 
     /// Creates a bucket (moto accepts unsigned bucket creation).
     pub async fn create_bucket(&self, bucket: &str) {
-        let status = self
-            .request("PUT", &format!("/{bucket}"))
-            .await
-            .expect("PUT bucket");
-        assert_eq!(status, 200, "creating bucket {bucket}");
+        let (status, text) = self
+            .server
+            .http("PUT", &format!("/{bucket}"), &[], &[])
+            .await;
+        assert_eq!(status, 200, "creating bucket {bucket}: {text:.200}");
     }
 
-    /// Sends a bodyless HTTP/1.1 request; returns the status code.
-    async fn request(&self, method: &str, path: &str) -> std::io::Result<u16> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {text:.80}")))
+    /// A client for `bucket` with the test keys.
+    pub fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        Arc::new(
+            AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_region("us-east-1")
+                .with_access_key_id(ACCESS_KEY_ID)
+                .with_secret_access_key(SECRET_ACCESS_KEY)
+                .build()
+                .expect("S3 client"),
+        )
+    }
+
+    /// Writes a store credentials file holding the test keys into `dir`.
+    pub fn credentials_file(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("s3-credentials.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "access_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n"
+            ),
+        )
+        .expect("write credentials");
+        path
     }
 }

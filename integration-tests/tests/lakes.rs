@@ -18,8 +18,6 @@ use laker_integration_tests::azurite::{self, Azurite};
 use laker_integration_tests::fake_gcs::FakeGcs;
 use laker_integration_tests::moto::MotoServer;
 use laker_integration_tests::{TestServer, action, fetch_all, info_for, rows, status};
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -383,32 +381,18 @@ async fn local_lake() {
 async fn s3_lake() {
     let moto = MotoServer::start().await;
     moto.create_bucket("lake").await;
-    let root = AmazonS3Builder::new()
-        .with_bucket_name("lake")
-        .with_endpoint(&moto.endpoint)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("laker-test")
-        .with_secret_access_key("laker-test-secret")
-        .build()
-        .unwrap();
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        "access_key_id = \"laker-test\"\nsecret_access_key = \"laker-test-secret\"\n",
-    )
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
     run(
         Lake {
             kind: "s3",
-            root: Arc::new(root),
+            root: moto.store("lake"),
             base: Url::parse("s3://lake/data/").unwrap(),
             config: Some(StoreConfig {
                 url: "s3://lake/data/".into(),
                 endpoint: Some(moto.endpoint.clone()),
                 region: Some("us-east-1".into()),
                 allow_http: true,
-                credentials_file: Some(creds.path().to_path_buf()),
+                credentials_file: Some(moto.credentials_file(dir.path())),
                 ..Default::default()
             }),
         },
@@ -421,14 +405,6 @@ async fn s3_lake() {
 async fn azure_lake() {
     let azurite = Azurite::start().await;
     azurite.create_container("lake").await;
-    let root = MicrosoftAzureBuilder::new()
-        .with_account(azurite::ACCOUNT)
-        .with_access_key(azurite::ACCOUNT_KEY)
-        .with_container_name("lake")
-        .with_endpoint(azurite.endpoint.clone())
-        .with_allow_http(true)
-        .build()
-        .unwrap();
     let creds = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         creds.path(),
@@ -438,7 +414,7 @@ async fn azure_lake() {
     run(
         Lake {
             kind: "azure",
-            root: Arc::new(root),
+            root: azurite.store("lake"),
             base: Url::parse("az://lake/data/").unwrap(),
             config: Some(StoreConfig {
                 url: "az://lake/data/".into(),

@@ -9,7 +9,6 @@ use laker_catalog::{
 use laker_flight_server::stores::StoreConfig;
 use laker_integration_tests::moto::MotoServer;
 use laker_integration_tests::{TestServer, demo_lake, fetch, rows, status};
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tonic::Code;
@@ -46,15 +45,7 @@ async fn upload(store: &dyn ObjectStore, root: &Path, dir: &Path, keep: &dyn Fn(
 async fn s3_datasets_download_like_local_ones() {
     let moto = MotoServer::start().await;
     moto.create_bucket(BUCKET).await;
-    let s3 = AmazonS3Builder::new()
-        .with_bucket_name(BUCKET)
-        .with_endpoint(&moto.endpoint)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("laker-test")
-        .with_secret_access_key("laker-test-secret")
-        .build()
-        .unwrap();
+    let s3 = moto.store(BUCKET);
     let lake = demo_lake().await;
     let two_months = |key: &str| {
         key.ends_with(".parquet")
@@ -62,15 +53,10 @@ async fn s3_datasets_download_like_local_ones() {
                 || key.contains("month=2024-01")
                 || key.contains("month=2024-02"))
     };
-    upload(&s3, lake, &lake.join("demo"), &two_months).await;
+    upload(s3.as_ref(), lake, &lake.join("demo"), &two_months).await;
 
     let creds_dir = tempfile::tempdir().unwrap();
-    let creds = creds_dir.path().join("s3.toml");
-    std::fs::write(
-        &creds,
-        "access_key_id = \"laker-test\"\nsecret_access_key = \"laker-test-secret\"\n",
-    )
-    .unwrap();
+    let creds = moto.credentials_file(creds_dir.path());
     let endpoint = moto.endpoint.clone();
     let s = TestServer::start_with(move |c| {
         c.stores.insert(

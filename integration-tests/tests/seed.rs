@@ -13,8 +13,7 @@ async fn seed_registers_demo_data_on_s3() {
     let moto = MotoServer::start().await;
     moto.create_bucket("seeded").await;
     let dir = tempfile::tempdir().unwrap();
-    let creds = dir.path().join("s3.toml");
-    std::fs::write(&creds, "access_key_id = \"k\"\nsecret_access_key = \"s\"\n").unwrap();
+    let creds = moto.credentials_file(dir.path());
     let mut config = ServerConfig::with_data_dir(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.demo_rows = 5_000;

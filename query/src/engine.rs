@@ -17,7 +17,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionConfig;
-use laker_catalog::{Dataset, TableResolver};
+use laker_catalog::{Dataset, DeltaVersion, ResolvedTable, TableResolver};
 
 use crate::error::{QueryError, Result};
 use crate::filter::compile_filter;
@@ -110,6 +110,22 @@ impl QueryEngine {
     /// The table of `dataset` (cached per dataset revision).
     pub async fn table(&self, dataset: &Dataset) -> Result<Arc<dyn TableProvider>> {
         Ok(self.tables.table(&self.state, dataset).await?)
+    }
+
+    /// The latest table of `dataset` and, for Delta tables, its version.
+    pub async fn latest(&self, dataset: &Dataset) -> Result<ResolvedTable> {
+        Ok(self
+            .tables
+            .resolve(&self.state, dataset, DeltaVersion::Latest)
+            .await?)
+    }
+
+    /// The Delta table behind `dataset`, up to date; `None` for file datasets.
+    pub async fn delta_table(
+        &self,
+        dataset: &Dataset,
+    ) -> Result<Option<laker_catalog::deltalake::DeltaTable>> {
+        Ok(self.tables.delta_table(&self.state, dataset).await?)
     }
 
     /// Compiles `spec` over `dataset` into an executable plan. The caller

@@ -61,11 +61,7 @@ pub(crate) async fn register(
     principal: &Principal,
     req: RegisterRequest,
 ) -> Result<serde_json::Value> {
-    let name = DatasetName::parse(&req.name)?;
-    state
-        .authorizer
-        .require(principal, Action::Admin, &name)
-        .await?;
+    let name = admin_of(state, principal, &req.name).await?;
     let tags = check_tags(req.tags)?;
     check_text("description", &req.description)?;
     check_text("owner", &req.owner)?;
@@ -112,11 +108,7 @@ pub(crate) async fn update(
     principal: &Principal,
     req: UpdateRequest,
 ) -> Result<serde_json::Value> {
-    let name = DatasetName::parse(&req.name)?;
-    state
-        .authorizer
-        .require(principal, Action::Admin, &name)
-        .await?;
+    let name = admin_of(state, principal, &req.name).await?;
     let current = state.catalog.dataset(&name).await?;
     if let Some(d) = &req.description {
         check_text("description", d)?;
@@ -162,11 +154,7 @@ pub(crate) async fn delete(
     principal: &Principal,
     req: NameOnly,
 ) -> Result<serde_json::Value> {
-    let name = req.dataset()?;
-    state
-        .authorizer
-        .require(principal, Action::Admin, &name)
-        .await?;
+    let name = admin_of(state, principal, &req.name).await?;
     state.catalog.delete_dataset(&name).await?;
     state.engine.tables().invalidate(&name);
     tracing::info!(dataset = %name, by = %principal, "dataset deleted");
@@ -180,29 +168,29 @@ pub(crate) async fn refresh(
     principal: &Principal,
     req: NameOnly,
 ) -> Result<serde_json::Value> {
-    let name = req.dataset()?;
-    state
-        .authorizer
-        .require(principal, Action::Admin, &name)
-        .await?;
+    let name = admin_of(state, principal, &req.name).await?;
     let dataset = state.catalog.touch_dataset(&name).await?;
     state.engine.tables().invalidate(&name);
-    let resolved = state
-        .engine
-        .tables()
-        .resolve(
-            state.engine.state(),
-            &dataset,
-            laker_catalog::DeltaVersion::Latest,
-        )
-        .await
-        .map_err(unreadable(&dataset))?;
+    let resolved = state.engine.latest(&dataset).await.map_err(|e| match e {
+        laker_query::QueryError::Catalog(e) => unreadable(&dataset)(e),
+        other => other.into(),
+    })?;
     tracing::info!(dataset = %name, by = %principal, revision = dataset.revision, "dataset refreshed");
     let mut json = with_schema(&dataset, &resolved.provider.schema());
     if let Some(v) = resolved.delta_version {
         json["version"] = v.into();
     }
     Ok(json)
+}
+
+/// The dataset `name`, once `principal` is known to hold `admin` on it.
+async fn admin_of(state: &AppState, principal: &Principal, name: &str) -> Result<DatasetName> {
+    let name = DatasetName::parse(name)?;
+    state
+        .authorizer
+        .require(principal, Action::Admin, &name)
+        .await?;
+    Ok(name)
 }
 
 /// What the dataset would look like once stored (for probing).

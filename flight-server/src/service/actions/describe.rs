@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::common::stats::Precision;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::physical_plan::FileScanConfig;
@@ -12,7 +13,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use futures::TryStreamExt;
 use laker_auth::{Action, Principal};
-use laker_catalog::{Dataset, DeltaVersion};
+use laker_catalog::deltalake::DeltaTable;
 
 use super::{NameOnly, dataset_json};
 use crate::error::Result;
@@ -34,11 +35,8 @@ pub(crate) async fn describe(
         .await?;
     let dataset = state.catalog.dataset(&name).await?;
     let session = state.engine.state();
-    let resolved = state
-        .engine
-        .tables()
-        .resolve(session, &dataset, DeltaVersion::Latest)
-        .await?;
+    let resolved = state.engine.latest(&dataset).await?;
+    let delta = state.engine.delta_table(&dataset).await?;
     let schema = resolved.provider.schema();
     let plan = resolved.provider.scan(session, None, &[], None).await?;
     let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
@@ -60,10 +58,10 @@ pub(crate) async fn describe(
             })
         }).collect::<Vec<_>>(),
     });
-    json["partition_columns"] = partition_columns(&dataset, &resolved.provider, state).await?;
-    if let Some(v) = resolved.delta_version {
+    json["partition_columns"] = partition_columns(&resolved.provider, delta.as_ref());
+    if let (Some(v), Some(delta)) = (resolved.delta_version, &delta) {
         json["version"] = v.into();
-        json["versions"] = delta_versions(state, &dataset).await?;
+        json["versions"] = delta_versions(delta).await?;
     }
     Ok(json)
 }
@@ -121,56 +119,45 @@ fn file_totals(plan: &Arc<dyn ExecutionPlan>) -> (usize, u64) {
     (seen.len(), bytes)
 }
 
-async fn partition_columns(
-    dataset: &Dataset,
-    provider: &Arc<dyn datafusion::catalog::TableProvider>,
-    state: &AppState,
-) -> Result<serde_json::Value> {
-    if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-        return Ok(listing
+/// Partition columns: a listing's hive columns, or a Delta table's.
+fn partition_columns(
+    provider: &Arc<dyn TableProvider>,
+    delta: Option<&DeltaTable>,
+) -> serde_json::Value {
+    let columns: Vec<(String, String)> = match (provider.downcast_ref::<ListingTable>(), delta) {
+        (Some(listing), _) => listing
             .options()
             .table_partition_cols
             .iter()
-            .map(|(name, t)| serde_json::json!({"name": name, "type": t.to_string()}))
-            .collect::<Vec<_>>()
-            .into());
-    }
-    let Some(table) = state
-        .engine
-        .tables()
-        .delta_table(state.engine.state(), dataset)
-        .await?
-    else {
-        return Ok(serde_json::Value::Array(Vec::new()));
+            .map(|(name, t)| (name.clone(), t.to_string()))
+            .collect(),
+        (None, Some(delta)) => {
+            let schema = provider.schema();
+            delta
+                .snapshot()
+                .map(|s| s.metadata().partition_columns().to_vec())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| {
+                    let t = schema
+                        .field_with_name(&n)
+                        .map(|f| f.data_type().to_string())
+                        .unwrap_or_default();
+                    (n, t)
+                })
+                .collect()
+        }
+        (None, None) => Vec::new(),
     };
-    let names = table
-        .snapshot()
-        .map(|s| s.metadata().partition_columns().to_vec())
-        .unwrap_or_default();
-    let schema = provider.schema();
-    Ok(names
-        .iter()
-        .map(|n| {
-            let t = schema
-                .field_with_name(n)
-                .map(|f| f.data_type().to_string())
-                .unwrap_or_default();
-            serde_json::json!({"name": n, "type": t})
-        })
+    columns
+        .into_iter()
+        .map(|(name, t)| serde_json::json!({"name": name, "type": t}))
         .collect::<Vec<_>>()
-        .into())
+        .into()
 }
 
 /// The newest Delta commits: version, time (ms) and operation.
-async fn delta_versions(state: &AppState, dataset: &Dataset) -> Result<serde_json::Value> {
-    let Some(table) = state
-        .engine
-        .tables()
-        .delta_table(state.engine.state(), dataset)
-        .await?
-    else {
-        return Ok(serde_json::Value::Array(Vec::new()));
-    };
+async fn delta_versions(table: &DeltaTable) -> Result<serde_json::Value> {
     let latest = table.version().unwrap_or(0);
     let commits: Vec<_> = table
         .history(Some(MAX_VERSIONS))

@@ -23,11 +23,7 @@ pub(crate) async fn create(
     principal: &Principal,
     req: NamespaceRequest,
 ) -> Result<serde_json::Value> {
-    let name = req.name.trim().to_ascii_lowercase();
-    state
-        .authorizer
-        .require_namespace(principal, Action::Admin, &name)
-        .await?;
+    let name = admin_of(state, principal, &req.name).await?;
     let ns = state
         .catalog
         .create_namespace(&name, &req.description)
@@ -46,12 +42,19 @@ pub(crate) async fn delete(
     principal: &Principal,
     req: NamespaceRequest,
 ) -> Result<serde_json::Value> {
-    let name = req.name.trim().to_ascii_lowercase();
+    let name = admin_of(state, principal, &req.name).await?;
+    state.catalog.delete_namespace(&name).await?;
+    tracing::info!(namespace = %name, by = %principal, "namespace deleted");
+    Ok(serde_json::json!({ "deleted": name }))
+}
+
+/// The namespace `name` (normalised), once `principal` is known to hold
+/// `admin` on all of it.
+async fn admin_of(state: &AppState, principal: &Principal, name: &str) -> Result<String> {
+    let name = name.trim().to_ascii_lowercase();
     state
         .authorizer
         .require_namespace(principal, Action::Admin, &name)
         .await?;
-    state.catalog.delete_namespace(&name).await?;
-    tracing::info!(namespace = %name, by = %principal, "namespace deleted");
-    Ok(serde_json::json!({ "deleted": name }))
+    Ok(name)
 }
