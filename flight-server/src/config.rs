@@ -95,10 +95,10 @@ pub enum CatalogCommand {
 #[derive(Debug, Args, Clone)]
 pub struct SeedArgs {
     /// Configured store to put the data on (a `[stores.<name>]`), or
-    /// `data-dir` for the data directory's lake [default: data-dir].
+    /// `data-dir` for the data directory's lake.
     #[arg(long, default_value = "data-dir")]
     pub store: String,
-    /// Folder under the store's prefix to upload into [default: laker-demo].
+    /// Folder under the store's prefix to upload into.
     #[arg(long, default_value = "laker-demo")]
     pub prefix: String,
     /// Also create the demo/demo account with read access to demo.* (never on a shared deployment).

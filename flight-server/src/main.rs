@@ -35,9 +35,17 @@ fn main() -> ExitCode {
         Some(Command::Catalog(CatalogCommand::Seed(args))) => {
             match runtime.block_on(seed::seed(&config, &args)) {
                 Ok(report) => {
+                    let files = if report.uploaded + report.skipped == 0 {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({} files uploaded, {} already present)",
+                            report.uploaded, report.skipped
+                        )
+                    };
                     println!(
-                        "registered demo.trips and demo.zones at {} ({} files uploaded, {} already present)",
-                        report.location, report.uploaded, report.skipped
+                        "registered demo.trips and demo.zones at {}{files}",
+                        report.location
                     );
                     ExitCode::SUCCESS
                 }

@@ -38,52 +38,29 @@ pub async fn seed(config: &ServerConfig, args: &SeedArgs) -> Result<SeedReport> 
         .canonicalize()
         .map_err(|e| Error::Internal(format!("cannot resolve the data directory: {e}")))?
         .join("lake");
+    // Check the target before generating anything.
+    let target = match args.store.as_str() {
+        DATA_DIR_STORE => None,
+        name => Some(remote_target(config, name, &args.prefix)?),
+    };
     let catalog = Catalog::connect(&config.catalog_url).await?;
     demo::generate(&lake_dir, config.demo_rows).await?;
     let mut report = SeedReport::default();
-    let base = if args.store == DATA_DIR_STORE {
-        Url::from_directory_path(lake_dir.join("demo"))
-            .map_err(|()| Error::Internal("data directory is not absolute".into()))?
-    } else {
-        let store = config.stores.get(&args.store).ok_or_else(|| {
-            let names: Vec<&str> = config.stores.keys().map(String::as_str).collect();
-            Error::InvalidArgument(format!(
-                "no store named '{}'; configured stores: {DATA_DIR_STORE}{}{}",
-                args.store,
-                if names.is_empty() { "" } else { ", " },
-                names.join(", ")
-            ))
-        })?;
-        let (_, object_store) = store
-            .build(&args.store)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let prefix = store
-            .prefix(&args.store)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let folder = args.prefix.trim_matches('/');
-        if folder.is_empty()
-            || folder
-                .split('/')
-                .any(|s| s == ".." || s == "." || s.is_empty())
-        {
-            return Err(Error::InvalidArgument(format!(
-                "--prefix '{}' must be a relative folder without '.' or '..'",
-                args.prefix
-            )));
-        }
-        let base = prefix
-            .join(&format!("{folder}/"))
-            .map_err(|e| Error::InvalidArgument(format!("--prefix: {e}")))?;
-        for (rel, path) in demo::files(&lake_dir)? {
-            let target = ObjectPath::from_url_path(format!("{}{rel}", base.path()))
-                .map_err(|e| Error::Internal(format!("object path: {e}")))?;
-            if upload(object_store.as_ref(), &target, &path).await? {
-                report.uploaded += 1;
-            } else {
-                report.skipped += 1;
+    let base = match target {
+        None => Url::from_directory_path(lake_dir.join("demo"))
+            .map_err(|()| Error::Internal("data directory is not absolute".into()))?,
+        Some((object_store, base)) => {
+            for (rel, path) in demo::files(&lake_dir)? {
+                let target = ObjectPath::from_url_path(format!("{}{rel}", base.path()))
+                    .map_err(|e| Error::Internal(format!("object path: {e}")))?;
+                if upload(object_store.as_ref(), &target, &path).await? {
+                    report.uploaded += 1;
+                } else {
+                    report.skipped += 1;
+                }
             }
+            base
         }
-        base
     };
     demo::register_all(&catalog, &base).await?;
     if args.with_demo_user {
@@ -91,6 +68,41 @@ pub async fn seed(config: &ServerConfig, args: &SeedArgs) -> Result<SeedReport> 
     }
     report.location = base.to_string();
     Ok(report)
+}
+
+/// The configured store `name` and the folder URL under its prefix to seed.
+fn remote_target(
+    config: &ServerConfig,
+    name: &str,
+    prefix: &str,
+) -> Result<(std::sync::Arc<dyn ObjectStore>, Url)> {
+    let store = config.stores.get(name).ok_or_else(|| {
+        let names: Vec<&str> = config.stores.keys().map(String::as_str).collect();
+        Error::InvalidArgument(format!(
+            "no store named '{name}'; configured stores: {DATA_DIR_STORE}{}{}",
+            if names.is_empty() { "" } else { ", " },
+            names.join(", ")
+        ))
+    })?;
+    let folder = prefix.trim_matches('/');
+    if folder.is_empty()
+        || folder
+            .split('/')
+            .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        return Err(Error::InvalidArgument(format!(
+            "--prefix '{prefix}' must be a relative folder without '.' or '..'"
+        )));
+    }
+    let (_, object_store) = store
+        .build(name)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let base = store
+        .prefix(name)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?
+        .join(&format!("{folder}/"))
+        .map_err(|e| Error::InvalidArgument(format!("--prefix: {e}")))?;
+    Ok((object_store, base))
 }
 
 /// Puts `local` at `target` unless an object of the same size is there.

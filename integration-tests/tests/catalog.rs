@@ -2,8 +2,8 @@
 //! (`LAKER_TEST_POSTGRES_URL`).
 
 use laker_catalog::{
-    Catalog, CatalogError, DatasetFormat, DatasetName, DatasetOptions, NewDataset, PartitionColumn,
-    PartitionType,
+    Catalog, CatalogError, DatasetFormat, DatasetName, DatasetOptions, DatasetUpdate, NewDataset,
+    PartitionColumn, PartitionType,
 };
 use laker_integration_tests::postgres::PgDatabase;
 
@@ -94,6 +94,83 @@ async fn namespaces_and_datasets() {
         let gone = c.dataset(&registered.name).await.unwrap_err();
         assert_eq!(gone.to_string(), "dataset 'demo.trips' not found");
         assert!(c.delete_dataset(&registered.name).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn updates_refreshes_and_namespace_deletion() {
+    for (c, _guard) in catalogs().await {
+        let backend = c.backend();
+        c.create_namespace("sales", "").await.unwrap();
+        c.create_namespace("empty", "").await.unwrap();
+        let mut new = trips("sales.orders");
+        new.owner = "sales team".into();
+        let first = c.register_dataset(new).await.unwrap();
+        assert_eq!(
+            (first.owner.as_str(), first.refreshed_at),
+            ("sales team", 0)
+        );
+
+        let changed = DatasetUpdate {
+            description: Some("Orders".into()),
+            tags: Some(vec!["sales".into()]),
+            format: Some(DatasetFormat::Delta),
+            location: Some("s3://lake/orders/".into()),
+            options: Some(DatasetOptions::default()),
+            owner: None,
+        }
+        .apply(&first);
+        let stored = c.update_dataset(&changed).await.unwrap();
+        assert_eq!(stored.revision, 2, "{backend:?}");
+        let fetched = c.dataset(&first.name).await.unwrap();
+        assert_eq!(fetched, stored, "{backend:?}");
+        assert_eq!(
+            (fetched.format, fetched.owner.as_str()),
+            (DatasetFormat::Delta, "sales team")
+        );
+
+        // A writer holding the old revision loses: nothing is overwritten.
+        let stale = c.update_dataset(&changed).await.unwrap_err();
+        assert!(
+            matches!(stale, CatalogError::Conflict(_)),
+            "{backend:?}: {stale}"
+        );
+        let bad = DatasetUpdate {
+            location: Some("s3://lake/a/../b/".into()),
+            ..Default::default()
+        }
+        .apply(&stored);
+        assert!(
+            c.update_dataset(&bad)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("'..'")
+        );
+
+        let touched = c.touch_dataset(&first.name).await.unwrap();
+        assert_eq!(touched.revision, 3);
+        assert!(touched.refreshed_at > 0);
+
+        let names: Vec<String> = c
+            .namespaces()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(names, ["empty", "sales"], "{backend:?}");
+        let err = c.delete_namespace("sales").await.unwrap_err();
+        assert!(
+            matches!(err, CatalogError::NotEmpty(_)),
+            "{backend:?}: {err}"
+        );
+        c.delete_namespace("empty").await.unwrap();
+        let err = c.delete_namespace("empty").await.unwrap_err();
+        assert!(matches!(err, CatalogError::NotFound { .. }), "{backend:?}");
+        c.delete_dataset(&first.name).await.unwrap();
+        c.delete_namespace("sales").await.unwrap();
+        assert!(c.namespaces().await.unwrap().is_empty());
     }
 }
 
