@@ -63,7 +63,13 @@ pub(crate) async fn build_table(
         None => Vec::new(),
     };
     let options = options.with_table_partition_cols(partition_cols);
-    let schema = options.infer_schema(session, &url).await?;
+    let schema = match dataset.format {
+        DatasetFormat::Arrow => {
+            let store = session.runtime_env().object_store(&url)?;
+            super::arrow_ipc::infer_schema(session, &store, &url, &options.file_extension).await?
+        }
+        _ => options.infer_schema(session, &url).await?,
+    };
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);

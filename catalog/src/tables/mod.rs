@@ -5,6 +5,7 @@
 //! touching the object store for metadata. Delta tables keep their latest
 //! snapshot and check the transaction log for new commits on each use.
 
+mod arrow_ipc;
 pub mod delta;
 mod listing;
 
