@@ -334,6 +334,36 @@ async fn check_lake(
         }
     }
 
+    // describe_dataset reads Delta statistics and history from the log.
+    let d = action(
+        client,
+        "describe_dataset",
+        serde_json::json!({"name": format!("{ns}.ledger")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(d["statistics"]["rows"]["value"], 150, "{d}");
+    assert_eq!(d["version"], 1);
+    let versions: Vec<u64> = d["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 0]);
+    assert_eq!(d["partition_columns"][0]["name"], "region");
+    let id = d["statistics"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "id")
+        .unwrap();
+    assert_eq!(
+        (id["min"].as_str(), id["max"].as_str()),
+        (Some("0"), Some("149")),
+        "{id}"
+    );
+
     // Delta: latest, an older version, as-of a time, a filter on the
     // partition column, and versions that do not exist.
     let ledger = format!("{ns}.ledger");

@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use laker_auth::{Action, Principal};
 use laker_catalog::deltalake::DeltaTable;
 
+use super::delta_stats;
 use super::{NameOnly, dataset_json};
 use crate::error::Result;
 use crate::state::AppState;
@@ -42,21 +43,44 @@ pub(crate) async fn describe(
     let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
     let (files, bytes) = file_totals(&plan);
 
+    // Delta scans do not carry column statistics; the log does.
+    let logged = delta
+        .as_ref()
+        .map(delta_stats::column_stats)
+        .unwrap_or_default();
+    let columns: Vec<serde_json::Value> = schema
+        .fields()
+        .iter()
+        .zip(stats.column_statistics.iter())
+        .map(|(f, c)| {
+            let mut column = serde_json::json!({
+                "name": f.name(),
+                "null_count": precision_json(&c.null_count),
+                "min": precision_text(&c.min_value),
+                "max": precision_text(&c.max_value),
+                "distinct_count": precision_json(&c.distinct_count),
+            });
+            if let Some(l) = logged.get(f.name()) {
+                if column["min"].is_null() {
+                    column["min"] = l.min.clone().into();
+                }
+                if column["max"].is_null() {
+                    column["max"] = l.max.clone().into();
+                }
+                if let (true, Some(n)) = (column["null_count"].is_null(), l.null_count) {
+                    column["null_count"] = serde_json::json!({"value": n, "exact": true});
+                }
+            }
+            column
+        })
+        .collect();
     let mut json = dataset_json(&dataset);
     json["schema"] = schema_json(&schema);
     json["statistics"] = serde_json::json!({
         "rows": precision_json(&stats.num_rows),
         "files": files,
         "size_bytes": bytes,
-        "columns": schema.fields().iter().zip(stats.column_statistics.iter()).map(|(f, c)| {
-            serde_json::json!({
-                "name": f.name(),
-                "null_count": precision_json(&c.null_count),
-                "min": precision_text(&c.min_value),
-                "max": precision_text(&c.max_value),
-                "distinct_count": precision_json(&c.distinct_count),
-            })
-        }).collect::<Vec<_>>(),
+        "columns": columns,
     });
     json["partition_columns"] = partition_columns(&resolved.provider, delta.as_ref());
     if let (Some(v), Some(delta)) = (resolved.delta_version, &delta) {

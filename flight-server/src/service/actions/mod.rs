@@ -5,6 +5,7 @@
 //! namespaces, on `namespace.*`); `describe_dataset` needs `read`.
 
 mod datasets;
+mod delta_stats;
 mod describe;
 mod namespaces;
 
