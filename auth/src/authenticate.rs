@@ -1,6 +1,8 @@
 //! Checking credentials presented at handshake.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -9,6 +11,7 @@ use laker_catalog::Catalog;
 use crate::error::{AuthError, Result};
 use crate::password::{verify_dummy, verify_password};
 use crate::principal::Principal;
+use crate::ratelimit::{LoginLimiter, LoginLimits};
 use crate::token::{IssuedToken, TokenService};
 
 /// Longest accepted user name or password, in bytes.
@@ -63,12 +66,24 @@ pub fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
 pub struct Authenticator {
     catalog: Catalog,
     tokens: Arc<TokenService>,
+    limiter: Arc<LoginLimiter>,
 }
 
 impl Authenticator {
-    /// An authenticator over `catalog`'s users, issuing tokens with `tokens`.
+    /// An authenticator over `catalog`'s users, issuing tokens with `tokens`,
+    /// with the default limits on failed logins.
     pub fn new(catalog: Catalog, tokens: Arc<TokenService>) -> Self {
-        Self { catalog, tokens }
+        Self {
+            catalog,
+            tokens,
+            limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+        }
+    }
+
+    /// The same, limiting failed logins by `limits`.
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
+        self.limiter = Arc::new(LoginLimiter::new(limits));
+        self
     }
 
     /// The token service (shared with the auth layer).
@@ -100,9 +115,33 @@ impl Authenticator {
         Ok(Principal::new(creds.username.trim().to_ascii_lowercase()))
     }
 
-    /// Checks credentials and issues a bearer token.
-    pub async fn login(&self, creds: &BasicCredentials) -> Result<(Principal, IssuedToken)> {
-        let principal = self.verify_basic(creds).await?;
+    /// Checks credentials from `source` and issues a bearer token. Users
+    /// and addresses with too many recent failures are refused with
+    /// `RateLimited` before their password is even checked.
+    pub async fn login(
+        &self,
+        creds: &BasicCredentials,
+        source: Option<IpAddr>,
+    ) -> Result<(Principal, IssuedToken)> {
+        let now = Instant::now();
+        if let Err(limited) = self.limiter.check(&creds.username, source, now) {
+            return Err(AuthError::RateLimited {
+                message: format!(
+                    "too many failed logins for {}; retry in {} s",
+                    limited.what, limited.retry_after_secs
+                ),
+                retry_after_secs: limited.retry_after_secs,
+            });
+        }
+        let principal = match self.verify_basic(creds).await {
+            Ok(p) => p,
+            Err(e @ AuthError::Unauthenticated(_)) => {
+                self.limiter.failed(&creds.username, source, now);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.limiter.succeeded(&creds.username);
         let token = self.tokens.issue(&principal)?;
         Ok((principal, token))
     }

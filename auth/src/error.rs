@@ -17,6 +17,14 @@ pub enum AuthError {
     /// The caller sent malformed input (e.g. an undecodable Basic header).
     #[error("{0}")]
     InvalidArgument(String),
+    /// Too many failed logins; retry after the given number of seconds.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited and why.
+        message: String,
+        /// Seconds until another attempt is considered.
+        retry_after_secs: u64,
+    },
     /// Reading users or grants failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),

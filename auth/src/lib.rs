@@ -8,6 +8,7 @@ pub mod error;
 pub mod layer;
 pub mod password;
 pub mod principal;
+pub mod ratelimit;
 pub mod secret;
 pub mod token;
 
@@ -16,4 +17,5 @@ pub use authorize::{Action, Authorizer};
 pub use error::{AuthError, Result};
 pub use layer::AuthLayer;
 pub use principal::Principal;
+pub use ratelimit::{LoginLimiter, LoginLimits};
 pub use token::{IssuedToken, TokenService};

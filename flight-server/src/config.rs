@@ -63,6 +63,15 @@ pub struct Cli {
     /// Rows per record batch [default: 8192].
     #[arg(long, env = "LAKER_BATCH_SIZE")]
     pub batch_size: Option<usize>,
+    /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
+    #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
+    pub login_max_failures: Option<u32>,
+    /// Failed logins allowed per source address within the lockout window [default: 20].
+    #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES_PER_ADDRESS")]
+    pub login_max_failures_per_address: Option<u32>,
+    /// Lockout window for failed logins, in seconds [default: 300].
+    #[arg(long, env = "LAKER_LOGIN_LOCKOUT_SECS")]
+    pub login_lockout_secs: Option<u64>,
     /// Log format [default: text].
     #[arg(long, env = "LAKER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -120,6 +129,9 @@ pub struct FileConfig {
     secret_file: Option<PathBuf>,
     max_partitions: Option<usize>,
     batch_size: Option<usize>,
+    login_max_failures: Option<u32>,
+    login_max_failures_per_address: Option<u32>,
+    login_lockout_secs: Option<u64>,
     log_format: Option<LogFormat>,
     log: Option<String>,
     #[serde(default)]
@@ -149,6 +161,8 @@ pub struct ServerConfig {
     pub max_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// Limits on failed logins.
+    pub login_limits: laker_auth::LoginLimits,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directives.
@@ -177,6 +191,7 @@ impl ServerConfig {
             ticket_ttl: Duration::from_secs(3600),
             max_partitions: 8,
             batch_size: 8192,
+            login_limits: laker_auth::LoginLimits::default(),
             log_format: LogFormat::Text,
             log: "info".to_string(),
             stores: BTreeMap::new(),
@@ -214,6 +229,18 @@ impl ServerConfig {
             .or(file.max_partitions)
             .unwrap_or(c.max_partitions);
         c.batch_size = cli.batch_size.or(file.batch_size).unwrap_or(c.batch_size);
+        if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
+            c.login_limits.per_user = v;
+        }
+        if let Some(v) = cli
+            .login_max_failures_per_address
+            .or(file.login_max_failures_per_address)
+        {
+            c.login_limits.per_address = v;
+        }
+        if let Some(v) = cli.login_lockout_secs.or(file.login_lockout_secs) {
+            c.login_limits.window = Duration::from_secs(v);
+        }
         c.log_format = cli.log_format.or(file.log_format).unwrap_or_default();
         if let Some(v) = cli.log.or(file.log) {
             c.log = v;
@@ -239,6 +266,11 @@ impl ServerConfig {
         }
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
             return err("--batch-size must be between 1 and 1048576");
+        }
+        if self.login_limits.per_user == 0 || self.login_limits.per_address == 0 {
+            return err(
+                "--login-max-failures and --login-max-failures-per-address must be at least 1",
+            );
         }
         if self.demo_rows == 0 {
             return err("--demo-rows must be at least 1");

@@ -57,6 +57,16 @@ impl From<Error> for Status {
                 AuthError::Unauthenticated(m) => Status::unauthenticated(m),
                 AuthError::PermissionDenied(m) => Status::permission_denied(m),
                 AuthError::InvalidArgument(m) => Status::invalid_argument(m),
+                AuthError::RateLimited {
+                    message,
+                    retry_after_secs,
+                } => {
+                    let mut status = Status::resource_exhausted(message);
+                    status
+                        .metadata_mut()
+                        .insert("retry-after", retry_after_secs.into());
+                    status
+                }
                 AuthError::Catalog(e) => catalog_status(e),
                 AuthError::Internal(m) => internal(&m),
             },

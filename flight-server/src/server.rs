@@ -179,7 +179,8 @@ pub async fn start(
 
     let tokens = Arc::new(TokenService::new(&secret, config.token_ttl));
     let state = Arc::new(AppState {
-        authenticator: Authenticator::new(catalog.clone(), Arc::clone(&tokens)),
+        authenticator: Authenticator::new(catalog.clone(), Arc::clone(&tokens))
+            .with_login_limits(config.login_limits),
         authorizer: Authorizer::new(catalog.clone()),
         catalog,
         engine,

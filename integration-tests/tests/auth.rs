@@ -160,3 +160,53 @@ async fn users_see_and_read_only_granted_datasets() {
     assert_eq!(list_names(&mut carol, "").await.unwrap(), ["demo.zones"]);
     assert!(carol.get_flight_info(trips()).await.is_err());
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_user_and_address() {
+    let s = TestServer::start_with(|c| {
+        c.login_limits = laker_auth::LoginLimits {
+            per_user: 3,
+            per_address: 6,
+            window: Duration::from_secs(60),
+        };
+    })
+    .await;
+    let hash = hash_password("pw-of-bob").unwrap();
+    s.catalog.create_user("bob", &hash).await.unwrap();
+    for _ in 0..3 {
+        let err = status(s.login("demo", "wrong").await.unwrap_err());
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    // Locked out: even the right password is not checked now.
+    let err = status(s.login("demo", "demo").await.unwrap_err());
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("too many failed logins for user 'demo'; retry in"),
+        "{}",
+        err.message()
+    );
+    let retry: u64 = err
+        .metadata()
+        .get("retry-after")
+        .expect("retry-after")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    // Another user from the same address is not affected …
+    assert!(s.login("bob", "pw-of-bob").await.is_ok());
+    // … until the address itself has failed too often.
+    for user in ["x1", "x2", "x3"] {
+        let err = status(s.login(user, "guess").await.unwrap_err());
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let err = status(s.login("bob", "pw-of-bob").await.unwrap_err());
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("address 127.0.0.1"),
+        "{}",
+        err.message()
+    );
+}

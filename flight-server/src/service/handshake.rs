@@ -26,12 +26,21 @@ pub async fn handshake(
     state: &Arc<AppState>,
     request: Request<Streaming<HandshakeRequest>>,
 ) -> Result<Response<HandshakeStream>> {
+    let source = request.remote_addr().map(|a| a.ip());
     let creds = credentials(request).await?;
     tracing::Span::current().record("principal", creds.username.as_str());
-    let (principal, token) = match state.authenticator.login(&creds).await {
+    let (principal, token) = match state.authenticator.login(&creds, source).await {
         Ok(ok) => ok,
         Err(e) => {
-            tracing::warn!(user = %creds.username, "handshake refused");
+            let source = source.map(|a| a.to_string()).unwrap_or_default();
+            match &e {
+                laker_auth::AuthError::RateLimited {
+                    retry_after_secs, ..
+                } => tracing::warn!(
+                    user = %creds.username, source, retry_after_secs, "handshake rate-limited"
+                ),
+                _ => tracing::warn!(user = %creds.username, source, "handshake refused"),
+            }
             return Err(e.into());
         }
     };
