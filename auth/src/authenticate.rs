@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use laker_catalog::Catalog;
 
+use crate::apikey;
 use crate::error::{AuthError, Result};
 use crate::password::{verify_dummy, verify_password};
 use crate::principal::Principal;
@@ -98,6 +99,9 @@ impl Authenticator {
         if creds.username.len() > MAX_CREDENTIAL_LEN || creds.password.len() > MAX_CREDENTIAL_LEN {
             return Err(refused());
         }
+        if apikey::looks_like_key(&creds.password) {
+            return self.verify_api_key(&creds.username, &creds.password).await;
+        }
         let user = self.catalog.user(&creds.username).await?;
         let password = creds.password.clone();
         let ok = tokio::task::spawn_blocking(move || match user {
@@ -115,6 +119,37 @@ impl Authenticator {
         Ok(Principal::new(creds.username.trim().to_ascii_lowercase()))
     }
 
+    /// Checks an API key sent as the password, with user name `key` or the
+    /// key's own principal. Unknown, revoked and expired keys, and keys of
+    /// disabled principals, get the same answer after the same work.
+    async fn verify_api_key(&self, username: &str, text: &str) -> Result<Principal> {
+        let refused = || AuthError::Unauthenticated("invalid or revoked API key".into());
+        let Some((id, secret)) = apikey::parse(text) else {
+            return Err(refused());
+        };
+        let record = self.catalog.api_key(id).await?;
+        let user = match &record {
+            Some(r) => self.catalog.user(&r.principal).await?,
+            None => None,
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let username = username.trim().to_ascii_lowercase();
+        let secret = secret.to_string();
+        let principal = tokio::task::spawn_blocking(move || {
+            let (Some(record), Some(user)) = (record, user) else {
+                verify_dummy(&secret);
+                return None;
+            };
+            let matches = verify_password(&secret, &record.secret_hash);
+            let owner = username == apikey::KEY_USER || username == record.principal;
+            (matches && owner && record.is_usable(now_ms) && !user.disabled)
+                .then_some(record.principal)
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("API key check failed: {e}")))?;
+        principal.map(Principal::new).ok_or_else(refused)
+    }
+
     /// Checks credentials from `source` and issues a bearer token. Users
     /// and addresses with too many recent failures are refused with
     /// `RateLimited` before their password is even checked.
@@ -124,7 +159,14 @@ impl Authenticator {
         source: Option<IpAddr>,
     ) -> Result<(Principal, IssuedToken)> {
         let now = Instant::now();
-        if let Err(limited) = self.limiter.check(&creds.username, source, now) {
+        // API key logins are limited per key, not per user name: otherwise
+        // anyone could lock every key out by failing with user name `key`.
+        let subject = match apikey::parse(&creds.password) {
+            Some((id, _)) => format!("key {id}"),
+            None if apikey::looks_like_key(&creds.password) => "key (malformed)".to_string(),
+            None => creds.username.clone(),
+        };
+        if let Err(limited) = self.limiter.check(&subject, source, now) {
             return Err(AuthError::RateLimited {
                 message: format!(
                     "too many failed logins for {}; retry in {} s",
@@ -136,12 +178,12 @@ impl Authenticator {
         let principal = match self.verify_basic(creds).await {
             Ok(p) => p,
             Err(e @ AuthError::Unauthenticated(_)) => {
-                self.limiter.failed(&creds.username, source, now);
+                self.limiter.failed(&subject, source, now);
                 return Err(e);
             }
             Err(e) => return Err(e),
         };
-        self.limiter.succeeded(&creds.username);
+        self.limiter.succeeded(&subject);
         let token = self.tokens.issue(&principal)?;
         Ok((principal, token))
     }

@@ -89,6 +89,23 @@ impl Authorizer {
         }
     }
 
+    /// Fails with `PermissionDenied` unless `principal` holds `action` on
+    /// everything (a `*` grant) — needed to manage principals and keys.
+    pub async fn require_global(&self, principal: &Principal, action: Action) -> Result<()> {
+        let grants = self.catalog.grants_of(&principal.name).await?;
+        if grants
+            .iter()
+            .any(|g| g.action == action.as_str() && g.pattern == "*")
+        {
+            Ok(())
+        } else {
+            Err(AuthError::PermissionDenied(format!(
+                "'{principal}' needs the '{}' grant on '*' to manage principals and keys",
+                action.as_str()
+            )))
+        }
+    }
+
     /// Keeps the datasets `principal` may perform `action` on.
     pub async fn filter_visible(
         &self,

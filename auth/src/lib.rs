@@ -2,6 +2,7 @@
 //! bearer tokens, principals, grants, and the tower layer that authenticates
 //! every call.
 
+pub mod apikey;
 pub mod authenticate;
 pub mod authorize;
 pub mod error;

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod error;
+mod keys;
 pub mod model;
 pub mod names;
 pub mod store;
@@ -14,6 +15,7 @@ pub use db::Backend;
 /// The `deltalake` crate this catalog reads Delta tables with.
 pub use deltalake_core as deltalake;
 pub use error::{CatalogError, Result};
+pub use keys::ApiKey;
 pub use model::{
     CsvOptions, Dataset, DatasetFormat, DatasetOptions, DatasetUpdate, Grant, Namespace,
     NewDataset, PartitionColumn, PartitionType, User,

@@ -72,7 +72,11 @@ async fn list_actions_describes_every_action() {
             "refresh_dataset",
             "describe_dataset",
             "create_namespace",
-            "delete_namespace"
+            "delete_namespace",
+            "create_service_account",
+            "create_api_key",
+            "revoke_api_key",
+            "list_api_keys"
         ]
     );
     assert!(actions.iter().all(|a| a.description.len() > 40));

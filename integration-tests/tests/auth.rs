@@ -210,3 +210,117 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
         err.message()
     );
 }
+
+#[tokio::test]
+async fn service_accounts_log_in_with_api_keys() {
+    use laker_integration_tests::action;
+    let s = TestServer::start().await;
+    let mut demo = s.demo_client().await;
+    let err = status(
+        action(
+            &mut demo,
+            "create_service_account",
+            serde_json::json!({"name": "etl"}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(
+        err.message().contains("needs the 'admin' grant on '*'"),
+        "{}",
+        err.message()
+    );
+
+    let mut admin = s.admin_client().await;
+    action(
+        &mut admin,
+        "create_service_account",
+        serde_json::json!({"name": "etl"}),
+    )
+    .await
+    .unwrap();
+    s.catalog.grant("etl", "demo.zones", "read").await.unwrap();
+    let created = action(
+        &mut admin,
+        "create_api_key",
+        serde_json::json!({"principal": "etl", "description": "nightly load"}),
+    )
+    .await
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let key_id = created["key_id"].as_str().unwrap().to_string();
+    assert!(key.starts_with(&format!("lk_{key_id}_")), "{key}");
+    let secret = &key[format!("lk_{key_id}_").len()..];
+    let stored = s.catalog.api_key(&key_id).await.unwrap().unwrap();
+    assert!(stored.secret_hash.starts_with("$argon2id$") && !stored.secret_hash.contains(secret));
+
+    // User name `key`, or the owner's name; the principal is the owner.
+    let mut etl = s.login("key", &key).await.unwrap();
+    assert_eq!(list_names(&mut etl, "").await.unwrap(), ["demo.zones"]);
+    assert!(s.login("ETL", &key).await.is_ok());
+    for (user, password, why) in [
+        ("demo", key.clone(), "someone else's name"),
+        ("etl", String::new(), "service accounts have no password"),
+        (
+            "key",
+            format!("lk_{key_id}_{}x", &secret[..secret.len() - 1]),
+            "tampered",
+        ),
+        ("key", "lk_0000000000000000_abc".to_string(), "unknown id"),
+    ] {
+        let err = status(s.login(user, &password).await.unwrap_err());
+        assert_eq!(err.code(), Code::Unauthenticated, "{why}");
+    }
+
+    let listed = action(
+        &mut admin,
+        "list_api_keys",
+        serde_json::json!({"name": "etl"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed[0]["id"], key_id.as_str());
+    assert_eq!(listed[0]["description"], "nightly load");
+    assert!(!listed.to_string().contains(secret) && !listed.to_string().contains("argon2"));
+
+    action(
+        &mut admin,
+        "revoke_api_key",
+        serde_json::json!({"key_id": key_id}),
+    )
+    .await
+    .unwrap();
+    let err = status(s.login("key", &key).await.unwrap_err());
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(err.message(), "invalid or revoked API key");
+
+    let (expired, text) =
+        laker_auth::apikey::generate("etl", "old", chrono::Utc::now().timestamp_millis() - 1_000)
+            .unwrap();
+    s.catalog.insert_api_key(&expired).await.unwrap();
+    assert_eq!(
+        status(s.login("key", &text).await.unwrap_err()).code(),
+        Code::Unauthenticated
+    );
+    let err = status(
+        action(
+            &mut admin,
+            "create_api_key",
+            serde_json::json!({"principal": "nobody"}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let err = status(
+        action(
+            &mut admin,
+            "create_api_key",
+            serde_json::json!({"principal": "etl", "expires_in_secs": 0}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::InvalidArgument);
+}

@@ -8,6 +8,7 @@ mod datasets;
 mod delta_stats;
 mod describe;
 mod namespaces;
+mod principals;
 
 use std::sync::Arc;
 
@@ -52,6 +53,22 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "delete_namespace",
         "Admin on ns.*. Delete an empty namespace. Body: {\"name\": \"ns\"}.",
     ),
+    (
+        "create_service_account",
+        "Admin on *. Create a service account (a principal without a password that logs in with API keys). Body: {\"name\": \"etl\"}.",
+    ),
+    (
+        "create_api_key",
+        "Admin on *. Create an API key for a user or service account; the key is returned once. Log in with Basic user 'key' (or the owner's name) and the key as password. Body: {\"principal\": \"etl\", \"description\"?: \"\", \"expires_in_secs\"?: 86400}.",
+    ),
+    (
+        "revoke_api_key",
+        "Admin on *. Revoke an API key; it stops working at the next handshake. Body: {\"key_id\": \"…\"}.",
+    ),
+    (
+        "list_api_keys",
+        "Admin on *. A principal's API keys (ids, descriptions, expiry, revocation; never secrets). Body: {\"name\": \"etl\"}.",
+    ),
 ];
 
 /// The action types for ListActions.
@@ -89,6 +106,18 @@ pub async fn do_action(
         }
         "delete_namespace" => {
             namespaces::delete(state, principal, parse(&action.r#type, body)?).await
+        }
+        "create_service_account" => {
+            principals::create_service_account(state, principal, parse(&action.r#type, body)?).await
+        }
+        "create_api_key" => {
+            principals::create_api_key(state, principal, parse(&action.r#type, body)?).await
+        }
+        "revoke_api_key" => {
+            principals::revoke_api_key(state, principal, parse(&action.r#type, body)?).await
+        }
+        "list_api_keys" => {
+            principals::list_api_keys(state, principal, parse(&action.r#type, body)?).await
         }
         other => Err(Error::InvalidArgument(format!(
             "unknown action '{}'; ListActions shows the available actions",
