@@ -150,6 +150,17 @@ impl Authenticator {
         principal.map(Principal::new).ok_or_else(refused)
     }
 
+    /// A fresh token for a caller whose token is still valid, provided the
+    /// principal still exists and is enabled.
+    pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
+        match self.catalog.user(&principal.name).await? {
+            Some(user) if !user.disabled => self.tokens.issue(principal),
+            _ => Err(AuthError::Unauthenticated(format!(
+                "'{principal}' can no longer log in"
+            ))),
+        }
+    }
+
     /// Checks credentials from `source` and issues a bearer token. Users
     /// and addresses with too many recent failures are refused with
     /// `RateLimited` before their password is even checked.

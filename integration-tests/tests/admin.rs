@@ -76,6 +76,7 @@ async fn list_actions_describes_every_action() {
             "create_service_account",
             "create_api_key",
             "revoke_api_key",
+            "refresh_token",
             "list_api_keys"
         ]
     );

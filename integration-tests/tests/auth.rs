@@ -324,3 +324,39 @@ async fn service_accounts_log_in_with_api_keys() {
     );
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn refresh_token_swaps_a_valid_token_while_the_account_is_enabled() {
+    use laker_integration_tests::action;
+    let s = TestServer::start().await;
+    let mut demo = s.demo_client().await;
+    let refreshed = action(&mut demo, "refresh_token", serde_json::json!({}))
+        .await
+        .unwrap();
+    let token = refreshed["token"].as_str().unwrap();
+    assert!(refreshed["expires_at"].as_u64().unwrap() > unix_now());
+    // The new token works on its own.
+    let mut fresh = s.anonymous().await;
+    fresh
+        .add_header("authorization", &format!("Bearer {token}"))
+        .unwrap();
+    assert_eq!(
+        list_names(&mut fresh, "zones").await.unwrap(),
+        ["demo.zones"]
+    );
+    let err = status(
+        action(&mut demo, "refresh_token", serde_json::json!({"ttl": 5}))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // A disabled account cannot stretch its session.
+    s.catalog.set_user_disabled("demo", true).await.unwrap();
+    let err = status(
+        action(&mut demo, "refresh_token", serde_json::json!({}))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(err.message(), "'demo' can no longer log in");
+}

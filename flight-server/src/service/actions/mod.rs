@@ -9,6 +9,7 @@ mod delta_stats;
 mod describe;
 mod namespaces;
 mod principals;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -66,6 +67,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Admin on *. Revoke an API key; it stops working at the next handshake. Body: {\"key_id\": \"…\"}.",
     ),
     (
+        "refresh_token",
+        "Anyone. Swap the caller's valid bearer token for a new one with a full lifetime (the account must still be enabled). Body: {}. Result: {\"token\": \"…\", \"expires_at\": unix seconds}.",
+    ),
+    (
         "list_api_keys",
         "Admin on *. A principal's API keys (ids, descriptions, expiry, revocation; never secrets). Body: {\"name\": \"etl\"}.",
     ),
@@ -115,6 +120,9 @@ pub async fn do_action(
         }
         "revoke_api_key" => {
             principals::revoke_api_key(state, principal, parse(&action.r#type, body)?).await
+        }
+        "refresh_token" => {
+            tokens::refresh_token(state, principal, parse(&action.r#type, body)?).await
         }
         "list_api_keys" => {
             principals::list_api_keys(state, principal, parse(&action.r#type, body)?).await
