@@ -150,15 +150,23 @@ impl Authenticator {
         principal.map(Principal::new).ok_or_else(refused)
     }
 
-    /// A fresh token for a caller whose token is still valid, provided the
-    /// principal still exists and is enabled.
-    pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
+    /// Fails with `Unauthenticated` unless the principal behind a (valid)
+    /// token still exists and is enabled: disabling or deleting an account
+    /// takes effect on its next call, whatever tokens or tickets it holds.
+    pub async fn require_active(&self, principal: &Principal) -> Result<()> {
         match self.catalog.user(&principal.name).await? {
-            Some(user) if !user.disabled => self.tokens.issue(principal),
+            Some(user) if !user.disabled => Ok(()),
             _ => Err(AuthError::Unauthenticated(format!(
                 "'{principal}' can no longer log in"
             ))),
         }
+    }
+
+    /// A fresh token for a caller whose token is still valid, provided the
+    /// principal still exists and is enabled.
+    pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
+        self.require_active(principal).await?;
+        self.tokens.issue(principal)
     }
 
     /// Checks credentials from `source` and issues a bearer token. Users

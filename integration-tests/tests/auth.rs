@@ -360,3 +360,24 @@ async fn refresh_token_swaps_a_valid_token_while_the_account_is_enabled() {
     assert_eq!(err.code(), Code::Unauthenticated);
     assert_eq!(err.message(), "'demo' can no longer log in");
 }
+
+#[tokio::test]
+async fn disabling_an_account_stops_its_tokens_and_tickets_at_the_next_call() {
+    let s = TestServer::start().await;
+    let mut demo = s.demo_client().await;
+    let info = demo.get_flight_info(trips()).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    s.catalog.set_user_disabled("demo", true).await.unwrap();
+    let err = status(demo.do_get(ticket.clone()).await.unwrap_err());
+    assert_eq!(err.code(), Code::Unauthenticated, "ticket refused");
+    assert_eq!(err.message(), "'demo' can no longer log in");
+    let err = status(list_names(&mut demo, "").await.unwrap_err());
+    assert_eq!(err.code(), Code::Unauthenticated, "token refused");
+    s.catalog.set_user_disabled("demo", false).await.unwrap();
+    assert!(
+        laker_integration_tests::fetch(&mut demo, ticket)
+            .await
+            .is_ok(),
+        "re-enabled: the same token and ticket work again"
+    );
+}

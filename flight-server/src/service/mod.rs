@@ -28,7 +28,7 @@ use tracing::{Instrument, Span, field::Empty as EmptyField};
 pub use descriptor::descriptor_spec;
 pub use flight_info::schema_result;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 
@@ -45,6 +45,18 @@ impl LakerFlightService {
     /// A service over `state`.
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
+    }
+
+    /// The caller, whose token the auth layer verified, once the catalog
+    /// confirms the account is still enabled.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        let principal = principal(request)?;
+        self.state
+            .authenticator
+            .require_active(&principal)
+            .await
+            .map_err(|e| Status::from(Error::from(e)))?;
+        Ok(principal)
     }
 }
 
@@ -120,7 +132,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        let principal = principal(&request)?;
+        let principal = self.caller(&request).await?;
         let span = rpc_span("ListFlights", Some(&principal.name));
         let infos = observe(
             span,
@@ -136,7 +148,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let principal = principal(&request)?;
+        let principal = self.caller(&request).await?;
         let span = rpc_span("GetFlightInfo", Some(&principal.name));
         observe(
             span,
@@ -157,7 +169,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        let principal = principal(&request)?;
+        let principal = self.caller(&request).await?;
         let span = rpc_span("GetSchema", Some(&principal.name));
         observe(
             span,
@@ -171,7 +183,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let principal = principal(&request)?;
+        let principal = self.caller(&request).await?;
         let span = rpc_span("DoGet", Some(&principal.name));
         let stream_span = span.clone();
         observe(
@@ -200,7 +212,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        let principal = principal(&request)?;
+        let principal = self.caller(&request).await?;
         let action = request.into_inner();
         let span = rpc_span("DoAction", Some(&principal.name));
         span.record("action", action.r#type.chars().take(64).collect::<String>());
@@ -215,7 +227,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        principal(&request)?;
+        self.caller(&request).await?;
         let types = actions::action_types();
         Ok(Response::new(
             stream::iter(types.into_iter().map(Ok)).boxed(),
