@@ -143,23 +143,41 @@ impl Authenticator {
             let matches = verify_password(&secret, &record.secret_hash);
             let owner = username == apikey::KEY_USER || username == record.principal;
             (matches && owner && record.is_usable(now_ms) && !user.disabled)
-                .then_some(record.principal)
+                .then(|| Principal::with_key(record.principal, record.id))
         })
         .await
         .map_err(|e| AuthError::Internal(format!("API key check failed: {e}")))?;
-        principal.map(Principal::new).ok_or_else(refused)
+        principal.ok_or_else(refused)
     }
 
     /// Fails with `Unauthenticated` unless the principal behind a (valid)
     /// token still exists and is enabled: disabling or deleting an account
     /// takes effect on its next call, whatever tokens or tickets it holds.
+    /// A session opened with an API key ends when the key is revoked or
+    /// expires.
     pub async fn require_active(&self, principal: &Principal) -> Result<()> {
         match self.catalog.user(&principal.name).await? {
-            Some(user) if !user.disabled => Ok(()),
-            _ => Err(AuthError::Unauthenticated(format!(
-                "'{principal}' can no longer log in"
-            ))),
+            Some(user) if !user.disabled => {}
+            _ => {
+                return Err(AuthError::Unauthenticated(format!(
+                    "'{principal}' can no longer log in"
+                )));
+            }
         }
+        if let Some(id) = &principal.key_id {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let usable = self
+                .catalog
+                .api_key(id)
+                .await?
+                .is_some_and(|k| k.principal == principal.name && k.is_usable(now_ms));
+            if !usable {
+                return Err(AuthError::Unauthenticated(format!(
+                    "API key '{id}' has been revoked or has expired; log in again"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A fresh token for a caller whose token is still valid, provided the

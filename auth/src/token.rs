@@ -25,6 +25,9 @@ pub struct Claims {
     pub iat: u64,
     /// Expiry, Unix seconds.
     pub exp: u64,
+    /// The API key the session was opened with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// A freshly issued token.
@@ -81,6 +84,7 @@ impl TokenService {
             iss: ISSUER.to_string(),
             iat,
             exp: iat.saturating_add(self.ttl.as_secs()),
+            key: principal.key_id.clone(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Internal(format!("cannot sign token: {e}")))?;
@@ -104,7 +108,10 @@ impl TokenService {
                     _ => "bearer token is invalid".to_string(),
                 })
             })?;
-        Ok(Principal::new(data.claims.sub))
+        Ok(Principal {
+            name: data.claims.sub,
+            key_id: data.claims.key,
+        })
     }
 }
 
@@ -153,6 +160,7 @@ mod tests {
             iss: ISSUER.into(),
             iat: unix_now() - 7200,
             exp: unix_now() - 60,
+            key: None,
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

@@ -90,6 +90,7 @@ async fn expired_and_alg_none_tokens_are_refused() {
             iss: ISSUER.into(),
             iat: unix_now() - 7200,
             exp: unix_now() - 600,
+            key: None,
         },
     );
     let mut c = s.anonymous().await;
