@@ -368,6 +368,15 @@ async fn check_lake(
     // partition column, and versions that do not exist.
     let ledger = format!("{ns}.ledger");
     let (info, latest) = download(client, serde_json::json!({"dataset": ledger})).await;
+    // Partition values reach clients as plain strings.
+    assert_eq!(
+        latest[0]
+            .schema()
+            .field_with_name("region")
+            .unwrap()
+            .data_type(),
+        &DataType::Utf8
+    );
     assert_eq!(ids(&latest, "id"), (0..150).collect::<Vec<_>>());
     assert_eq!(app_metadata(&info)["version"], 1);
     let (info, v0) = download(client, serde_json::json!({"dataset": ledger, "version": 0})).await;
