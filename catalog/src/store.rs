@@ -292,10 +292,12 @@ pub fn validate_location(location: &str) -> Result<url::Url> {
     let raw_path = location
         .split_once("://")
         .map_or(location, |(_, rest)| rest);
-    if raw_path
-        .split(['/', '\\'])
-        .any(|seg| seg == ".." || seg == "." || seg.eq_ignore_ascii_case("%2e%2e"))
-    {
+    let dot_segment = |seg: &str| {
+        // `%2e` is a dot to URL parsers: `.%2e`, `%2e.` and `%2E%2e` too.
+        let decoded = seg.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    };
+    if raw_path.split(['/', '\\']).any(dot_segment) {
         return Err(CatalogError::invalid(format!(
             "dataset location '{location}' contains '.' or '..' path segments"
         )));

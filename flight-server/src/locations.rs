@@ -111,6 +111,8 @@ mod tests {
         assert!(msg("s3://other/data/").contains("not on a store this server has configured"));
         assert!(msg("file:///etc/").contains("outside the allowed prefix"));
         assert!(msg("file:///srv/lake/%2e%2e/etc/").contains("'..'"));
+        assert!(msg("file:///srv/lake/.%2E/etc/").contains("'..'"));
+        assert!(msg("s3://lake/data/%2e/x/").contains("'..'"));
         assert!(msg("gs://lake/data/").contains("configured stores: lake (s3://lake/data/)"));
         assert!(msg("ftp://lake/data/").contains("unsupported dataset location scheme"));
     }

@@ -186,7 +186,11 @@ impl StoreConfig {
 
     fn azure_key(&self, name: &str) -> Result<Option<String>, ConfigError> {
         if let Some(creds) = self.credentials_file(name)? {
-            return Ok(creds.account_key);
+            return creds.account_key.map(Some).ok_or_else(|| {
+                ConfigError(format!(
+                    "store '{name}': credentials file must hold account_key"
+                ))
+            });
         }
         self.account_key_env
             .as_deref()
@@ -313,5 +317,11 @@ mod tests {
         c.credentials_file = Some(file);
         assert!(c.build("lake").is_ok());
         assert!(!format!("{c:?}").contains("TOPSECRET"));
+        // The same file holds no Azure key: named, not silently ignored.
+        let mut az = cfg("az://container/");
+        az.account = Some("acct".into());
+        az.credentials_file = c.credentials_file.clone();
+        let err = az.build("az").unwrap_err().0;
+        assert_eq!(err, "store 'az': credentials file must hold account_key");
     }
 }

@@ -120,7 +120,8 @@ impl QueryEngine {
             .await?)
     }
 
-    /// The Delta table behind `dataset`, up to date; `None` for file datasets.
+    /// The Delta table behind `dataset` at the snapshot [`Self::latest`] last
+    /// read; `None` for file datasets.
     pub async fn delta_table(
         &self,
         dataset: &Dataset,

@@ -133,13 +133,17 @@ impl DeltaSource {
         }
     }
 
-    /// The latest snapshot's table, brought up to date (for `describe`).
+    /// The latest snapshot as of the last request for the latest version
+    /// (loaded if there was none), so `describe` reports the same snapshot
+    /// it just planned without listing the log again.
     pub(crate) async fn latest_table(&self) -> Result<DeltaTable> {
         let mut table = self.latest.lock().await;
-        table
-            .update_incremental(None)
-            .await
-            .map_err(|e| delta_error(&self.name, e))?;
+        if table.version().is_none() {
+            table
+                .update_incremental(None)
+                .await
+                .map_err(|e| delta_error(&self.name, e))?;
+        }
         Ok(table.clone())
     }
 

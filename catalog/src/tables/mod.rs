@@ -117,7 +117,8 @@ impl TableResolver {
         }
     }
 
-    /// The up-to-date Delta table behind `dataset`, or `None` for file datasets.
+    /// The Delta table behind `dataset` at the snapshot the latest request
+    /// read (see [`TableResolver::resolve`]), or `None` for file datasets.
     pub async fn delta_table(
         &self,
         session: &dyn Session,
