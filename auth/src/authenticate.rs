@@ -154,16 +154,31 @@ impl Authenticator {
     /// token still exists and is enabled: disabling or deleting an account
     /// takes effect on its next call, whatever tokens or tickets it holds.
     /// A session opened with an API key ends when the key is revoked or
-    /// expires.
-    pub async fn require_active(&self, principal: &Principal) -> Result<()> {
-        match self.catalog.user(&principal.name).await? {
-            Some(user) if !user.disabled => {}
+    /// expires. Returns the principal with its current attributes.
+    /// Principals of an external identity provider are vouched for by their
+    /// (verified, unexpired) token alone.
+    pub async fn require_active(&self, principal: &Principal) -> Result<Principal> {
+        if !principal.is_local() {
+            return Ok(principal.clone());
+        }
+        let attributes = match self.catalog.user(&principal.name).await? {
+            Some(user) if !user.disabled => {
+                if principal
+                    .issued_at_ms
+                    .is_some_and(|issued| issued < user.tokens_not_before)
+                {
+                    return Err(AuthError::Unauthenticated(
+                        "bearer token has been revoked; authenticate again".into(),
+                    ));
+                }
+                user.attributes
+            }
             _ => {
                 return Err(AuthError::Unauthenticated(format!(
                     "'{principal}' can no longer log in"
                 )));
             }
-        }
+        };
         if let Some(id) = &principal.key_id {
             let now_ms = chrono::Utc::now().timestamp_millis();
             let usable = self
@@ -177,14 +192,17 @@ impl Authenticator {
                 )));
             }
         }
-        Ok(())
+        Ok(Principal {
+            attributes,
+            ..principal.clone()
+        })
     }
 
     /// A fresh token for a caller whose token is still valid, provided the
     /// principal still exists and is enabled.
     pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
-        self.require_active(principal).await?;
-        self.tokens.issue(principal)
+        let active = self.require_active(principal).await?;
+        self.issue(active).await
     }
 
     /// Checks credentials from `source` and issues a bearer token. Users
@@ -221,8 +239,16 @@ impl Authenticator {
             Err(e) => return Err(e),
         };
         self.limiter.succeeded(&subject);
-        let token = self.tokens.issue(&principal)?;
+        let token = self.issue(principal.clone()).await?;
         Ok((principal, token))
+    }
+
+    /// A token for a local principal, listing the roles it holds now.
+    async fn issue(&self, mut principal: Principal) -> Result<IssuedToken> {
+        if principal.is_local() {
+            principal.roles = self.catalog.roles_of(&principal.name).await?;
+        }
+        self.tokens.issue(&principal)
     }
 }
 

@@ -13,6 +13,8 @@ use http::{HeaderValue, Request, Response, header};
 use tower::{Layer, Service};
 
 use crate::authenticate::strip_scheme;
+use crate::error::AuthError;
+use crate::external::ExternalIdp;
 use crate::principal::Principal;
 use crate::token::TokenService;
 
@@ -23,8 +25,14 @@ const GRPC_UNAUTHENTICATED: &str = "16";
 #[derive(Clone)]
 pub struct AuthLayer {
     tokens: Arc<TokenService>,
+    external: Option<Arc<ExternalIdp>>,
+    fallback: Option<Fallback>,
     public_paths: Arc<[String]>,
 }
+
+/// Authenticates a call without a bearer token from what the transport
+/// knows (e.g. a verified client certificate); `None` refuses it.
+pub type Fallback = Arc<dyn Fn(&http::Extensions) -> Option<Principal> + Send + Sync>;
 
 impl std::fmt::Debug for AuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,7 +48,37 @@ impl AuthLayer {
     pub fn new(tokens: Arc<TokenService>, public_paths: &[&str]) -> Self {
         Self {
             tokens,
+            external: None,
+            fallback: None,
             public_paths: public_paths.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// Authenticates calls without a bearer token with `fallback`.
+    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// Also accepts tokens of an external identity provider (RS256/ES256).
+    pub fn with_external(mut self, idp: Arc<ExternalIdp>) -> Self {
+        self.external = Some(idp);
+        self
+    }
+
+    /// Verifies a bearer token: HS256 tokens are this server's own; RS256
+    /// and ES256 tokens must come from the configured identity provider.
+    /// Each verifier accepts only its own algorithms, so a token cannot be
+    /// passed off as the other kind.
+    pub fn verify(&self, token: &str) -> crate::Result<Principal> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Unauthenticated("bearer token is invalid".into()))?;
+        match (&self.external, header.alg) {
+            (_, jsonwebtoken::Algorithm::HS256) => self.tokens.verify(token),
+            (Some(idp), alg) if ExternalIdp::accepts_algorithm(alg) => idp.verify(token),
+            _ => Err(AuthError::Unauthenticated(
+                "bearer token uses an unaccepted algorithm".into(),
+            )),
         }
     }
 }
@@ -87,7 +125,17 @@ where
         if self.layer.public_paths.iter().any(|p| p == path) {
             return Either::Left(self.inner.call(req));
         }
-        match bearer_principal(&self.layer.tokens, req.headers()) {
+        if !req.headers().contains_key(header::AUTHORIZATION)
+            && let Some(principal) = self
+                .layer
+                .fallback
+                .as_ref()
+                .and_then(|f| f(req.extensions()))
+        {
+            req.extensions_mut().insert(principal);
+            return Either::Left(self.inner.call(req));
+        }
+        match bearer_principal(&self.layer, req.headers()) {
             Ok(principal) => {
                 req.extensions_mut().insert(principal);
                 Either::Left(self.inner.call(req))
@@ -98,7 +146,7 @@ where
 }
 
 /// Verifies the bearer token in `headers`.
-fn bearer_principal(tokens: &TokenService, headers: &http::HeaderMap) -> Result<Principal, String> {
+fn bearer_principal(layer: &AuthLayer, headers: &http::HeaderMap) -> Result<Principal, String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("missing 'authorization: Bearer <token>' header; call Handshake first")?
@@ -106,7 +154,7 @@ fn bearer_principal(tokens: &TokenService, headers: &http::HeaderMap) -> Result<
         .map_err(|_| "authorization header is not valid ASCII")?;
     let token = strip_scheme(value, "bearer")
         .ok_or("expected 'authorization: Bearer <token>'; call Handshake first")?;
-    tokens.verify(token.trim()).map_err(|e| e.to_string())
+    layer.verify(token.trim()).map_err(|e| e.to_string())
 }
 
 /// A gRPC trailers-only response with status UNAUTHENTICATED.
@@ -203,6 +251,40 @@ mod tests {
             let msg = resp.headers()["grpc-message"].to_str().unwrap();
             assert!(msg.contains("oken") || msg.contains("Bearer"), "{msg}");
         }
+    }
+
+    /// Marks a request as coming from a verified client certificate.
+    #[derive(Clone)]
+    struct Cert(&'static str);
+
+    #[test]
+    fn fallback_authenticates_calls_without_a_bearer() {
+        let tokens = Arc::new(TokenService::new(&[9u8; 32], Duration::from_secs(60)));
+        let inner = tower::service_fn(|req: Request<()>| async move {
+            let who = req.extensions().get::<Principal>().map(|p| p.name.clone());
+            Ok::<_, Infallible>(Response::new(who.unwrap_or_default()))
+        });
+        let fallback: Fallback =
+            Arc::new(|ext: &http::Extensions| ext.get::<Cert>().map(|c| Principal::new(c.0)));
+        let layer = AuthLayer::new(tokens, &[]).with_fallback(fallback);
+        let svc = layer.layer(inner);
+        let mut req = Request::builder().uri("/svc/DoGet").body(()).unwrap();
+        req.extensions_mut().insert(Cert("carol"));
+        let resp = block_on(svc.clone().oneshot(req)).unwrap();
+        assert_eq!(resp.body(), "carol");
+        // Without the certificate the call is refused as before.
+        let req = Request::builder().uri("/svc/DoGet").body(()).unwrap();
+        let resp = block_on(svc.clone().oneshot(req)).unwrap();
+        assert_eq!(resp.headers()["grpc-status"], "16");
+        // A bearer header is always checked as a bearer, certificate or not.
+        let mut req = Request::builder()
+            .uri("/svc/DoGet")
+            .header("authorization", "Bearer nope")
+            .body(())
+            .unwrap();
+        req.extensions_mut().insert(Cert("carol"));
+        let resp = block_on(svc.oneshot(req)).unwrap();
+        assert_eq!(resp.headers()["grpc-status"], "16");
     }
 
     #[test]

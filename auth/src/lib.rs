@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod authenticate;
 pub mod authorize;
 pub mod error;
+pub mod external;
 pub mod layer;
 pub mod password;
 pub mod principal;

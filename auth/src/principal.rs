@@ -1,13 +1,30 @@
 //! Who is calling.
 
+use std::collections::BTreeMap;
+
 /// An authenticated caller, put into request extensions by the auth layer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Principal {
-    /// The user (or service account) name.
+    /// The user (or service account) name; for principals of an external
+    /// identity provider, its configured prefix and the user claim.
     pub name: String,
     /// The API key the session was opened with, if any; revoking the key
     /// ends the session.
     pub key_id: Option<String>,
+    /// The external identity provider that vouched for the principal, if
+    /// any. External principals are not catalog users: only the roles their
+    /// token maps to grant them anything.
+    pub issuer: Option<String>,
+    /// Roles an external identity provider's token maps to (catalog users'
+    /// roles are read from the catalog on every call).
+    pub roles: Vec<String>,
+    /// Attributes row filters can read with `principal_attribute('name')`:
+    /// from the catalog for users, from token claims for external principals.
+    pub attributes: BTreeMap<String, String>,
+    /// When this server issued the call's bearer token (Unix epoch
+    /// milliseconds); `None` for other credentials. Tokens issued before the
+    /// account's revocation time are refused.
+    pub issued_at_ms: Option<i64>,
 }
 
 impl Principal {
@@ -15,7 +32,7 @@ impl Principal {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            key_id: None,
+            ..Self::default()
         }
     }
 
@@ -24,7 +41,13 @@ impl Principal {
         Self {
             name: name.into(),
             key_id: Some(key_id.into()),
+            ..Self::default()
         }
+    }
+
+    /// Whether the principal is a catalog user (not an external identity).
+    pub fn is_local(&self) -> bool {
+        self.issuer.is_none()
     }
 }
 

@@ -26,6 +26,13 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// Reads an existing secret file (e.g. a rotated-out secret).
+pub fn read_secret(path: &Path) -> Result<Vec<u8>> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| AuthError::Internal(format!("cannot read {}: {e}", path.display())))?;
+    decode(text.trim())
+}
+
 /// Checks a configured secret's length.
 pub fn check_secret(secret: &[u8]) -> Result<()> {
     if secret.len() < MIN_SECRET_LEN {

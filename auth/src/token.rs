@@ -1,4 +1,8 @@
 //! Bearer tokens: HS256 JWTs issued at handshake and verified on every call.
+//!
+//! Signing keys rotate: tokens are signed with the current secret and carry
+//! its key id (`kid`); tokens signed with a previous secret are still
+//! accepted until they expire, as long as that secret stays configured.
 
 use std::time::Duration;
 
@@ -23,11 +27,19 @@ pub struct Claims {
     pub iss: String,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Issued at, Unix epoch milliseconds (token revocation is that precise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// The API key the session was opened with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The roles the principal held when the token was issued. For
+    /// information only: grants are always read from the catalog, so taking
+    /// a role away takes effect at the next call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// A freshly issued token.
@@ -39,12 +51,23 @@ pub struct IssuedToken {
     pub expires_at: u64,
 }
 
-/// Issues and verifies bearer tokens with one HS256 secret.
+/// Issues and verifies bearer tokens: HS256 with the current secret,
+/// verification also with previous secrets (key rotation).
 pub struct TokenService {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Key id → verification key; the current key first.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     ttl: Duration,
+}
+
+/// A short, public identifier of a secret: the first 8 bytes of its
+/// SHA-256, hex.
+pub fn key_id(secret: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for TokenService {
@@ -63,12 +86,26 @@ impl TokenService {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = LEEWAY_SECS;
+        let kid = key_id(secret);
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: vec![(kid.clone(), DecodingKey::from_secret(secret))],
+            kid,
             validation,
             ttl,
         }
+    }
+
+    /// Also accepts tokens signed with `previous` secrets (rotated out).
+    pub fn with_previous_secrets<'a>(
+        mut self,
+        previous: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Self {
+        for secret in previous {
+            self.decoding
+                .push((key_id(secret), DecodingKey::from_secret(secret)));
+        }
+        self
     }
 
     /// How long issued tokens live.
@@ -78,15 +115,23 @@ impl TokenService {
 
     /// Issues a token for `principal`.
     pub fn issue(&self, principal: &Principal) -> Result<IssuedToken> {
-        let iat = unix_now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let iat = u64::try_from(now_ms / 1000).unwrap_or(0);
         let claims = Claims {
             sub: principal.name.clone(),
             iss: ISSUER.to_string(),
             iat,
+            iat_ms: Some(now_ms),
             exp: iat.saturating_add(self.ttl.as_secs()),
             key: principal.key_id.clone(),
+            roles: principal.roles.clone(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| AuthError::Internal(format!("cannot sign token: {e}")))?;
         Ok(IssuedToken {
             token,
@@ -96,21 +141,40 @@ impl TokenService {
 
     /// Verifies a token's signature, algorithm, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Principal> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                AuthError::Unauthenticated(match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        "bearer token has expired; authenticate again".to_string()
-                    }
-                    ErrorKind::InvalidAlgorithm => {
-                        "bearer token uses an unaccepted algorithm".to_string()
-                    }
-                    _ => "bearer token is invalid".to_string(),
-                })
-            })?;
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Unauthenticated("bearer token is invalid".into()))?
+            .kid;
+        // Tokens without a kid predate rotation: try the current key.
+        let key = match kid {
+            None => Some(&self.decoding[0].1),
+            Some(kid) => self.decoding.iter().find(|(k, _)| *k == kid).map(|(_, d)| d),
+        }
+        .ok_or_else(|| {
+            AuthError::Unauthenticated(
+                "bearer token was signed with a key this server no longer accepts; authenticate again"
+                    .into(),
+            )
+        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            AuthError::Unauthenticated(match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    "bearer token has expired; authenticate again".to_string()
+                }
+                ErrorKind::InvalidAlgorithm => {
+                    "bearer token uses an unaccepted algorithm".to_string()
+                }
+                _ => "bearer token is invalid".to_string(),
+            })
+        })?;
         Ok(Principal {
             name: data.claims.sub,
             key_id: data.claims.key,
+            issued_at_ms: Some(
+                data.claims
+                    .iat_ms
+                    .unwrap_or_else(|| i64::try_from(data.claims.iat).unwrap_or(0) * 1000),
+            ),
+            ..Principal::default()
         })
     }
 }
@@ -160,7 +224,9 @@ mod tests {
             iss: ISSUER.into(),
             iat: unix_now() - 7200,
             exp: unix_now() - 60,
+            iat_ms: None,
             key: None,
+            roles: vec![],
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -203,5 +269,36 @@ mod tests {
             unix_now() + 3600
         ));
         assert!(s.verify(&parts.join(".")).is_err());
+    }
+
+    #[test]
+    fn rotated_keys_verify_until_removed() {
+        let old = TokenService::new(&[1u8; 32], Duration::from_secs(3600));
+        let token = old.issue(&Principal::new("alice")).unwrap().token;
+        let rotated = TokenService::new(&[2u8; 32], Duration::from_secs(3600))
+            .with_previous_secrets([[1u8; 32].as_slice()]);
+        assert_eq!(rotated.verify(&token).unwrap().name, "alice");
+        let fresh = rotated.issue(&Principal::new("bob")).unwrap().token;
+        assert_eq!(rotated.verify(&fresh).unwrap().name, "bob");
+        assert!(
+            old.verify(&fresh).is_err(),
+            "old servers do not know the new key"
+        );
+        let dropped = TokenService::new(&[2u8; 32], Duration::from_secs(3600));
+        let err = dropped.verify(&token).unwrap_err().to_string();
+        assert!(err.contains("no longer accepts"), "{err}");
+    }
+
+    #[test]
+    fn roles_are_carried_but_not_trusted() {
+        let s = service();
+        let mut p = Principal::new("alice");
+        p.roles = vec!["analyst".into()];
+        let token = s.issue(&p).unwrap().token;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Claims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims.roles, vec!["analyst".to_string()]);
+        assert!(s.verify(&token).unwrap().roles.is_empty());
     }
 }

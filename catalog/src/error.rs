@@ -63,7 +63,8 @@ impl CatalogError {
         Self::InvalidArgument(msg.into())
     }
 
-    pub(crate) fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
+    /// A NotFound error for the `kind` object `name`.
+    pub fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
             name: name.into(),

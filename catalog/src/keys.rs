@@ -7,8 +7,6 @@ use sqlx::any::AnyRow;
 
 use crate::db::{now_ms, or_already_exists};
 use crate::error::{CatalogError, Result};
-use crate::model::User;
-use crate::names::validate_ident;
 use crate::store::Catalog;
 
 /// A stored API key (never the secret itself).
@@ -39,26 +37,6 @@ impl ApiKey {
 }
 
 impl Catalog {
-    /// Creates a service account: a principal without a password that
-    /// authenticates with API keys.
-    pub async fn create_service_account(&self, name: &str) -> Result<User> {
-        let user = User {
-            name: validate_ident("service account", name)?,
-            password_hash: String::new(),
-            disabled: false,
-            created_at: now_ms(),
-        };
-        sqlx::query(
-            "INSERT INTO users (name, password_hash, disabled, created_at, kind) VALUES ($1, '', 0, $2, 'service')",
-        )
-        .bind(&user.name)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(or_already_exists("principal", &user.name))?;
-        Ok(user)
-    }
-
     /// Stores a new key for an existing principal.
     pub async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
         if self.user(&key.principal).await?.is_none() {

@@ -30,6 +30,8 @@ pub enum DatasetFormat {
     Arrow,
     /// A Delta Lake table (Parquet files and a `_delta_log/` transaction log).
     Delta,
+    /// A built-in dataset of the `system` namespace (cannot be registered).
+    System,
 }
 
 impl DatasetFormat {
@@ -41,6 +43,7 @@ impl DatasetFormat {
             Self::Json => "json",
             Self::Arrow => "arrow",
             Self::Delta => "delta",
+            Self::System => "system",
         }
     }
 
@@ -52,6 +55,7 @@ impl DatasetFormat {
             Self::Json => ".json",
             Self::Arrow => ".arrow",
             Self::Delta => ".parquet",
+            Self::System => "",
         }
     }
 
@@ -307,61 +311,17 @@ pub struct User {
     pub disabled: bool,
     /// Creation time, Unix epoch milliseconds.
     pub created_at: i64,
-}
-
-/// Permission to perform `action` on datasets matching `pattern`
-/// (`namespace.*` or `namespace.dataset`, or `*` for everything).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    /// The user the grant belongs to.
-    pub principal: String,
-    /// Dataset pattern.
-    pub pattern: String,
-    /// Action name (`read`).
-    pub action: String,
-}
-
-impl Grant {
-    /// Whether the grant's pattern covers the whole namespace `ns`
-    /// (`*` or `ns.*`).
-    pub fn covers_namespace(&self, ns: &str) -> bool {
-        self.pattern == "*" || self.pattern.strip_suffix(".*") == Some(ns)
-    }
-
-    /// Whether the grant's pattern covers `name`.
-    pub fn covers(&self, name: &DatasetName) -> bool {
-        match self.pattern.split_once('.') {
-            _ if self.pattern == "*" => true,
-            Some((ns, "*")) => ns == name.namespace,
-            Some((ns, ds)) => ns == name.namespace && ds == name.dataset,
-            None => false,
-        }
-    }
+    /// `user` (password and API keys) or `service` (API keys only).
+    pub kind: String,
+    /// Attributes row filters can read through `principal_attribute('name')`.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Tokens issued before this time (Unix epoch milliseconds) are revoked.
+    pub tokens_not_before: i64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grant_patterns() {
-        let g = |p: &str| Grant {
-            principal: "u".into(),
-            pattern: p.into(),
-            action: "read".into(),
-        };
-        let trips = DatasetName::parse("demo.trips").unwrap();
-        assert!(g("*").covers(&trips));
-        assert!(g("demo.*").covers(&trips));
-        assert!(g("demo.trips").covers(&trips));
-        assert!(!g("demo.zones").covers(&trips));
-        assert!(!g("other.*").covers(&trips));
-        assert!(!g("demo").covers(&trips));
-        assert!(g("*").covers_namespace("demo"));
-        assert!(g("demo.*").covers_namespace("demo"));
-        assert!(!g("demo.trips").covers_namespace("demo"));
-        assert!(!g("other.*").covers_namespace("demo"));
-    }
 
     #[test]
     fn formats_and_csv_options() {

@@ -7,6 +7,7 @@ use crate::db::{self, Backend, now_ms, or_already_exists};
 use crate::error::{CatalogError, Result};
 use crate::model::{Dataset, DatasetFormat, DatasetOptions, Namespace, NewDataset};
 use crate::names::{DatasetName, validate_ident};
+use crate::system::{SYSTEM_NAMESPACE, is_system, system_dataset};
 
 /// The catalog: namespaces, datasets, users and grants in SQLite or PostgreSQL.
 /// Cheap to clone (a connection pool).
@@ -45,8 +46,14 @@ impl Catalog {
 
     /// Creates a namespace; fails with `AlreadyExists` if it exists.
     pub async fn create_namespace(&self, name: &str, description: &str) -> Result<Namespace> {
+        let name = validate_ident("namespace", name)?;
+        if name == SYSTEM_NAMESPACE {
+            return Err(CatalogError::invalid(
+                "namespace 'system' is reserved for the built-in datasets",
+            ));
+        }
         let ns = Namespace {
-            name: validate_ident("namespace", name)?,
+            name,
             description: description.to_string(),
             created_at: now_ms(),
         };
@@ -86,6 +93,7 @@ impl Catalog {
 
     /// Registers a dataset in an existing namespace.
     pub async fn register_dataset(&self, new: NewDataset) -> Result<Dataset> {
+        refuse_system(&new.name)?;
         validate_location(&new.location)?;
         new.options.validate(new.format)?;
         self.namespace(&new.name.namespace).await?;
@@ -130,6 +138,9 @@ impl Catalog {
 
     /// Looks up one dataset.
     pub async fn dataset(&self, name: &DatasetName) -> Result<Dataset> {
+        if is_system(name) {
+            return system_dataset(name);
+        }
         let row = sqlx::query(concat!(
             "SELECT ",
             dataset_columns!(),
@@ -143,7 +154,8 @@ impl Catalog {
         dataset_from_row(&row)
     }
 
-    /// All datasets, ordered by name.
+    /// All registered datasets, ordered by name (the built-in `system`
+    /// datasets are listed by [`crate::system::system_datasets`]).
     pub async fn datasets(&self) -> Result<Vec<Dataset>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -161,6 +173,7 @@ impl Catalog {
     ///
     /// [`DatasetUpdate::apply`]: crate::model::DatasetUpdate::apply
     pub async fn update_dataset(&self, updated: &Dataset) -> Result<Dataset> {
+        refuse_system(&updated.name)?;
         validate_location(&updated.location)?;
         updated.options.validate(updated.format)?;
         let mut next = updated.clone();
@@ -191,6 +204,7 @@ impl Catalog {
     /// Records a refresh: bumps the revision (so every replica rebuilds its
     /// cached table) and sets `refreshed_at`.
     pub async fn touch_dataset(&self, name: &DatasetName) -> Result<Dataset> {
+        refuse_system(name)?;
         let done = sqlx::query(
             "UPDATE datasets SET refreshed_at = $1, revision = revision + 1 \
              WHERE namespace = $2 AND name = $3",
@@ -259,6 +273,7 @@ impl Catalog {
 
     /// Removes a dataset from the catalog (its files are left untouched).
     pub async fn delete_dataset(&self, name: &DatasetName) -> Result<()> {
+        refuse_system(name)?;
         let done = sqlx::query("DELETE FROM datasets WHERE namespace = $1 AND name = $2")
             .bind(&name.namespace)
             .bind(&name.dataset)
@@ -273,6 +288,16 @@ impl Catalog {
 
 /// URL schemes of the object stores the lake can be on.
 pub const LOCATION_SCHEMES: &[&str] = &["file", "s3", "s3a", "az", "abfs", "abfss", "gs"];
+
+/// Built-in datasets cannot be registered, changed or deleted.
+fn refuse_system(name: &DatasetName) -> Result<()> {
+    if is_system(name) {
+        return Err(CatalogError::invalid(format!(
+            "'{name}' is a built-in dataset and cannot be registered, changed or deleted"
+        )));
+    }
+    Ok(())
+}
 
 /// Accepts absolute URLs with a scheme the lake can read and no `..` or `.`
 /// path segments (which could step outside a store's allowed prefix).

@@ -1,31 +1,61 @@
-//! User accounts and their grants.
+//! User accounts and service accounts.
+
+use std::collections::BTreeMap;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use crate::db::{is_unique_violation, now_ms, or_already_exists};
+use crate::db::{now_ms, or_already_exists};
 use crate::error::{CatalogError, Result};
-use crate::model::{Grant, User};
+use crate::model::User;
 use crate::names::validate_ident;
 use crate::store::Catalog;
+
+/// The columns every user query selects.
+macro_rules! user_columns {
+    () => {
+        "name, password_hash, disabled, created_at, kind, attributes, tokens_not_before"
+    };
+}
+
+/// Most attributes one principal may carry.
+pub const MAX_ATTRIBUTES: usize = 64;
 
 impl Catalog {
     /// Creates a user with an already hashed password.
     pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<User> {
+        self.insert_user(validate_ident("user", name)?, password_hash, "user")
+            .await
+    }
+
+    /// Creates a service account: a principal without a password that
+    /// authenticates with API keys.
+    pub async fn create_service_account(&self, name: &str) -> Result<User> {
+        self.insert_user(validate_ident("service account", name)?, "", "service")
+            .await
+    }
+
+    async fn insert_user(&self, name: String, password_hash: &str, kind: &str) -> Result<User> {
         let user = User {
-            name: validate_ident("user", name)?,
+            name,
             password_hash: password_hash.to_string(),
             disabled: false,
             created_at: now_ms(),
+            kind: kind.to_string(),
+            attributes: BTreeMap::new(),
+            tokens_not_before: 0,
         };
         sqlx::query(
-            "INSERT INTO users (name, password_hash, disabled, created_at) VALUES ($1, $2, 0, $3)",
+            "INSERT INTO users (name, password_hash, disabled, created_at, kind, attributes) \
+             VALUES ($1, $2, 0, $3, $4, '{}')",
         )
         .bind(&user.name)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(&user.kind)
         .execute(&self.pool)
         .await
-        .map_err(or_already_exists("user", &user.name))?;
+        .map_err(or_already_exists("principal", &user.name))?;
         Ok(user)
     }
 
@@ -34,21 +64,27 @@ impl Catalog {
         let Ok(name) = validate_ident("user", name) else {
             return Ok(None);
         };
-        let row = sqlx::query(
-            "SELECT name, password_hash, disabled, created_at FROM users WHERE name = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE name = $1"
+        ))
         .bind(&name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(User {
-                name: row.try_get("name")?,
-                password_hash: row.try_get("password_hash")?,
-                disabled: row.try_get::<i64, _>("disabled")? != 0,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Every user and service account, by name.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     /// Enables or disables a user.
@@ -60,71 +96,106 @@ impl Catalog {
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
+            return Err(CatalogError::not_found("principal", name));
+        }
+        Ok(())
+    }
+
+    /// Revokes every token of `name` issued before `unix_ms`.
+    pub async fn revoke_tokens_before(&self, name: &str, unix_ms: i64) -> Result<()> {
+        let name = validate_ident("user", name)?;
+        let done = sqlx::query("UPDATE users SET tokens_not_before = $1 WHERE name = $2")
+            .bind(unix_ms)
+            .bind(&name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::not_found("principal", name));
+        }
+        Ok(())
+    }
+
+    /// Replaces a user's password hash.
+    pub async fn set_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
+        let name = validate_ident("user", name)?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2 AND kind = 'user'")
+                .bind(password_hash)
+                .bind(&name)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
             return Err(CatalogError::not_found("user", name));
         }
         Ok(())
     }
 
-    /// Grants `action` on datasets matching `pattern` (`ns.*`, `ns.ds` or `*`).
-    /// Granting something already granted is a no-op.
-    pub async fn grant(&self, principal: &str, pattern: &str, action: &str) -> Result<Grant> {
-        let grant = Grant {
-            principal: validate_ident("user", principal)?,
-            pattern: validate_pattern(pattern)?,
-            action: validate_ident("action", action)?,
-        };
-        let result =
-            sqlx::query("INSERT INTO grants (principal, pattern, action) VALUES ($1, $2, $3)")
-                .bind(&grant.principal)
-                .bind(&grant.pattern)
-                .bind(&grant.action)
-                .execute(&self.pool)
-                .await;
-        match result {
-            Ok(_) => Ok(grant),
-            Err(e) if is_unique_violation(&e) => Ok(grant),
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                Err(CatalogError::not_found("user", grant.principal))
-            }
-            Err(e) => Err(e.into()),
+    /// Replaces a principal's attributes.
+    pub async fn set_user_attributes(
+        &self,
+        name: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let name = validate_ident("user", name)?;
+        if attributes.len() > MAX_ATTRIBUTES {
+            return Err(CatalogError::invalid(format!(
+                "a principal may carry at most {MAX_ATTRIBUTES} attributes"
+            )));
         }
+        for key in attributes.keys() {
+            validate_ident("attribute", key)?;
+        }
+        let json = serde_json::to_string(attributes)
+            .map_err(|e| CatalogError::invalid(format!("invalid attributes: {e}")))?;
+        let done = sqlx::query("UPDATE users SET attributes = $1 WHERE name = $2")
+            .bind(&json)
+            .bind(&name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::not_found("principal", name));
+        }
+        Ok(())
     }
 
-    /// The grants held by `principal`.
-    pub async fn grants_of(&self, principal: &str) -> Result<Vec<Grant>> {
-        let rows = sqlx::query(
-            "SELECT principal, pattern, action FROM grants WHERE principal = $1 ORDER BY pattern, action",
-        )
-        .bind(principal)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Grant {
-                    principal: row.try_get("principal")?,
-                    pattern: row.try_get("pattern")?,
-                    action: row.try_get("action")?,
-                })
-            })
-            .collect()
+    /// Deletes a principal with its keys, role memberships and grants.
+    pub async fn delete_user(&self, name: &str) -> Result<()> {
+        let name = validate_ident("user", name)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM access_grants WHERE grantee_kind = 'user' AND grantee = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM role_members WHERE principal = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM api_keys WHERE principal = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::not_found("principal", name));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
-/// Normalises and checks a grant pattern.
-fn validate_pattern(pattern: &str) -> Result<String> {
-    let pattern = pattern.trim().to_ascii_lowercase();
-    if pattern == "*" {
-        return Ok(pattern);
-    }
-    match pattern.split_once('.') {
-        Some((ns, "*")) => Ok(format!("{}.*", validate_ident("namespace", ns)?)),
-        Some((ns, ds)) => Ok(format!(
-            "{}.{}",
-            validate_ident("namespace", ns)?,
-            validate_ident("dataset", ds)?
-        )),
-        None => Err(CatalogError::invalid(format!(
-            "invalid grant pattern '{pattern}': expected '*', 'namespace.*' or 'namespace.dataset'"
-        ))),
-    }
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let attributes: String = row.try_get("attributes")?;
+    Ok(User {
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        kind: row.try_get("kind")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| CatalogError::Corrupt(format!("user attributes: {e}")))?,
+        tokens_not_before: row.try_get("tokens_not_before")?,
+    })
 }

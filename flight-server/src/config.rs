@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use laker_auth::external::{ExternalIdpConfig, JwksSource};
 use serde::Deserialize;
 
 use crate::stores::StoreConfig;
@@ -57,6 +58,19 @@ pub struct Cli {
     /// File holding the base64 signing secret; created (mode 0600) if missing [default: <data-dir>/secret.key].
     #[arg(long, env = "LAKER_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    /// Rotated-out secret files whose tokens and tickets are still accepted until they expire (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "previous-secret-file",
+        env = "LAKER_PREVIOUS_SECRET_FILES",
+        value_delimiter = ','
+    )]
+    pub previous_secret_files: Vec<PathBuf>,
+    /// Audit records queued for the catalog before calls wait for the writer [default: 10000].
+    #[arg(long, env = "LAKER_AUDIT_QUEUE")]
+    pub audit_queue: Option<usize>,
+    /// Days audit records are kept; 0 keeps them forever [default: 365].
+    #[arg(long, env = "LAKER_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
     /// Most partitions (parallel endpoints) a download is split into [default: 8].
     #[arg(long, env = "LAKER_MAX_PARTITIONS")]
     pub max_partitions: Option<usize>,
@@ -72,6 +86,50 @@ pub struct Cli {
     /// Lockout window for failed logins, in seconds [default: 300].
     #[arg(long, env = "LAKER_LOGIN_LOCKOUT_SECS")]
     pub login_lockout_secs: Option<u64>,
+    /// Issuer (`iss`) of an external identity provider whose RS256/ES256 tokens are accepted as bearer tokens.
+    #[arg(long, env = "LAKER_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Audience (`aud`) the identity provider's tokens must name.
+    #[arg(long, env = "LAKER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// URL of the identity provider's JWKS.
+    #[arg(long, env = "LAKER_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// File holding the identity provider's JWKS (instead of a URL).
+    #[arg(long, env = "LAKER_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// Claim naming the user [default: sub].
+    #[arg(long, env = "LAKER_JWT_USER_CLAIM")]
+    pub jwt_user_claim: Option<String>,
+    /// Dotted path of the claim listing the user's groups or roles [default: roles].
+    #[arg(long, env = "LAKER_JWT_ROLES_CLAIM")]
+    pub jwt_roles_claim: Option<String>,
+    /// Claim value → Laker role, `value=role` (repeatable; comma-separated in the environment). Without it, claim values are role names.
+    #[arg(
+        long = "jwt-role-map",
+        env = "LAKER_JWT_ROLE_MAP",
+        value_delimiter = ','
+    )]
+    pub jwt_role_map: Vec<String>,
+    /// Claims copied into the principal's attributes for row filters (repeatable).
+    #[arg(
+        long = "jwt-attribute-claim",
+        env = "LAKER_JWT_ATTRIBUTE_CLAIMS",
+        value_delimiter = ','
+    )]
+    pub jwt_attribute_claims: Vec<String>,
+    /// Prefix of external principals' names [default: sso:].
+    #[arg(long, env = "LAKER_JWT_NAME_PREFIX")]
+    pub jwt_name_prefix: Option<String>,
+    /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
+    #[arg(long, env = "LAKER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "LAKER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): clients may authenticate with a certificate it signed; the certificate's common name is the user.
+    #[arg(long, env = "LAKER_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "LAKER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -98,6 +156,18 @@ pub enum CatalogCommand {
     /// store: generates them, uploads them under the store's prefix and
     /// registers them. Idempotent.
     Seed(SeedArgs),
+    /// Creates the first administrator (admin and read on everything), or
+    /// resets its password. The password is read from the
+    /// LAKER_ADMIN_PASSWORD environment variable. Idempotent.
+    CreateAdmin(CreateAdminArgs),
+}
+
+/// Options of `laker-server catalog create-admin`.
+#[derive(Debug, Args, Clone)]
+pub struct CreateAdminArgs {
+    /// User name of the administrator.
+    #[arg(long, default_value = "admin")]
+    pub name: String,
 }
 
 /// Options of `laker-server catalog seed`.
@@ -127,6 +197,10 @@ pub struct FileConfig {
     token_ttl_secs: Option<u64>,
     ticket_ttl_secs: Option<u64>,
     secret_file: Option<PathBuf>,
+    #[serde(default)]
+    previous_secret_files: Vec<PathBuf>,
+    audit_queue: Option<usize>,
+    audit_retention_days: Option<u64>,
     max_partitions: Option<usize>,
     batch_size: Option<usize>,
     login_max_failures: Option<u32>,
@@ -136,6 +210,27 @@ pub struct FileConfig {
     log: Option<String>,
     #[serde(default)]
     stores: BTreeMap<String, StoreConfig>,
+    identity_provider: Option<IdpFile>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+}
+
+/// `[identity_provider]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdpFile {
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwks_url: Option<String>,
+    jwks_file: Option<PathBuf>,
+    user_claim: Option<String>,
+    roles_claim: Option<String>,
+    #[serde(default)]
+    role_map: BTreeMap<String, String>,
+    #[serde(default)]
+    attribute_claims: Vec<String>,
+    name_prefix: Option<String>,
 }
 
 /// The effective configuration the server runs with.
@@ -157,6 +252,12 @@ pub struct ServerConfig {
     pub ticket_ttl: Duration,
     /// Signing secret file.
     pub secret_file: PathBuf,
+    /// Rotated-out secret files still accepted for verification.
+    pub previous_secret_files: Vec<PathBuf>,
+    /// Capacity of the audit queue.
+    pub audit_queue: usize,
+    /// How long audit records are kept (`None`: forever).
+    pub audit_retention: Option<Duration>,
     /// Most partitions per download.
     pub max_partitions: usize,
     /// Rows per batch.
@@ -169,6 +270,87 @@ pub struct ServerConfig {
     pub log: String,
     /// Named object stores (`[stores.<name>]` in the config file).
     pub stores: BTreeMap<String, StoreConfig>,
+    /// An external identity provider whose tokens are accepted.
+    pub identity_provider: Option<ExternalIdpConfig>,
+    /// TLS certificate chain (PEM file).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM file).
+    pub tls_key: Option<PathBuf>,
+    /// CA for client certificates (PEM file).
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// The identity-provider flags, as a file section (flags win).
+fn cli_idp(cli: &Cli) -> IdpFile {
+    IdpFile {
+        issuer: cli.jwt_issuer.clone(),
+        audience: cli.jwt_audience.clone(),
+        jwks_url: cli.jwks_url.clone(),
+        jwks_file: cli.jwks_file.clone(),
+        user_claim: cli.jwt_user_claim.clone(),
+        roles_claim: cli.jwt_roles_claim.clone(),
+        role_map: cli
+            .jwt_role_map
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_ascii_lowercase()))
+            .collect(),
+        attribute_claims: cli.jwt_attribute_claims.clone(),
+        name_prefix: cli.jwt_name_prefix.clone(),
+    }
+}
+
+/// Merges flags over the file's `[identity_provider]`; `None` when neither
+/// names an issuer.
+fn idp_config(flags: &IdpFile, file: IdpFile) -> Result<Option<ExternalIdpConfig>, ConfigError> {
+    let Some(issuer) = flags.issuer.clone().or(file.issuer) else {
+        return Ok(None);
+    };
+    let audience = flags.audience.clone().or(file.audience).ok_or_else(|| {
+        ConfigError("an identity provider needs --jwt-audience (the `aud` its tokens carry)".into())
+    })?;
+    let jwks = match (
+        flags.jwks_url.clone().or(file.jwks_url),
+        flags.jwks_file.clone().or(file.jwks_file),
+    ) {
+        (Some(url), None) => JwksSource::Url(url),
+        (None, Some(path)) => JwksSource::File(path),
+        _ => {
+            return Err(ConfigError(
+                "an identity provider needs exactly one of --jwks-url or --jwks-file".into(),
+            ));
+        }
+    };
+    Ok(Some(ExternalIdpConfig {
+        issuer,
+        audience,
+        jwks,
+        user_claim: flags
+            .user_claim
+            .clone()
+            .or(file.user_claim)
+            .unwrap_or_else(|| "sub".into()),
+        roles_claim: flags
+            .roles_claim
+            .clone()
+            .or(file.roles_claim)
+            .unwrap_or_else(|| "roles".into()),
+        role_map: if flags.role_map.is_empty() {
+            file.role_map
+        } else {
+            flags.role_map.clone()
+        },
+        attribute_claims: if flags.attribute_claims.is_empty() {
+            file.attribute_claims
+        } else {
+            flags.attribute_claims.clone()
+        },
+        name_prefix: flags
+            .name_prefix
+            .clone()
+            .or(file.name_prefix)
+            .unwrap_or_else(|| "sso:".into()),
+    }))
 }
 
 /// A configuration problem, reported before the server starts.
@@ -184,6 +366,9 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             catalog_url: sqlite_url(&data_dir),
             secret_file: data_dir.join("secret.key"),
+            previous_secret_files: Vec::new(),
+            audit_queue: 10_000,
+            audit_retention: Some(Duration::from_secs(365 * 86_400)),
             data_dir,
             demo: false,
             demo_rows: DEFAULT_DEMO_ROWS,
@@ -195,11 +380,16 @@ impl ServerConfig {
             log_format: LogFormat::Text,
             log: "info".to_string(),
             stores: BTreeMap::new(),
+            identity_provider: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 
     /// Merges flags/environment over the TOML file (if any) over defaults.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        let idp_flags = cli_idp(&cli);
         let file = match &cli.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -214,6 +404,19 @@ impl ServerConfig {
         }
         if let Some(v) = cli.secret_file.or(file.secret_file) {
             c.secret_file = v;
+        }
+        c.previous_secret_files = if cli.previous_secret_files.is_empty() {
+            file.previous_secret_files
+        } else {
+            cli.previous_secret_files
+        };
+        c.audit_queue = cli
+            .audit_queue
+            .or(file.audit_queue)
+            .unwrap_or(c.audit_queue);
+        if let Some(days) = cli.audit_retention_days.or(file.audit_retention_days) {
+            c.audit_retention =
+                (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
         }
         c.listen = cli.listen.or(file.listen).unwrap_or(c.listen);
         c.demo = cli.demo || file.demo.unwrap_or(false);
@@ -246,6 +449,10 @@ impl ServerConfig {
             c.log = v;
         }
         c.stores = file.stores;
+        c.tls_cert = cli.tls_cert.clone().or(file.tls_cert);
+        c.tls_key = cli.tls_key.clone().or(file.tls_key);
+        c.tls_client_ca = cli.tls_client_ca.clone().or(file.tls_client_ca);
+        c.identity_provider = idp_config(&idp_flags, file.identity_provider.unwrap_or_default())?;
         c.validate()?;
         Ok(c)
     }
@@ -271,6 +478,15 @@ impl ServerConfig {
             return err(
                 "--login-max-failures and --login-max-failures-per-address must be at least 1",
             );
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return err("--tls-cert and --tls-key go together");
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return err("--tls-client-ca needs TLS (--tls-cert and --tls-key)");
+        }
+        if self.audit_queue == 0 || self.audit_queue > 10_000_000 {
+            return err("--audit-queue must be between 1 and 10000000");
         }
         if self.demo_rows == 0 {
             return err("--demo-rows must be at least 1");

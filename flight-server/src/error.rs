@@ -47,6 +47,9 @@ pub enum Error {
     /// A server fault.
     #[error("{0}")]
     Internal(String),
+    /// An error already turned into the status the client gets.
+    #[error("{}", .0.message())]
+    Status(Status),
 }
 
 impl From<Error> for Status {
@@ -72,6 +75,7 @@ impl From<Error> for Status {
             },
             Error::Query(e) => match e {
                 QueryError::InvalidSpec(m) => Status::invalid_argument(m),
+                e @ QueryError::Policy(_) => Status::permission_denied(e.to_string()),
                 QueryError::Catalog(e) => catalog_status(e),
                 QueryError::DataFusion(e) => datafusion_status(&e),
             },
@@ -88,6 +92,7 @@ impl From<Error> for Status {
             Error::FailedPrecondition(m) => Status::failed_precondition(m),
             Error::Unimplemented(m) => Status::unimplemented(m),
             Error::Internal(m) => internal(&m),
+            Error::Status(status) => status,
         }
     }
 }

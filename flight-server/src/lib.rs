@@ -2,6 +2,8 @@
 //! module per RPC family), tickets, streaming, demo data, and the single
 //! mapping from errors to gRPC statuses.
 
+pub mod audit;
+pub mod bootstrap;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -15,6 +17,7 @@ pub mod stores;
 pub mod stream;
 pub mod telemetry;
 pub mod ticket;
+pub mod tls;
 
 pub use config::{Cli, LogFormat, ServerConfig};
 pub use server::{RunningServer, ServerOptions, StartError, start};

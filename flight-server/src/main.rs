@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use laker_flight_server::config::{CatalogCommand, Command};
-use laker_flight_server::{Cli, ServerConfig, ServerOptions, seed, start, telemetry};
+use laker_flight_server::{Cli, ServerConfig, ServerOptions, bootstrap, seed, start, telemetry};
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
@@ -51,6 +51,25 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("laker-server catalog seed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Catalog(CatalogCommand::CreateAdmin(args))) => {
+            let Ok(password) = std::env::var("LAKER_ADMIN_PASSWORD") else {
+                eprintln!(
+                    "laker-server catalog create-admin: set LAKER_ADMIN_PASSWORD to the password"
+                );
+                return ExitCode::from(2);
+            };
+            match runtime.block_on(bootstrap::create_admin(&config, &args.name, &password)) {
+                Ok(created) => {
+                    let what = if created { "created" } else { "updated" };
+                    println!("administrator '{}' {what}", args.name);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("laker-server catalog create-admin: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use laker_auth::secret::load_or_create_secret;
+use laker_auth::external::ExternalIdp;
+use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
-use laker_catalog::Catalog;
+use laker_catalog::{Catalog, TableResolver};
 use laker_query::{EngineConfig, QueryEngine};
 use object_store::ObjectStore;
 use tokio::net::TcpListener;
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::demo;
 use crate::locations::LocationPolicy;
@@ -98,6 +100,7 @@ impl RunningServer {
                 Err(e) => tracing::error!(error = %e, "server task failed"),
             }
         }
+        self.state.audit.flush().await;
     }
 
     /// Waits until the server stops on its own (it does not, unless it fails).
@@ -141,6 +144,12 @@ pub async fn start(
         .await
         .map_err(start_err("cannot open the catalog"))?;
     let secret = load_or_create_secret(&config.secret_file).map_err(start_err("signing secret"))?;
+    let previous = config
+        .previous_secret_files
+        .iter()
+        .map(|path| read_secret(path))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(start_err("previous signing secret"))?;
 
     let runtime = RuntimeEnvBuilder::new()
         .build_arc()
@@ -164,12 +173,14 @@ pub async fn start(
     for (url, store) in options.object_stores {
         runtime.register_object_store(&url, store);
     }
-    let engine = QueryEngine::new(
+    let engine = QueryEngine::with_tables(
         &EngineConfig {
             max_partitions: config.max_partitions,
             batch_size: config.batch_size,
+            mask_hash_key: TicketCodec::mask_key(&secret),
         },
         runtime,
+        TableResolver::with_system_tables(catalog.clone()),
     );
     if config.demo {
         demo::install(&catalog, &lake_dir, config.demo_rows)
@@ -177,14 +188,21 @@ pub async fn start(
             .map_err(start_err("cannot install the demo data"))?;
     }
 
-    let tokens = Arc::new(TokenService::new(&secret, config.token_ttl));
+    let tokens = Arc::new(
+        TokenService::new(&secret, config.token_ttl)
+            .with_previous_secrets(previous.iter().map(Vec::as_slice)),
+    );
+    let (audit, _writer) =
+        AuditLog::start(catalog.clone(), config.audit_queue, config.audit_retention);
     let state = Arc::new(AppState {
+        audit,
         authenticator: Authenticator::new(catalog.clone(), Arc::clone(&tokens))
             .with_login_limits(config.login_limits),
         authorizer: Authorizer::new(catalog.clone()),
         catalog,
         engine,
-        tickets: TicketCodec::new(&secret),
+        tickets: TicketCodec::new(&secret)
+            .with_previous_secrets(previous.iter().map(Vec::as_slice)),
         ticket_ttl: config.ticket_ttl,
         metrics: Arc::default(),
         locations,
@@ -197,9 +215,22 @@ pub async fn start(
     let service = FlightServiceServer::new(LakerFlightService::new(Arc::clone(&state)))
         .max_decoding_message_size(MAX_DECODING_BYTES)
         .max_encoding_message_size(MAX_ENCODING_BYTES);
-    let router = Server::builder()
-        .layer(AuthLayer::new(tokens, &[HANDSHAKE_PATH]))
-        .add_service(service);
+    let mut auth = AuthLayer::new(tokens, &[HANDSHAKE_PATH]);
+    if let Some(idp) = &config.identity_provider {
+        let idp = ExternalIdp::start(idp.clone())
+            .await
+            .map_err(start_err("identity provider"))?;
+        tracing::info!(issuer = %idp.issuer(), "external identity provider configured");
+        auth = auth.with_external(idp);
+    }
+    let mut builder = Server::builder();
+    if let Some(tls) = crate::tls::server_tls(config).map_err(start_err("TLS"))? {
+        builder = builder.tls_config(tls).map_err(start_err("TLS"))?;
+        if config.tls_client_ca.is_some() {
+            auth = auth.with_fallback(crate::tls::certificate_authenticator());
+        }
+    }
+    let router = builder.layer(auth).add_service(service);
     let (tx, rx) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {

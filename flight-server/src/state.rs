@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use laker_auth::authorize::DatasetAccess;
 use laker_auth::{Action, Authenticator, Authorizer, Principal};
 use laker_catalog::{Catalog, Dataset};
-use laker_query::{DownloadPlan, DownloadSpec, QueryEngine};
+use laker_query::{DownloadPlan, DownloadSpec, PrincipalContext, QueryEngine, ReadAccess};
 
+use crate::audit::AuditLog;
 use crate::error::Result;
 use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
@@ -31,25 +33,46 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where datasets may be registered.
     pub locations: LocationPolicy,
+    /// The audit writer.
+    pub audit: AuditLog,
 }
 
 impl AppState {
-    /// Authorises `principal` to read the spec's dataset, then compiles the spec.
+    /// Authorises `principal` to read the spec's dataset, then compiles the
+    /// spec through the principal's row filters and column masks.
     /// Authorisation comes first: nothing is looked up or planned for a
-    /// caller who may not read the dataset.
+    /// caller who may not read the dataset, and a dataset the caller may not
+    /// discover is reported missing.
     pub async fn plan_download(
         &self,
         principal: &Principal,
         spec: &DownloadSpec,
-    ) -> Result<(Dataset, DownloadPlan)> {
+    ) -> Result<(Dataset, DownloadPlan, ReadAccess)> {
         spec.validate()?;
         let name = spec.dataset_name()?;
-        self.authorizer
+        let access = self
+            .authorizer
             .require(principal, Action::Read, &name)
             .await?;
         tracing::Span::current().record("dataset", tracing::field::display(&name));
+        if laker_catalog::system::is_system(&name) {
+            // Readers of the audit see every record of calls made before theirs.
+            self.audit.flush().await;
+        }
         let dataset = self.catalog.dataset(&name).await?;
-        let plan = self.engine.plan(&dataset, spec).await?;
-        Ok((dataset, plan))
+        let access = self.read_access(principal, access);
+        let plan = self.engine.plan(&dataset, spec, &access).await?;
+        Ok((dataset, plan, access))
+    }
+
+    /// The read policies of `access` for `principal`, ready to plan with.
+    pub fn read_access(&self, principal: &Principal, access: DatasetAccess) -> ReadAccess {
+        ReadAccess {
+            policies: access.read,
+            principal: PrincipalContext {
+                user: principal.name.clone(),
+                attributes: principal.attributes.clone(),
+            },
+        }
     }
 }

@@ -20,8 +20,10 @@ use futures::{Stream, StreamExt};
 use tonic::Status;
 use tracing::Span;
 
+use crate::audit::AuditPermit;
 use crate::error::{Error, datafusion_status};
 use crate::metrics::{Metrics, StreamGuard};
+use crate::service::audited::{AuditedCall, outcome_of};
 
 /// Largest Flight data message body; well under gRPC's 4 MiB default limit.
 pub const MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
@@ -30,12 +32,14 @@ pub const MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
 pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send>>;
 
 /// Encodes `batches` as Flight data, counting rows and bytes into `metrics`
-/// and recording them on `span` when the stream ends.
-pub fn flight_data_stream(
+/// and recording them on `span` — and in the audit, if given — when the
+/// stream ends.
+pub(crate) fn flight_data_stream(
     batches: SendableRecordBatchStream,
     schema: SchemaRef,
     metrics: &Arc<Metrics>,
     span: Span,
+    audit: Option<(AuditedCall, Option<AuditPermit>)>,
 ) -> FlightDataStream {
     let rows = Arc::new(AtomicU64::new(0));
     let counted_rows = Arc::clone(&rows);
@@ -60,7 +64,9 @@ pub fn flight_data_stream(
         bytes: 0,
         started: Instant::now(),
         outcome: Outcome::Cancelled,
+        error: (String::new(), String::new()),
         span,
+        audit,
     })
 }
 
@@ -87,7 +93,10 @@ struct ObservedStream {
     bytes: u64,
     started: Instant,
     outcome: Outcome,
+    /// Outcome code and message of the error that ended the stream.
+    error: (String, String),
     span: Span,
+    audit: Option<(AuditedCall, Option<AuditPermit>)>,
 }
 
 impl ObservedStream {
@@ -108,13 +117,23 @@ impl ObservedStream {
         self.span.record("rows", self.reported_rows);
         self.span.record("bytes", self.bytes);
         self.span.record("ms", ms);
-        let _enter = self.span.enter();
-        match outcome {
-            Outcome::Completed => tracing::info!(outcome = "ok", "download finished"),
-            Outcome::Failed => tracing::warn!(outcome = "error", "download failed"),
-            Outcome::Cancelled => {
-                tracing::info!(outcome = "cancelled", "download cancelled by client")
+        {
+            let _enter = self.span.enter();
+            match outcome {
+                Outcome::Completed => tracing::info!(outcome = "ok", "download finished"),
+                Outcome::Failed => tracing::warn!(outcome = "error", "download failed"),
+                Outcome::Cancelled => {
+                    tracing::info!(outcome = "cancelled", "download cancelled by client")
+                }
             }
+        }
+        if let Some((call, Some(permit))) = self.audit.take() {
+            let (code, message) = match outcome {
+                Outcome::Completed => ("ok".to_string(), String::new()),
+                Outcome::Failed => self.error.clone(),
+                Outcome::Cancelled => ("cancelled".to_string(), String::new()),
+            };
+            permit.send(call.finish_with(code, message, self.reported_rows, self.bytes));
         }
     }
 }
@@ -131,7 +150,10 @@ impl Stream for ObservedStream {
                 self.metrics.add_bytes(n);
                 self.flush_rows();
             }
-            Poll::Ready(Some(Err(_))) => self.finish(Outcome::Failed),
+            Poll::Ready(Some(Err(status))) => {
+                self.error = (outcome_of(status), status.message().to_string());
+                self.finish(Outcome::Failed)
+            }
             Poll::Ready(None) => self.finish(Outcome::Completed),
             Poll::Pending => {}
         }

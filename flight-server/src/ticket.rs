@@ -71,6 +71,8 @@ pub enum TicketError {
 #[derive(Clone)]
 pub struct TicketCodec {
     key: Vec<u8>,
+    /// Keys derived from rotated-out secrets: their tickets still verify.
+    previous: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TicketCodec {
@@ -84,7 +86,31 @@ impl TicketCodec {
     /// so a ticket can never pass as a token or the other way round).
     pub fn new(secret: &[u8]) -> Self {
         let key = mac(secret, b"laker ticket signing key v1");
-        Self { key }
+        Self {
+            key,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Also accepts tickets signed with `previous` secrets (key rotation).
+    pub fn with_previous_secrets<'a>(
+        mut self,
+        previous: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Self {
+        self.previous = previous
+            .into_iter()
+            .map(|s| mac(s, b"laker ticket signing key v1"))
+            .collect();
+        self
+    }
+
+    /// The hash key for `hash` column masks, derived from the secret.
+    pub fn mask_key(secret: &[u8]) -> String {
+        mac(secret, b"laker column mask key v1")
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Encodes and signs `claims`.
@@ -128,11 +154,16 @@ impl TicketCodec {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| TicketError::BadSignature)?;
-        let mut m = HmacSha256::new_from_slice(&self.key).map_err(|_| TicketError::BadSignature)?;
-        m.update(signed.as_bytes());
-        // Constant-time comparison.
-        m.verify_slice(&tag)
-            .map_err(|_| TicketError::BadSignature)?;
+        let valid = std::iter::once(&self.key).chain(&self.previous).any(|key| {
+            HmacSha256::new_from_slice(key).is_ok_and(|mut m| {
+                m.update(signed.as_bytes());
+                // Constant-time comparison.
+                m.verify_slice(&tag).is_ok()
+            })
+        });
+        if !valid {
+            return Err(TicketError::BadSignature);
+        }
         let payload = signed
             .strip_prefix(SIGNED_PREFIX)
             .ok_or(TicketError::BadSignature)?;
@@ -178,6 +209,26 @@ mod tests {
         assert_eq!(
             codec().decode(&t, "demo", 1_000).unwrap(),
             Ticket::Signed(claims())
+        );
+    }
+
+    #[test]
+    fn tickets_of_a_rotated_secret_verify_until_it_is_dropped() {
+        let old = TicketCodec::new(&[3u8; 32]).sign(&claims());
+        let rotated = TicketCodec::new(&[9u8; 32]).with_previous_secrets([[3u8; 32].as_slice()]);
+        assert_eq!(
+            rotated.decode(&old, "demo", 1_000).unwrap(),
+            Ticket::Signed(claims())
+        );
+        let fresh = rotated.sign(&claims());
+        assert_eq!(
+            codec().decode(&fresh, "demo", 1_000),
+            Err(TicketError::BadSignature),
+            "new tickets are signed with the new secret"
+        );
+        assert_eq!(
+            TicketCodec::new(&[9u8; 32]).decode(&old, "demo", 1_000),
+            Err(TicketError::BadSignature)
         );
     }
 

@@ -61,6 +61,11 @@ def _server_binary() -> str:
     return str(Path(target) / "debug" / "laker-server")
 
 
+def cli_binary() -> str:
+    """The ``laker`` command-line client built next to the server."""
+    return str(Path(_server_binary()).with_name("laker"))
+
+
 def _pump(stream, sink: "queue.Queue[dict]") -> None:
     for line in stream:
         line = line.strip()
@@ -72,36 +77,61 @@ def _pump(stream, sink: "queue.Queue[dict]") -> None:
             sink.put({"raw": line})
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    data_dir = tmp_path_factory.mktemp("laker-data")
-    proc = subprocess.Popen(
-        [
-            _server_binary(),
-            "--demo",
-            "--listen", "127.0.0.1:0",
-            "--data-dir", str(data_dir),
-            "--log-format", "json",
-            "--demo-rows", str(DEMO_ROWS),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start_server(data_dir: Path, *extra: str, demo: bool = True) -> Server:
+    """Starts laker-server on 127.0.0.1:0 with ``extra`` flags; returns once
+    it logged ``listening``."""
+    args = [
+        _server_binary(),
+        "--listen", "127.0.0.1:0",
+        "--data-dir", str(data_dir),
+        "--log-format", "json",
+        *extra,
+    ]
+    if demo:
+        args += ["--demo", "--demo-rows", str(DEMO_ROWS)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     s = Server(proc, data_dir)
     threading.Thread(target=_pump, args=(proc.stderr, s.lines), daemon=True).start()
     try:
         ready = s.events(
             lambda e: e.get("fields", {}).get("message") == "listening", timeout=START_TIMEOUT_S
         )
-        s.addr = ready["fields"]["addr"]
+    except BaseException:
+        stop_server(s)
+        raise
+    s.addr = ready["fields"]["addr"]
+    return s
+
+
+def stop_server(s: Server) -> None:
+    s.proc.terminate()
+    try:
+        s.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        s.proc.kill()
+
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def create_admin(data_dir: Path, name: str = "admin") -> None:
+    """Runs ``laker-server catalog create-admin`` on the server's catalog."""
+    subprocess.run(
+        [_server_binary(), "--data-dir", str(data_dir), "catalog", "create-admin", "--name", name],
+        env={**os.environ, "LAKER_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    s = start_server(tmp_path_factory.mktemp("laker-data"))
+    try:
         yield s
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(s)
 
 
 @pytest.fixture()

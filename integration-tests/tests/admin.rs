@@ -77,6 +77,23 @@ async fn list_actions_describes_every_action() {
             "create_api_key",
             "revoke_api_key",
             "refresh_token",
+            "onboard",
+            "create_user",
+            "set_password",
+            "set_user_disabled",
+            "set_user_attributes",
+            "delete_user",
+            "list_users",
+            "create_role",
+            "delete_role",
+            "list_roles",
+            "add_role_member",
+            "remove_role_member",
+            "grant",
+            "revoke",
+            "list_grants",
+            "logout",
+            "revoke_tokens",
             "list_api_keys"
         ]
     );

@@ -90,7 +90,9 @@ async fn expired_and_alg_none_tokens_are_refused() {
             iss: ISSUER.into(),
             iat: unix_now() - 7200,
             exp: unix_now() - 600,
+            iat_ms: None,
             key: None,
+            roles: vec![],
         },
     );
     let mut c = s.anonymous().await;
@@ -140,8 +142,8 @@ async fn users_see_and_read_only_granted_datasets() {
     let listed = list_names(&mut carol, "").await.unwrap();
     assert!(listed.is_empty(), "no grants, nothing listed: {listed:?}");
     let e = status(carol.get_flight_info(trips()).await.unwrap_err());
-    assert_eq!(e.code(), Code::PermissionDenied);
-    assert_eq!(e.message(), "'carol' may not read dataset 'demo.trips'");
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.message(), "dataset 'demo.trips' not found");
     // Not granted and not existing look the same: nothing leaks.
     let e = status(
         carol
@@ -152,7 +154,8 @@ async fn users_see_and_read_only_granted_datasets() {
             .await
             .unwrap_err(),
     );
-    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.message(), "dataset 'secret.payroll' not found");
 
     s.catalog
         .grant("carol", "demo.zones", "read")
@@ -160,6 +163,18 @@ async fn users_see_and_read_only_granted_datasets() {
         .unwrap();
     assert_eq!(list_names(&mut carol, "").await.unwrap(), ["demo.zones"]);
     assert!(carol.get_flight_info(trips()).await.is_err());
+    // Discover without read: listed, but reading is refused by name.
+    s.catalog
+        .grant("carol", "demo.trips", "discover")
+        .await
+        .unwrap();
+    assert_eq!(
+        list_names(&mut carol, "").await.unwrap(),
+        ["demo.trips", "demo.zones"]
+    );
+    let e = status(carol.get_flight_info(trips()).await.unwrap_err());
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(e.message(), "'carol' may not read dataset 'demo.trips'");
 }
 
 #[tokio::test]
@@ -380,5 +395,139 @@ async fn disabling_an_account_stops_its_tokens_and_tickets_at_the_next_call() {
             .await
             .is_ok(),
         "re-enabled: the same token and ticket work again"
+    );
+}
+
+#[tokio::test]
+async fn revoked_tokens_stop_at_the_next_call_and_new_logins_work() {
+    use laker_integration_tests::action;
+    let s = TestServer::start().await;
+    let mut first = s.demo_client().await;
+    let mut second = s.demo_client().await;
+    let info = second.get_flight_info(trips()).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    // logout ends every token of the caller, the other session's too.
+    let out = action(&mut first, "logout", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["tokens_revoked"], true);
+    for client in [&mut first, &mut second] {
+        let err = status(list_names(client, "").await.unwrap_err());
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert!(err.message().contains("revoked"), "{}", err.message());
+    }
+    let err = status(second.do_get(ticket.clone()).await.unwrap_err());
+    assert_eq!(
+        err.code(),
+        Code::Unauthenticated,
+        "tickets die with their tokens"
+    );
+    // A new login is a new session; the old ticket works with it.
+    let mut again = s.demo_client().await;
+    assert!(
+        laker_integration_tests::fetch(&mut again, ticket)
+            .await
+            .is_ok()
+    );
+    // An admin can end someone else's sessions.
+    let mut admin = s.admin_client().await;
+    action(
+        &mut admin,
+        "revoke_tokens",
+        serde_json::json!({"name": "demo"}),
+    )
+    .await
+    .unwrap();
+    let err = status(list_names(&mut again, "").await.unwrap_err());
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut demo = s.demo_client().await;
+    let err = status(
+        action(
+            &mut demo,
+            "revoke_tokens",
+            serde_json::json!({"name": "admin"}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+/// Logs in as demo on `s` and returns the bearer token itself.
+async fn demo_token(s: &TestServer) -> String {
+    let mut client = s.anonymous().await;
+    let basic = base64::engine::general_purpose::STANDARD.encode("demo:demo");
+    client
+        .add_header("authorization", &format!("Basic {basic}"))
+        .unwrap();
+    String::from_utf8(client.handshake(Vec::<u8>::new()).await.unwrap().to_vec()).unwrap()
+}
+
+async fn with_bearer(s: &TestServer, token: &str) -> arrow_flight::FlightClient {
+    let mut client = s.anonymous().await;
+    client
+        .add_header("authorization", &format!("Bearer {token}"))
+        .unwrap();
+    client
+}
+
+#[tokio::test]
+async fn rotated_signing_secrets_keep_tokens_and_tickets_valid_until_dropped() {
+    let keys = tempfile::tempdir().unwrap();
+    let (old, new) = (keys.path().join("old.key"), keys.path().join("new.key"));
+    load_or_create_secret(&old).unwrap();
+    load_or_create_secret(&new).unwrap();
+    let zones = FlightDescriptor::new_path(vec!["demo".into(), "zones".into()]);
+
+    let o = old.clone();
+    let before = TestServer::start_with(move |c| c.secret_file = o).await;
+    let token = demo_token(&before).await;
+    let mut client = with_bearer(&before, &token).await;
+    let ticket = client
+        .get_flight_info(zones.clone())
+        .await
+        .unwrap()
+        .endpoint[0]
+        .ticket
+        .clone()
+        .unwrap();
+
+    // Rotated: new secret, the old one still accepted for verification.
+    let (n, o) = (new.clone(), old.clone());
+    let rotated = TestServer::start_with(move |c| {
+        c.secret_file = n;
+        c.previous_secret_files = vec![o];
+    })
+    .await;
+    let mut client = with_bearer(&rotated, &token).await;
+    let rows: usize = laker_integration_tests::fetch(&mut client, ticket.clone())
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 60, "old token and old ticket still work");
+    let fresh = demo_token(&rotated).await;
+    assert!(
+        list_names(&mut with_bearer(&before, &fresh).await, "")
+            .await
+            .is_err(),
+        "new tokens are signed with the new secret"
+    );
+
+    // The old secret dropped: its tokens are refused, new ones work.
+    let n = new.clone();
+    let dropped = TestServer::start_with(move |c| c.secret_file = n).await;
+    let e = status(
+        list_names(&mut with_bearer(&dropped, &token).await, "")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("no longer accepts"), "{}", e.message());
+    assert!(
+        list_names(&mut with_bearer(&dropped, &fresh).await, "")
+            .await
+            .is_ok()
     );
 }

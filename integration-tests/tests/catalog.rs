@@ -1,9 +1,10 @@
 //! Catalog storage on SQLite and on a fresh PostgreSQL database
 //! (`LAKER_TEST_POSTGRES_URL`).
 
+use laker_catalog::audit::AuditRecord;
 use laker_catalog::{
-    Catalog, CatalogError, DatasetFormat, DatasetName, DatasetOptions, DatasetUpdate, NewDataset,
-    PartitionColumn, PartitionType,
+    Catalog, CatalogError, ColumnMask, DatasetFormat, DatasetName, DatasetOptions, DatasetUpdate,
+    GrantPolicy, Grantee, NewDataset, PartitionColumn, PartitionType,
 };
 use laker_integration_tests::postgres::PgDatabase;
 
@@ -206,8 +207,93 @@ async fn users_and_grants() {
         ));
         assert!(matches!(
             c.grant("nobody", "demo.*", "read").await,
-            Err(CatalogError::NotFound { kind: "user", .. })
+            Err(CatalogError::NotFound {
+                kind: "principal",
+                ..
+            })
         ));
+
+        // Roles: grants reach members; a policy is stored with its grant.
+        c.create_role("analyst", "regional").await.unwrap();
+        assert!(matches!(
+            c.create_role("Analyst", "").await,
+            Err(CatalogError::AlreadyExists { .. })
+        ));
+        let policy = GrantPolicy {
+            row_filter: Some("region = 'EU'".into()),
+            column_masks: [("email".to_string(), ColumnMask::Hash)].into(),
+        };
+        c.put_grant(
+            Grantee::Role("analyst".into()),
+            "sales.*",
+            "read",
+            policy.clone(),
+        )
+        .await
+        .unwrap();
+        c.add_role_member("analyst", "alice").await.unwrap();
+        c.add_role_member("analyst", "alice").await.unwrap();
+        let effective = c.effective_grants("alice", true, &[]).await.unwrap();
+        assert_eq!(effective.len(), 3, "{effective:?}");
+        let role_grant = effective
+            .iter()
+            .find(|g| g.grantee == Grantee::Role("analyst".into()))
+            .unwrap();
+        assert_eq!(role_grant.policy, policy);
+        // External principals get only the grants of the roles they name.
+        let external = c
+            .effective_grants("alice", false, &["analyst".into()])
+            .await
+            .unwrap();
+        assert_eq!(external.len(), 1);
+        assert_eq!(c.roles_of("alice").await.unwrap(), vec!["analyst"]);
+        c.remove_role_member("analyst", "alice").await.unwrap();
+        assert_eq!(
+            c.effective_grants("alice", true, &[]).await.unwrap().len(),
+            2
+        );
+        c.revoke_grant(Grantee::User("alice".into()), "sales.orders", "read")
+            .await
+            .unwrap();
+        assert!(matches!(
+            c.revoke_grant(Grantee::User("alice".into()), "sales.orders", "read")
+                .await,
+            Err(CatalogError::NotFound { kind: "grant", .. })
+        ));
+        c.delete_role("analyst").await.unwrap();
+        assert!(
+            c.list_grants(Some(Grantee::Role("analyst".into())))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The audit log round-trips and retention deletes by time.
+        let record = |time: i64| AuditRecord {
+            time,
+            principal: "alice".into(),
+            action: "DoGet".into(),
+            dataset: "demo.trips".into(),
+            rows: 5,
+            bytes: 100,
+            outcome: "ok".into(),
+            ..AuditRecord::default()
+        };
+        c.insert_audit(&[record(1_000), record(86_400_000 + 5)])
+            .await
+            .unwrap();
+        let page = c.audit_page(0, 10).await.unwrap();
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[1].1, record(86_400_000 + 5));
+        let usage = c.usage().await.unwrap();
+        assert_eq!(
+            usage.iter().map(|u| (u.day, u.rows)).collect::<Vec<_>>(),
+            vec![(0, 5), (1, 5)]
+        );
+        assert_eq!(c.delete_audit_before(2_000).await.unwrap(), 1);
+        c.delete_user("alice").await.unwrap();
+        assert!(c.user("alice").await.unwrap().is_none());
+        assert!(c.grants_of("alice").await.unwrap().is_empty());
     }
 }
 

@@ -1,7 +1,9 @@
 //! Laker end-to-end tests: real servers on 127.0.0.1:0, real Flight clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
+mod access;
 mod admin;
+mod audit;
 mod auth;
 mod catalog;
 mod demo;
@@ -9,6 +11,7 @@ mod download;
 mod errors;
 mod formats;
 mod lakes;
+mod onboard;
 mod postgres;
 mod reference;
 mod s3;

@@ -8,6 +8,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
 use datafusion::common::stats::Precision;
 use datafusion::datasource::provider_as_source;
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -17,10 +18,12 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionConfig;
-use laker_catalog::{Dataset, DeltaVersion, ResolvedTable, TableResolver};
+use laker_catalog::{ColumnMask, Dataset, DeltaVersion, GrantPolicy, ResolvedTable, TableResolver};
 
 use crate::error::{QueryError, Result};
-use crate::filter::compile_filter;
+use crate::filter::{compile_filter, user_message};
+use crate::policy::{PolicyCompiler, ReadAccess};
+use crate::principal_fns::{bind_principal, principal_functions};
 use crate::spec::DownloadSpec;
 
 /// Tunables of the engine.
@@ -30,6 +33,9 @@ pub struct EngineConfig {
     pub max_partitions: usize,
     /// Rows per record batch produced by scans.
     pub batch_size: usize,
+    /// Key mixed into values masked with `hash`, so digests are stable on
+    /// this deployment but cannot be matched against precomputed tables.
+    pub mask_hash_key: String,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +43,7 @@ impl Default for EngineConfig {
         Self {
             max_partitions: 8,
             batch_size: 8192,
+            mask_hash_key: String::new(),
         }
     }
 }
@@ -45,6 +52,7 @@ impl Default for EngineConfig {
 pub struct QueryEngine {
     state: SessionState,
     tables: TableResolver,
+    mask_hash_key: String,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -69,6 +77,16 @@ pub struct DownloadPlan {
 impl QueryEngine {
     /// An engine over `runtime` (object stores, memory pool, caches).
     pub fn new(config: &EngineConfig, runtime: Arc<RuntimeEnv>) -> Self {
+        Self::with_tables(config, runtime, TableResolver::new())
+    }
+
+    /// An engine resolving datasets through `tables` (e.g. one that also
+    /// serves the built-in `system` datasets).
+    pub fn with_tables(
+        config: &EngineConfig,
+        runtime: Arc<RuntimeEnv>,
+        tables: TableResolver,
+    ) -> Self {
         let mut session = SessionConfig::new()
             .with_target_partitions(config.max_partitions.max(1))
             .with_batch_size(config.batch_size.max(1))
@@ -86,14 +104,19 @@ impl QueryEngine {
         // partition must read exactly its own file group, never steal the
         // files of siblings that (in this plan instance) never run.
         options.execution.enable_file_stream_work_stealing = false;
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(runtime)
             .with_default_features()
             .build();
+        for udf in principal_functions() {
+            // Registering a new name cannot fail; a clash would only replace.
+            let _ = state.register_udf(udf);
+        }
         Self {
             state,
-            tables: TableResolver::new(),
+            tables,
+            mask_hash_key: config.mask_hash_key.clone(),
         }
     }
 
@@ -129,14 +152,53 @@ impl QueryEngine {
         Ok(self.tables.delta_table(&self.state, dataset).await?)
     }
 
-    /// Compiles `spec` over `dataset` into an executable plan. The caller
-    /// must have authorised the principal for the dataset already.
-    pub async fn plan(&self, dataset: &Dataset, spec: &DownloadSpec) -> Result<DownloadPlan> {
+    /// Parses a grant policy's SQL (row filter, expression masks) without
+    /// a dataset, for policies on patterns.
+    pub fn check_policy_syntax(&self, policy: &GrantPolicy) -> Result<()> {
+        let dialect = self.state.config_options().sql_parser.dialect;
+        let mut sql = Vec::new();
+        if let Some(filter) = &policy.row_filter {
+            sql.push(("row filter".to_string(), filter));
+        }
+        for (column, mask) in &policy.column_masks {
+            if let ColumnMask::Expr(expr) = mask {
+                sql.push((format!("mask of column '{column}'"), expr));
+            }
+        }
+        for (what, text) in sql {
+            self.state
+                .sql_to_expr_with_alias(&crate::principal_fns::normalize_sql(text), &dialect)
+                .map_err(|e| QueryError::spec(&what, user_message(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// The schema `access` shows of the latest `dataset` (masked columns
+    /// with their masked types, hidden ones left out).
+    pub async fn view_schema(&self, dataset: &Dataset, access: &ReadAccess) -> Result<SchemaRef> {
+        let resolved = self
+            .tables
+            .resolve(&self.state, dataset, DeltaVersion::Latest)
+            .await?;
+        let spec = DownloadSpec::whole(&dataset.name);
+        let logical = self.logical_plan(dataset, resolved.provider, &spec, access)?;
+        Ok(Arc::new(logical.schema().as_arrow().clone()))
+    }
+
+    /// Compiles `spec` over `dataset`, as seen through `access` (row
+    /// filters and column masks), into an executable plan. The caller must
+    /// have authorised the principal for the dataset already.
+    pub async fn plan(
+        &self,
+        dataset: &Dataset,
+        spec: &DownloadSpec,
+        access: &ReadAccess,
+    ) -> Result<DownloadPlan> {
         let resolved = self
             .tables
             .resolve(&self.state, dataset, spec.table_version()?)
             .await?;
-        let logical = self.logical_plan(dataset, resolved.provider, spec)?;
+        let logical = self.logical_plan(dataset, resolved.provider, spec, access)?;
         let plan = self.state.create_physical_plan(&logical).await?;
         let plan = if independent_partitions(&plan) {
             plan
@@ -156,15 +218,23 @@ impl QueryEngine {
         dataset: &Dataset,
         table: Arc<dyn TableProvider>,
         spec: &DownloadSpec,
+        access: &ReadAccess,
     ) -> Result<LogicalPlan> {
-        let schema = table.schema();
-        let mut builder = LogicalPlanBuilder::scan(
+        let scan = LogicalPlanBuilder::scan(
             dataset.name.dataset.as_str(),
             provider_as_source(table),
             None,
         )?;
+        let policies = PolicyCompiler {
+            state: &self.state,
+            hash_key: &self.mask_hash_key,
+        };
+        let mut builder = policies.secure(scan, access)?;
+        // The client's spec sees only the secure view's columns and values.
+        let schema: SchemaRef = Arc::new(builder.schema().as_arrow().clone());
         if let Some(filter) = &spec.filter {
             let expr = compile_filter(&self.state, filter, builder.schema())?;
+            let expr = bind_principal(expr, &access.principal, "filter")?;
             builder = builder.filter(expr)?;
         }
         let keys = spec.sort_keys()?;

@@ -12,6 +12,10 @@ pub enum QueryError {
     /// The download spec is invalid; the message names the field.
     #[error("{0}")]
     InvalidSpec(String),
+    /// An access policy (row filter or column mask) of the caller's grants
+    /// cannot be applied to this dataset; the read is refused.
+    #[error("an access policy of your grants cannot be applied: {0}")]
+    Policy(String),
     /// Resolving the dataset failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),

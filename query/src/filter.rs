@@ -18,32 +18,55 @@ use crate::error::{QueryError, Result};
 
 /// Compiles `filter` into a boolean [`Expr`] over `schema`.
 pub fn compile_filter(state: &SessionState, filter: &str, schema: &DFSchema) -> Result<Expr> {
-    let dialect = state.config_options().sql_parser.dialect;
-    let parsed = state
-        .sql_to_expr_with_alias(filter, &dialect)
-        .map_err(|e| QueryError::spec("filter", user_message(&e)))?;
-    if parsed.alias.is_some() {
-        return Err(QueryError::spec("filter", "an alias (AS …) is not allowed"));
-    }
-    check_ast(&parsed.expr)?;
-    let expr = state
-        .create_logical_expr_from_sql_expr(parsed, schema)
-        .map_err(|e| QueryError::spec("filter", user_message(&e)))?;
-    check_logical(&expr)?;
+    compile_boolean(state, "filter", filter, schema)
+}
+
+/// Compiles the boolean SQL expression `sql` over `schema`; errors name `field`.
+pub(crate) fn compile_boolean(
+    state: &SessionState,
+    field: &str,
+    sql: &str,
+    schema: &DFSchema,
+) -> Result<Expr> {
+    let expr = compile_expr(state, field, sql, schema)?;
     let data_type = expr
         .get_type(schema)
-        .map_err(|e| QueryError::spec("filter", user_message(&e)))?;
+        .map_err(|e| QueryError::spec(field, user_message(&e)))?;
     if !matches!(data_type, DataType::Boolean | DataType::Null) {
         return Err(QueryError::spec(
-            "filter",
+            field,
             format!("must be a boolean expression, but its type is {data_type}"),
         ));
     }
     Ok(expr)
 }
 
+/// Compiles one scalar SQL expression over the columns of `schema`:
+/// no subqueries, aggregates, windows, placeholders or aliases.
+pub(crate) fn compile_expr(
+    state: &SessionState,
+    field: &str,
+    sql: &str,
+    schema: &DFSchema,
+) -> Result<Expr> {
+    let dialect = state.config_options().sql_parser.dialect;
+    let sql = crate::principal_fns::normalize_sql(sql);
+    let parsed = state
+        .sql_to_expr_with_alias(&sql, &dialect)
+        .map_err(|e| QueryError::spec(field, user_message(&e)))?;
+    if parsed.alias.is_some() {
+        return Err(QueryError::spec(field, "an alias (AS …) is not allowed"));
+    }
+    check_ast(field, &parsed.expr)?;
+    let expr = state
+        .create_logical_expr_from_sql_expr(parsed, schema)
+        .map_err(|e| QueryError::spec(field, user_message(&e)))?;
+    check_logical(field, &expr)?;
+    Ok(expr)
+}
+
 /// Refuses subqueries and window/aggregate syntax before planning.
-fn check_ast(expr: &ast::Expr) -> Result<()> {
+fn check_ast(field: &str, expr: &ast::Expr) -> Result<()> {
     let found = visit_expressions(expr, |e| match e {
         ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => {
             ControlFlow::Break("subqueries are not allowed")
@@ -57,13 +80,13 @@ fn check_ast(expr: &ast::Expr) -> Result<()> {
         _ => ControlFlow::Continue(()),
     });
     match found {
-        ControlFlow::Break(why) => Err(QueryError::spec("filter", why)),
+        ControlFlow::Break(why) => Err(QueryError::spec(field, why)),
         ControlFlow::Continue(()) => Ok(()),
     }
 }
 
 /// Refuses what only shows up once functions are resolved.
-fn check_logical(expr: &Expr) -> Result<()> {
+fn check_logical(field: &str, expr: &Expr) -> Result<()> {
     let mut why = None;
     let _ = expr.exists(|e| {
         why = match e {
@@ -82,7 +105,7 @@ fn check_logical(expr: &Expr) -> Result<()> {
         Ok(why.is_some())
     });
     match why {
-        Some(why) => Err(QueryError::spec("filter", why)),
+        Some(why) => Err(QueryError::spec(field, why)),
         None => Ok(()),
     }
 }

@@ -5,8 +5,12 @@
 pub mod engine;
 pub mod error;
 pub mod filter;
+pub mod policy;
+pub mod principal_fns;
 pub mod spec;
 
 pub use engine::{DownloadPlan, EngineConfig, QueryEngine};
 pub use error::{QueryError, Result};
+pub use policy::ReadAccess;
+pub use principal_fns::PrincipalContext;
 pub use spec::{DownloadSpec, SortKey};

@@ -37,10 +37,11 @@ pub(crate) async fn build_table(
         }
         DatasetFormat::Json => Arc::new(JsonFormat::default()),
         DatasetFormat::Arrow => Arc::new(ArrowFormat),
-        DatasetFormat::Delta => {
-            return Err(CatalogError::invalid(
-                "Delta tables are not read as file listings",
-            ));
+        DatasetFormat::Delta | DatasetFormat::System => {
+            return Err(CatalogError::invalid(format!(
+                "{} datasets are not read as file listings",
+                dataset.format.as_str()
+            )));
         }
     };
     let extension = dataset

@@ -21,6 +21,8 @@ pub use delta::DeltaVersion;
 use crate::error::{CatalogError, Result};
 use crate::model::{Dataset, DatasetFormat};
 use crate::names::DatasetName;
+use crate::store::Catalog;
+use crate::system::system_table;
 
 /// A dataset's table, and for Delta tables the version it reads.
 #[derive(Clone)]
@@ -57,6 +59,7 @@ struct CachedSource {
 #[derive(Default)]
 pub struct TableResolver {
     cache: RwLock<HashMap<DatasetName, CachedSource>>,
+    system: Option<Catalog>,
 }
 
 impl std::fmt::Debug for TableResolver {
@@ -69,6 +72,15 @@ impl TableResolver {
     /// An empty resolver.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A resolver that also serves the built-in `system` datasets, read
+    /// from `catalog`.
+    pub fn with_system_tables(catalog: Catalog) -> Self {
+        Self {
+            system: Some(catalog),
+            ..Self::default()
+        }
     }
 
     /// The table for the latest data of `dataset`.
@@ -152,6 +164,13 @@ impl TableResolver {
     }
 
     async fn open(&self, session: &dyn Session, dataset: &Dataset) -> Result<Source> {
+        if dataset.format == DatasetFormat::System {
+            let catalog = self
+                .system
+                .as_ref()
+                .ok_or_else(|| CatalogError::not_found("dataset", dataset.name.to_string()))?;
+            return Ok(Source::Listing(system_table(catalog, &dataset.name)?));
+        }
         let url = ListingTableUrl::parse(&dataset.location).map_err(|e| {
             CatalogError::invalid(format!("invalid location of dataset {}: {e}", dataset.name))
         })?;

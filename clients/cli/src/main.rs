@@ -54,6 +54,33 @@ enum Command {
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: u64,
     },
+    /// Administration (needs the admin grant on `*`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Onboard a client: namespace, service account, API key and grants.
+    /// Running it again creates nothing new.
+    Onboard {
+        /// Client name (becomes its namespace and service account).
+        client: String,
+        /// Datasets (`ns.dataset` or `ns.*`) the client may read; comma-separated or repeated.
+        #[arg(short, long, value_delimiter = ',')]
+        read: Vec<String>,
+        /// Description of the client's namespace.
+        #[arg(short, long, default_value = "")]
+        description: String,
+    },
+    /// Run any server action with a JSON body (see the server's ListActions).
+    Action {
+        /// Action type, e.g. `list_users`.
+        name: String,
+        /// JSON body.
+        #[arg(default_value = "{}")]
+        body: String,
+    },
 }
 
 #[tokio::main]
@@ -122,6 +149,34 @@ async fn run(cli: Cli) -> Result<(), FlightError> {
                 .try_collect()
                 .await?;
             println!("{}", pretty_format_batches(&batches)?);
+        }
+        Command::Admin(admin) => {
+            let (name, body) = match admin {
+                AdminCommand::Onboard {
+                    client,
+                    read,
+                    description,
+                } => (
+                    "onboard".to_string(),
+                    serde_json::json!({"client": client, "read": read, "description": description})
+                        .to_string(),
+                ),
+                AdminCommand::Action { name, body } => (name, body),
+            };
+            let results: Vec<_> = client
+                .do_action(arrow_flight::Action::new(name, body))
+                .await?
+                .try_collect()
+                .await?;
+            for result in results {
+                match serde_json::from_slice::<serde_json::Value>(&result) {
+                    Ok(json) => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json).unwrap_or_default()
+                    ),
+                    Err(_) => println!("{}", String::from_utf8_lossy(&result)),
+                }
+            }
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ pub async fn get_flight_info(
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo> {
     let mut spec = descriptor_spec(&descriptor)?;
-    let (dataset, plan) = state.plan_download(principal, &spec).await?;
+    let (dataset, plan, _) = state.plan_download(principal, &spec).await?;
     // Pin the Delta version read now, so every endpoint reads one snapshot
     // even if the table gets new commits before the tickets are redeemed.
     if let Some(v) = plan.delta_version {
@@ -72,7 +72,7 @@ pub async fn get_schema(
     descriptor: FlightDescriptor,
 ) -> Result<SchemaResult> {
     let spec = descriptor_spec(&descriptor)?;
-    let (dataset, plan) = state.plan_download(principal, &spec).await?;
+    let (dataset, plan, _) = state.plan_download(principal, &spec).await?;
     schema_result(&with_dataset_metadata(
         &plan.schema(),
         &dataset,

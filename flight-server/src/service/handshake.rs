@@ -21,13 +21,16 @@ use crate::state::AppState;
 pub type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
 
 /// Authenticates the caller and returns a bearer token in the response
-/// headers (and as the payload of the single response message).
+/// headers (and as the payload of the single response message). `user` is
+/// set to the user name tried, for the audit.
 pub async fn handshake(
     state: &Arc<AppState>,
     request: Request<Streaming<HandshakeRequest>>,
+    user: &mut String,
 ) -> Result<Response<HandshakeStream>> {
     let source = request.remote_addr().map(|a| a.ip());
     let creds = credentials(request).await?;
+    *user = creds.username.chars().take(128).collect();
     tracing::Span::current().record("principal", creds.username.as_str());
     let (principal, token) = match state.authenticator.login(&creds, source).await {
         Ok(ok) => ok,
@@ -45,6 +48,7 @@ pub async fn handshake(
         }
     };
     tracing::info!(principal = %principal, expires_at = token.expires_at, "handshake accepted");
+    user.clone_from(&principal.name);
     let bearer = MetadataValue::try_from(format!("Bearer {}", token.token))
         .map_err(|e| Error::Internal(format!("token is not a valid header: {e}")))?;
     let message = HandshakeResponse {

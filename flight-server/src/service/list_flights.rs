@@ -1,10 +1,13 @@
-//! ListFlights: the datasets the caller may read, optionally filtered by a
-//! case-insensitive search over name, description, tags and column names.
+//! ListFlights: the datasets the caller may discover, optionally filtered by
+//! a case-insensitive search over name, description, tags and column names.
+//! Readers see the schema as their grants show it (hidden columns left
+//! out); discover-only callers see no schema.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow_flight::{Criteria, FlightDescriptor, FlightInfo};
+use laker_auth::authorize::DatasetAccess;
 use laker_auth::{Action, Principal};
 use laker_catalog::Dataset;
 
@@ -29,15 +32,17 @@ pub async fn list_flights(
     let search = std::str::from_utf8(&criteria.expression)
         .map_err(|_| Error::InvalidArgument("search criteria must be UTF-8 text".into()))?
         .to_string();
-    let datasets = state.catalog.datasets().await?;
-    let visible = state
-        .authorizer
-        .filter_visible(principal, Action::Read, datasets)
-        .await?;
+    let mut datasets = state.catalog.datasets().await?;
+    datasets.extend(laker_catalog::system::system_datasets());
+    let visible = state.authorizer.visible(principal, datasets).await?;
     let needle = search.trim().to_lowercase();
     let mut infos = Vec::new();
-    for dataset in visible {
-        let schema = dataset_schema(state, &dataset).await;
+    for (dataset, access) in visible {
+        let schema = if access.allows(Action::Read) {
+            dataset_schema(state, principal, &dataset, access).await
+        } else {
+            Some(Arc::new(Schema::empty()))
+        };
         let column_match = || {
             schema.as_ref().is_some_and(|s| {
                 s.fields()
@@ -54,9 +59,15 @@ pub async fn list_flights(
 
 /// The dataset's schema, or `None` (logged) when its files cannot be read:
 /// one unreadable dataset must not hide the others.
-async fn dataset_schema(state: &Arc<AppState>, dataset: &Dataset) -> Option<SchemaRef> {
-    match state.engine.table(dataset).await {
-        Ok(table) => Some(table.schema()),
+async fn dataset_schema(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    dataset: &Dataset,
+    access: DatasetAccess,
+) -> Option<SchemaRef> {
+    let access = state.read_access(principal, access);
+    match state.engine.view_schema(dataset, &access).await {
+        Ok(schema) => Some(schema),
         Err(e) => {
             tracing::warn!(dataset = %dataset.name, error = %e, "dataset schema unavailable");
             None

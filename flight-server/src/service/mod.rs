@@ -3,6 +3,7 @@
 //! record who called what and how it ended.
 
 mod actions;
+pub(crate) mod audited;
 mod descriptor;
 mod do_get;
 mod flight_info;
@@ -29,6 +30,7 @@ pub use descriptor::descriptor_spec;
 pub use flight_info::schema_result;
 
 use crate::error::{Error, Result};
+use crate::service::audited::AuditedCall;
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 
@@ -48,15 +50,22 @@ impl LakerFlightService {
     }
 
     /// The caller, whose token the auth layer verified, once the catalog
-    /// confirms the account is still enabled.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    /// confirms the account is still enabled. A refused call is audited as
+    /// `rpc`.
+    async fn caller<T>(&self, request: &Request<T>, rpc: &str) -> Result<Principal, Status> {
         let principal = principal(request)?;
-        self.state
+        let active = self
+            .state
             .authenticator
             .require_active(&principal)
             .await
-            .map_err(|e| Status::from(Error::from(e)))?;
-        Ok(principal)
+            .map_err(|e| Status::from(Error::from(e)));
+        if let Err(status) = &active {
+            let call = AuditedCall::start(request, &principal.name, rpc);
+            let record = call.finish::<()>(&Err(status.clone()));
+            self.state.audit.record(record).await;
+        }
+        active
     }
 }
 
@@ -125,20 +134,31 @@ impl FlightService for LakerFlightService {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         let span = rpc_span("Handshake", None);
-        observe(span, handshake::handshake(&self.state, request)).await
+        let call = AuditedCall::start(&request, "", "Handshake");
+        let mut user = String::new();
+        let result = observe(span, handshake::handshake(&self.state, request, &mut user)).await;
+        let record = call.named(&user).finish(&result);
+        self.state.audit.record(record).await;
+        result
     }
 
     async fn list_flights(
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        let principal = self.caller(&request).await?;
+        let principal = self.caller(&request, "ListFlights").await?;
         let span = rpc_span("ListFlights", Some(&principal.name));
-        let infos = observe(
+        let criteria = request.get_ref().expression.clone();
+        let call = AuditedCall::start(&request, &principal.name, "ListFlights")
+            .with_detail(&String::from_utf8_lossy(&criteria));
+        let result = observe(
             span,
             list_flights::list_flights(&self.state, &principal, request.into_inner()),
         )
-        .await?;
+        .await;
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        let infos = result?;
         Ok(Response::new(
             stream::iter(infos.into_iter().map(Ok)).boxed(),
         ))
@@ -148,14 +168,18 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let principal = self.caller(&request).await?;
+        let principal = self.caller(&request, "GetFlightInfo").await?;
         let span = rpc_span("GetFlightInfo", Some(&principal.name));
-        observe(
+        let call = AuditedCall::start(&request, &principal.name, "GetFlightInfo")
+            .with_descriptor(request.get_ref());
+        let result = observe(
             span,
             flight_info::get_flight_info(&self.state, &principal, request.into_inner()),
         )
-        .await
-        .map(Response::new)
+        .await;
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        result.map(Response::new)
     }
 
     async fn poll_flight_info(
@@ -169,26 +193,41 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        let principal = self.caller(&request).await?;
+        let principal = self.caller(&request, "GetSchema").await?;
         let span = rpc_span("GetSchema", Some(&principal.name));
-        observe(
+        let call = AuditedCall::start(&request, &principal.name, "GetSchema")
+            .with_descriptor(request.get_ref());
+        let result = observe(
             span,
             flight_info::get_schema(&self.state, &principal, request.into_inner()),
         )
-        .await
-        .map(Response::new)
+        .await;
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        result.map(Response::new)
     }
 
     async fn do_get(
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let principal = self.caller(&request).await?;
+        let principal = self.caller(&request, "DoGet").await?;
         let span = rpc_span("DoGet", Some(&principal.name));
         let stream_span = span.clone();
+        let call = AuditedCall::start(&request, &principal.name, "DoGet");
+        // Room for the record of how the download ends is reserved now, so
+        // a full audit queue slows new downloads rather than losing records.
+        let permit = self.state.audit.reserve().await;
         observe(
             span,
-            do_get::do_get(&self.state, &principal, request.into_inner(), stream_span),
+            do_get::do_get(
+                &self.state,
+                &principal,
+                request.into_inner(),
+                stream_span,
+                call,
+                permit,
+            ),
         )
         .await
         .map(Response::new)
@@ -212,11 +251,18 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        let principal = self.caller(&request).await?;
+        let principal = self.caller(&request, "DoAction").await?;
+        let action_type: String = request.get_ref().r#type.chars().take(64).collect();
+        let call = AuditedCall::start(&request, &principal.name, format!("DoAction:{action_type}"))
+            .with_detail(&crate::audit::redact(&request.get_ref().body))
+            .with_dataset(actions::dataset_of(&request.get_ref().body));
         let action = request.into_inner();
         let span = rpc_span("DoAction", Some(&principal.name));
-        span.record("action", action.r#type.chars().take(64).collect::<String>());
-        let json = observe(span, actions::do_action(&self.state, &principal, action)).await?;
+        span.record("action", action_type.as_str());
+        let result = observe(span, actions::do_action(&self.state, &principal, action)).await;
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        let json = result?;
         let result = arrow_flight::Result {
             body: json.to_string().into_bytes().into(),
         };
@@ -227,7 +273,7 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        self.caller(&request).await?;
+        self.caller(&request, "ListActions").await?;
         let types = actions::action_types();
         Ok(Response::new(
             stream::iter(types.into_iter().map(Ok)).boxed(),

@@ -188,7 +188,7 @@ async fn admin_of(state: &AppState, principal: &Principal, name: &str) -> Result
     let name = DatasetName::parse(name)?;
     state
         .authorizer
-        .require(principal, Action::Admin, &name)
+        .require_grant(principal, Action::Admin, &name)
         .await?;
     Ok(name)
 }

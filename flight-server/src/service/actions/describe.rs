@@ -30,11 +30,15 @@ pub(crate) async fn describe(
     req: NameOnly,
 ) -> Result<serde_json::Value> {
     let name = req.dataset()?;
-    state
+    let access = state
         .authorizer
         .require(principal, Action::Read, &name)
         .await?;
     let dataset = state.catalog.dataset(&name).await?;
+    let access = state.read_access(principal, access);
+    if access.is_restricted() {
+        return describe_restricted(state, &dataset, &access).await;
+    }
     let session = state.engine.state();
     let resolved = state.engine.latest(&dataset).await?;
     let delta = state.engine.delta_table(&dataset).await?;
@@ -87,6 +91,25 @@ pub(crate) async fn describe(
         json["version"] = v.into();
         json["versions"] = delta_versions(delta).await?;
     }
+    Ok(json)
+}
+
+/// What a caller whose grants filter rows or mask columns may know: the
+/// schema as it sees it. Row counts and column statistics are withheld,
+/// since they would describe rows and values the caller cannot see.
+async fn describe_restricted(
+    state: &Arc<AppState>,
+    dataset: &laker_catalog::Dataset,
+    access: &laker_query::ReadAccess,
+) -> Result<serde_json::Value> {
+    let schema = state.engine.view_schema(dataset, access).await?;
+    let mut json = dataset_json(dataset);
+    json["schema"] = schema_json(&schema);
+    json["statistics"] = serde_json::json!({
+        "rows": null,
+        "columns": [],
+        "withheld": "your grants filter rows or mask columns of this dataset",
+    });
     Ok(json)
 }
 

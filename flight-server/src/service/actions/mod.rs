@@ -4,12 +4,15 @@
 //! Administration needs the `admin` grant on the dataset (or, for
 //! namespaces, on `namespace.*`); `describe_dataset` needs `read`.
 
+mod access;
 mod datasets;
 mod delta_stats;
 mod describe;
 mod namespaces;
+mod onboard;
 mod principals;
 mod tokens;
+mod users;
 
 use std::sync::Arc;
 
@@ -71,6 +74,74 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Anyone. Swap the caller's valid bearer token for a new one with a full lifetime (the account must still be enabled). Body: {}. Result: {\"token\": \"…\", \"expires_at\": unix seconds}.",
     ),
     (
+        "onboard",
+        "Admin on *. Onboard a client in one call: a namespace and a service account named after it, write and read on its namespace, read on the named datasets, and an API key (returned once; running onboard again creates nothing new). Body: {\"client\": \"acme\", \"read\"?: [\"demo.trips\", \"ref.*\"], \"description\"?: \"\"}. Result: credentials and a Python connection snippet.",
+    ),
+    (
+        "create_user",
+        "Admin on *. Create a user who logs in with a password (at least 12 characters). Body: {\"name\": \"alice\", \"password\": \"…\", \"attributes\"?: {\"region\": \"EU\"}, \"roles\"?: [\"analyst\"]}.",
+    ),
+    (
+        "set_password",
+        "Admin on *. Replace a user's password. Body: {\"name\": \"alice\", \"password\": \"…\"}.",
+    ),
+    (
+        "set_user_disabled",
+        "Admin on *. Disable (or enable) a user or service account; a disabled one is refused at its next call, tokens and tickets included. Body: {\"name\": \"alice\", \"disabled\": true}.",
+    ),
+    (
+        "set_user_attributes",
+        "Admin on *. Replace a principal's attributes, which row filters read with principal_attribute('name'). Body: {\"name\": \"alice\", \"attributes\": {\"region\": \"EU\"}}.",
+    ),
+    (
+        "delete_user",
+        "Admin on *. Delete a user or service account with its keys, role memberships and grants. Body: {\"name\": \"alice\"}.",
+    ),
+    (
+        "list_users",
+        "Admin on *. Every principal with kind, disabled flag, roles and attributes. Body: {}.",
+    ),
+    (
+        "create_role",
+        "Admin on *. Create a role. Body: {\"name\": \"analyst\", \"description\"?: \"\"}.",
+    ),
+    (
+        "delete_role",
+        "Admin on *. Delete a role with its grants and memberships. Body: {\"name\": \"analyst\"}.",
+    ),
+    (
+        "list_roles",
+        "Admin on *. Every role with its members and grants. Body: {}.",
+    ),
+    (
+        "add_role_member",
+        "Admin on *. Give a principal a role. Body: {\"role\": \"analyst\", \"principal\": \"alice\"}.",
+    ),
+    (
+        "remove_role_member",
+        "Admin on *. Take a role from a principal. Body: {\"role\": \"analyst\", \"principal\": \"alice\"}.",
+    ),
+    (
+        "grant",
+        "Admin on *. Create or replace a grant of discover|read|write|admin on '*', 'ns.*' or 'ns.dataset' to a user or role. Read grants may carry a row filter (SQL; may call current_user() and principal_attribute('name')) and column masks (hide, null, hash, or {\"expr\": \"SQL\"}). Body: {\"role\"|\"user\": \"analyst\", \"pattern\": \"sales.*\", \"action\": \"read\", \"row_filter\"?: \"region = principal_attribute('region')\", \"column_masks\"?: {\"email\": \"hash\", \"ssn\": \"hide\"}}.",
+    ),
+    (
+        "revoke",
+        "Admin on *. Remove a grant. Body: {\"role\"|\"user\": \"analyst\", \"pattern\": \"sales.*\", \"action\": \"read\"}.",
+    ),
+    (
+        "list_grants",
+        "Admin on *. Every grant, or one grantee's. Body: {} or {\"user\"|\"role\": \"name\"}.",
+    ),
+    (
+        "logout",
+        "Anyone. End every bearer token the caller holds, this one included (tickets cut with them stop working too). Body: {}.",
+    ),
+    (
+        "revoke_tokens",
+        "Admin on *. End every bearer token a user or service account holds; it must authenticate again. Body: {\"name\": \"alice\"}.",
+    ),
+    (
         "list_api_keys",
         "Admin on *. A principal's API keys (ids, descriptions, expiry, revocation; never secrets). Body: {\"name\": \"etl\"}.",
     ),
@@ -127,11 +198,52 @@ pub async fn do_action(
         "list_api_keys" => {
             principals::list_api_keys(state, principal, parse(&action.r#type, body)?).await
         }
+        "logout" => tokens::logout(state, principal, parse(&action.r#type, body)?).await,
+        "revoke_tokens" => {
+            tokens::revoke_tokens(state, principal, parse(&action.r#type, body)?).await
+        }
+        "onboard" => onboard::onboard(state, principal, parse(&action.r#type, body)?).await,
+        "create_user" => users::create_user(state, principal, parse(&action.r#type, body)?).await,
+        "set_password" => users::set_password(state, principal, parse(&action.r#type, body)?).await,
+        "set_user_disabled" => {
+            users::set_user_disabled(state, principal, parse(&action.r#type, body)?).await
+        }
+        "set_user_attributes" => {
+            users::set_user_attributes(state, principal, parse(&action.r#type, body)?).await
+        }
+        "delete_user" => users::delete_user(state, principal, parse(&action.r#type, body)?).await,
+        "list_users" => users::list_users(state, principal, parse(&action.r#type, body)?).await,
+        "create_role" => access::create_role(state, principal, parse(&action.r#type, body)?).await,
+        "delete_role" => access::delete_role(state, principal, parse(&action.r#type, body)?).await,
+        "list_roles" => access::list_roles(state, principal, parse(&action.r#type, body)?).await,
+        "add_role_member" => {
+            access::add_role_member(state, principal, parse(&action.r#type, body)?).await
+        }
+        "remove_role_member" => {
+            access::remove_role_member(state, principal, parse(&action.r#type, body)?).await
+        }
+        "grant" => access::grant(state, principal, parse(&action.r#type, body)?).await,
+        "revoke" => access::revoke(state, principal, parse(&action.r#type, body)?).await,
+        "list_grants" => access::list_grants(state, principal, parse(&action.r#type, body)?).await,
         other => Err(Error::InvalidArgument(format!(
             "unknown action '{}'; ListActions shows the available actions",
             other.chars().take(100).collect::<String>()
         ))),
     }
+}
+
+/// The dataset an action body names (`"name": "ns.dataset"` or
+/// `"pattern"`), for the audit; empty when there is none.
+pub fn dataset_of(body: &[u8]) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
+        return String::new();
+    };
+    ["name", "pattern", "dataset"]
+        .iter()
+        .filter_map(|k| map.get(*k).and_then(|v| v.as_str()))
+        .find(|v| v.contains('.') || *v == "*")
+        .map(|v| v.chars().take(200).collect())
+        .unwrap_or_default()
 }
 
 /// Parses an action's JSON body, naming the action on failure.
@@ -141,6 +253,12 @@ fn parse<T: DeserializeOwned>(action: &str, body: &[u8]) -> Result<T> {
             "{action}: body is larger than {MAX_BODY_BYTES} bytes"
         )));
     }
+    // An empty body stands for `{}` (what clients send for "no arguments").
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body)
         .map_err(|e| Error::InvalidArgument(format!("{action}: invalid body: {e}")))
 }

@@ -118,7 +118,8 @@ pub(crate) async fn list_api_keys(
     serde_json::to_value(keys).map_err(|e| Error::Internal(e.to_string()))
 }
 
-async fn require_admin(state: &AppState, principal: &Principal) -> Result<()> {
+/// Fails unless `principal` holds `admin` on `*`.
+pub(crate) async fn require_admin(state: &AppState, principal: &Principal) -> Result<()> {
     Ok(state
         .authorizer
         .require_global(principal, Action::Admin)

@@ -1,17 +1,37 @@
-//! refresh_token: swap a valid bearer token for a new one, so long-running
-//! clients need not keep credentials around.
+//! Token lifecycle: refresh_token swaps a valid bearer token for a new one
+//! (so long-running clients need not keep credentials around); logout and
+//! revoke_tokens end every token issued so far.
 
 use std::sync::Arc;
 
 use laker_auth::Principal;
+use serde::Deserialize;
 
-use crate::error::Result;
+use super::principals::require_admin;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// Body of refresh_token: nothing.
-#[derive(Debug, serde::Deserialize)]
+/// Body of refresh_token and logout: nothing.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Empty {}
+
+/// Body of revoke_tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeTokens {
+    name: String,
+}
+
+fn local_only(principal: &Principal, what: &str) -> Result<()> {
+    if principal.is_local() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{what} applies to tokens this server issued; tokens of the identity provider are managed there"
+        )))
+    }
+}
 
 /// Issues a new token to the caller.
 pub(crate) async fn refresh_token(
@@ -19,7 +39,38 @@ pub(crate) async fn refresh_token(
     principal: &Principal,
     _req: Empty,
 ) -> Result<serde_json::Value> {
+    local_only(principal, "refresh_token")?;
     let token = state.authenticator.refresh(principal).await?;
     tracing::info!(principal = %principal, expires_at = token.expires_at, "token refreshed");
     Ok(serde_json::json!({"token": token.token, "expires_at": token.expires_at}))
+}
+
+/// Ends every token the caller holds (this one included).
+pub(crate) async fn logout(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    _req: Empty,
+) -> Result<serde_json::Value> {
+    local_only(principal, "logout")?;
+    revoke(state, &principal.name).await?;
+    Ok(serde_json::json!({"name": principal.name, "tokens_revoked": true}))
+}
+
+/// Ends every token a principal holds (admin on `*`).
+pub(crate) async fn revoke_tokens(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    req: RevokeTokens,
+) -> Result<serde_json::Value> {
+    require_admin(state, principal).await?;
+    let name = req.name.trim().to_ascii_lowercase();
+    revoke(state, &name).await?;
+    tracing::info!(principal = %name, by = %principal, "tokens revoked");
+    Ok(serde_json::json!({"name": name, "tokens_revoked": true}))
+}
+
+async fn revoke(state: &AppState, name: &str) -> Result<()> {
+    // +1 ms: a token issued in this very millisecond is revoked too.
+    let now_ms = chrono::Utc::now().timestamp_millis() + 1;
+    Ok(state.catalog.revoke_tokens_before(name, now_ms).await?)
 }

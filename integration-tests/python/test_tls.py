@@ -1,0 +1,143 @@
+"""TLS and client certificates, with a real pyarrow client over
+``grpc+tls://`` and certificates generated here."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+
+import pyarrow.flight as fl
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conftest import start_server, stop_server
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+class CA:
+    def __init__(self, cn: str) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, cn: str, server: bool) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn)).issuer_name(self.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False)
+        )
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+
+
+@pytest.fixture(scope="module")
+def pki():
+    return {"ca": CA("Laker Test CA"), "rogue": CA("Rogue CA")}
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, pki):
+    data_dir = tmp_path_factory.mktemp("laker-tls")
+    cert, key = pki["ca"].issue("localhost", server=True)
+    (data_dir / "server.pem").write_bytes(cert)
+    (data_dir / "server.key").write_bytes(key)
+    (data_dir / "clients-ca.pem").write_bytes(pki["ca"].pem)
+    s = start_server(
+        data_dir,
+        "--tls-cert", str(data_dir / "server.pem"),
+        "--tls-key", str(data_dir / "server.key"),
+        "--tls-client-ca", str(data_dir / "clients-ca.pem"),
+    )
+    yield s
+    stop_server(s)
+
+
+def tls_url(server) -> str:
+    return f"grpc+tls://{server.addr}"
+
+
+def test_password_login_over_tls(tls_server, pki):
+    client = fl.FlightClient(tls_url(tls_server), tls_root_certs=pki["ca"].pem)
+    opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token("demo", "demo")])
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("demo", "zones"), options=opts)
+    assert client.do_get(info.endpoints[0].ticket, options=opts).read_all().num_rows == 60
+    client.close()
+
+
+def test_client_certificate_authenticates_its_common_name(tls_server, pki):
+    cert, key = pki["ca"].issue("demo", server=False)
+    client = fl.FlightClient(tls_url(tls_server), tls_root_certs=pki["ca"].pem,
+                             cert_chain=cert, private_key=key)
+    # No handshake, no token: the certificate is the credential.
+    names = sorted(tuple(i.descriptor.path) for i in client.list_flights())
+    assert names == [(b"demo", b"trips"), (b"demo", b"zones")]
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("demo", "zones"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == 60
+    client.close()
+
+
+def test_certificate_of_an_unknown_user_is_refused(tls_server, pki):
+    cert, key = pki["ca"].issue("mallory", server=False)
+    client = fl.FlightClient(tls_url(tls_server), tls_root_certs=pki["ca"].pem,
+                             cert_chain=cert, private_key=key)
+    with pytest.raises(fl.FlightUnauthenticatedError, match="can no longer log in"):
+        list(client.list_flights())
+    client.close()
+
+
+def test_certificate_from_another_ca_is_refused(tls_server, pki):
+    cert, key = pki["rogue"].issue("demo", server=False)
+    client = fl.FlightClient(tls_url(tls_server), tls_root_certs=pki["ca"].pem,
+                             cert_chain=cert, private_key=key)
+    with pytest.raises(fl.FlightError):
+        list(client.list_flights(options=fl.FlightCallOptions(timeout=20)))
+    client.close()
+
+
+def test_no_certificate_and_no_token_is_refused(tls_server, pki):
+    client = fl.FlightClient(tls_url(tls_server), tls_root_certs=pki["ca"].pem)
+    with pytest.raises(fl.FlightUnauthenticatedError):
+        list(client.list_flights())
+    client.close()
+
+
+def test_plaintext_clients_cannot_talk_to_a_tls_server(tls_server):
+    client = fl.FlightClient(f"grpc://{tls_server.addr}")
+    with pytest.raises(fl.FlightError):
+        client.authenticate_basic_token("demo", "demo", options=fl.FlightCallOptions(timeout=20))
+    client.close()
