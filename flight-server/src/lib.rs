@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod idp_config;
 pub mod locations;
 pub mod metrics;
 pub mod seed;

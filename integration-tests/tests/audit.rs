@@ -5,6 +5,7 @@
 use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::concat_batches;
 use arrow_flight::FlightClient;
+use futures::{StreamExt, TryStreamExt};
 use laker_integration_tests::{TestServer, action, fetch_all, info_for, status};
 use tonic::Code;
 
@@ -93,6 +94,15 @@ async fn known_actions_leave_exact_audit_records() {
             .unwrap_err(),
     );
     assert_eq!(denied.code(), Code::NotFound);
+    // Uploads are not offered yet; the attempt is audited all the same.
+    let put = carol
+        .do_put(futures::stream::iter(Vec::<arrow_flight::FlightData>::new()).map(Ok))
+        .await;
+    let put = match put {
+        Err(e) => status(e),
+        Ok(s) => status(s.try_collect::<Vec<_>>().await.unwrap_err()),
+    };
+    assert_eq!(put.code(), Code::Unimplemented);
 
     let rows = audit_rows(&mut admin, "principal = 'carol'").await;
     assert_eq!(
@@ -103,6 +113,7 @@ async fn known_actions_leave_exact_audit_records() {
             row("carol", "GetFlightInfo", "demo.zones", "ok", 0),
             row("carol", "DoGet", "demo.zones", "ok", 7),
             row("carol", "GetFlightInfo", "demo.trips", "not_found", 0),
+            row("carol", "DoPut", "", "unimplemented", 0),
         ]
     );
     let admin_actions = audit_rows(

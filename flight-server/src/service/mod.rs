@@ -235,16 +235,26 @@ impl FlightService for LakerFlightService {
 
     async fn do_put(
         &self,
-        _request: Request<Streaming<FlightData>>,
+        request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        unimplemented("DoPut (uploads)")
+        let call = AuditedCall::start(&request, &principal(&request)?.name, "DoPut");
+        drop(request);
+        let result = unimplemented("DoPut (uploads)");
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        result
     }
 
     async fn do_exchange(
         &self,
-        _request: Request<Streaming<FlightData>>,
+        request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        unimplemented("DoExchange")
+        let call = AuditedCall::start(&request, &principal(&request)?.name, "DoExchange");
+        drop(request);
+        let result = unimplemented("DoExchange");
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        result
     }
 
     async fn do_action(
