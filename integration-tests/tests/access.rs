@@ -477,6 +477,24 @@ async fn masked_values_cannot_be_filtered_and_hidden_columns_do_not_exist() {
     let info = info_for(&mut eu, &spec).await.unwrap();
     assert_eq!(fetch_all(&mut eu, &info).await.unwrap().len(), 0);
 
+    // A filter built to fail on hidden rows never sees them: no error, so no
+    // signal that a US row exists.
+    let probe = "1 / (CASE WHEN id = 3 THEN 0 ELSE 1 END) = 1";
+    let spec = serde_json::json!({"dataset": "sales.customers", "filter": probe});
+    let info = info_for(&mut eu, &spec).await.unwrap();
+    let rows: usize = fetch_all(&mut eu, &info)
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 3, "the three EU rows, and no division by zero");
+    // The same probe fails for a reader who does see US rows (so it is a real probe).
+    let mut admin = s.login("admin_p", PASSWORD).await.unwrap();
+    let info = info_for(&mut admin, &spec).await.unwrap();
+    let e = status(fetch_all(&mut admin, &info).await.unwrap_err());
+    assert!(e.message().contains("DivideByZero"), "{e:?}");
+
     let mut auditor = s.login("auditor", PASSWORD).await.unwrap();
     let e = status(
         info_for(
@@ -687,4 +705,81 @@ async fn only_global_admins_manage_access() {
     .unwrap();
     let e = status(list_names(&mut eu, "").await.unwrap_err());
     assert_eq!(e.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn only_client_filters_that_cannot_fail_enter_the_policy_view() {
+    use laker_query::{DownloadSpec, PrincipalContext, ReadAccess};
+    let (s, _lake) = matrix_server().await;
+    let state = s.server.state();
+    let dataset = state
+        .catalog
+        .dataset(&DatasetName::parse("sales.customers").unwrap())
+        .await
+        .unwrap();
+    let spec =
+        DownloadSpec::from_json(br#"{"dataset": "sales.customers", "filter": "amount > 100"}"#)
+            .unwrap();
+    let plan_text = |access: ReadAccess| {
+        let state = std::sync::Arc::clone(state);
+        let dataset = dataset.clone();
+        let spec = spec.clone();
+        async move {
+            let plan = state.engine.plan(&dataset, &spec, &access).await.unwrap();
+            datafusion::physical_plan::displayable(plan.physical_plan().as_ref())
+                .indent(true)
+                .to_string()
+        }
+    };
+    let restricted = ReadAccess {
+        policies: vec![laker_catalog::GrantPolicy {
+            row_filter: Some("region = 'EU'".into()),
+            ..Default::default()
+        }],
+        principal: PrincipalContext::new("eu_analyst"),
+    };
+    let text = plan_text(restricted.clone()).await;
+    let predicate = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("DataSourceExec"))
+            .and_then(|l| l.split("predicate=").nth(1))
+            .map(|p| p.split(", pruning_").next().unwrap_or(p).to_string())
+            .unwrap_or_default()
+    };
+    // A comparison with a literal cannot fail: it is applied inside the
+    // view too, after the row filter, and still prunes the scan.
+    assert_eq!(
+        predicate(&text),
+        "region@1 = EU AND amount@4 > 100",
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("FilterExec: amount@"), "{text}");
+    assert_eq!(lines[1].trim(), "PolicyBarrierExec", "{text}");
+    // A filter that can fail stays above the view; so does any filter on a
+    // masked column.
+    for filter in [
+        "1 / (CASE WHEN id = 3 THEN 0 ELSE 1 END) = 1",
+        "email = 'x'",
+    ] {
+        let spec = DownloadSpec::from_json(
+            serde_json::json!({"dataset": "sales.customers", "filter": filter})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut access = restricted.clone();
+        access.policies[0]
+            .column_masks
+            .insert("email".into(), laker_catalog::ColumnMask::Hash);
+        let plan = state.engine.plan(&dataset, &spec, &access).await.unwrap();
+        let text = datafusion::physical_plan::displayable(plan.physical_plan().as_ref())
+            .indent(true)
+            .to_string();
+        assert_eq!(predicate(&text), "region@1 = EU", "{filter}:\n{text}");
+    }
+    // Unrestricted readers keep full pushdown of their filter.
+    let text = plan_text(ReadAccess::unrestricted(PrincipalContext::new("admin_p"))).await;
+    let scan = text.lines().find(|l| l.contains("DataSourceExec")).unwrap();
+    assert!(scan.contains("amount"), "{text}");
 }

@@ -24,6 +24,7 @@ use crate::error::{QueryError, Result};
 use crate::filter::{compile_filter, user_message};
 use crate::policy::{PolicyCompiler, ReadAccess};
 use crate::principal_fns::{bind_principal, principal_functions};
+use crate::secure_view::SecureView;
 use crate::spec::DownloadSpec;
 
 /// Tunables of the engine.
@@ -229,7 +230,18 @@ impl QueryEngine {
             state: &self.state,
             hash_key: &self.mask_hash_key,
         };
-        let mut builder = policies.secure(scan, access)?;
+        let mut builder = if access.is_restricted() {
+            // The policy view is planned on its own; the client's spec
+            // applies on top of it and is never pushed inside.
+            let view = policies.secure(scan, access)?.build()?;
+            LogicalPlanBuilder::scan(
+                dataset.name.dataset.as_str(),
+                provider_as_source(Arc::new(SecureView::new(view))),
+                None,
+            )?
+        } else {
+            policies.secure(scan, access)?
+        };
         // The client's spec sees only the secure view's columns and values.
         let schema: SchemaRef = Arc::new(builder.schema().as_arrow().clone());
         if let Some(filter) = &spec.filter {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod filter;
 pub mod policy;
 pub mod principal_fns;
+mod secure_view;
 pub mod spec;
 
 pub use engine::{DownloadPlan, EngineConfig, QueryEngine};
