@@ -52,6 +52,18 @@ pub enum Error {
     Status(Status),
 }
 
+impl From<arrow_flight::error::FlightError> for Error {
+    fn from(e: arrow_flight::error::FlightError) -> Self {
+        Error::Internal(format!("building the answer failed: {e}"))
+    }
+}
+
+impl From<ArrowError> for Error {
+    fn from(e: ArrowError) -> Self {
+        Error::Internal(format!("building the answer failed: {e}"))
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod seed;
 pub mod server;
 pub mod service;
+pub mod sql;
 pub mod state;
 pub mod stores;
 pub mod stream;

@@ -115,10 +115,7 @@ impl TicketCodec {
 
     /// Encodes and signs `claims`.
     pub fn sign(&self, claims: &TicketClaims) -> Vec<u8> {
-        let payload = serde_json::to_vec(claims).unwrap_or_default();
-        let signed = format!("{SIGNED_PREFIX}{}", URL_SAFE_NO_PAD.encode(payload));
-        let tag = URL_SAFE_NO_PAD.encode(mac(&self.key, signed.as_bytes()));
-        format!("{signed}.{tag}").into_bytes()
+        self.sign_with_prefix(SIGNED_PREFIX, claims)
     }
 
     /// Decodes a ticket; signed tickets are verified for signature, expiry
@@ -148,7 +145,36 @@ impl TicketCodec {
         Ok(Ticket::Signed(claims))
     }
 
+    /// Signs any claims as `<prefix><base64url(JSON)>.<tag>`; the prefix is
+    /// covered by the tag, so a token of one kind never passes as another.
+    pub fn sign_with_prefix<T: Serialize>(&self, prefix: &str, claims: &T) -> Vec<u8> {
+        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        let signed = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(payload));
+        let tag = URL_SAFE_NO_PAD.encode(mac(&self.key, signed.as_bytes()));
+        format!("{signed}.{tag}").into_bytes()
+    }
+
+    /// Verifies bytes made by [`Self::sign_with_prefix`] with `prefix`.
+    pub fn verify_with_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        bytes: &[u8],
+    ) -> Result<T, TicketError> {
+        if bytes.len() > MAX_TICKET_BYTES || !bytes.starts_with(prefix.as_bytes()) {
+            return Err(TicketError::Malformed("not a handle of this server".into()));
+        }
+        self.verify_as(prefix, bytes)
+    }
+
     fn verify(&self, bytes: &[u8]) -> Result<TicketClaims, TicketError> {
+        self.verify_as(SIGNED_PREFIX, bytes)
+    }
+
+    fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        bytes: &[u8],
+    ) -> Result<T, TicketError> {
         let text = std::str::from_utf8(bytes).map_err(|_| TicketError::BadSignature)?;
         let (signed, tag) = text.rsplit_once('.').ok_or(TicketError::BadSignature)?;
         let tag = URL_SAFE_NO_PAD
@@ -165,7 +191,7 @@ impl TicketCodec {
             return Err(TicketError::BadSignature);
         }
         let payload = signed
-            .strip_prefix(SIGNED_PREFIX)
+            .strip_prefix(prefix)
             .ok_or(TicketError::BadSignature)?;
         let json = URL_SAFE_NO_PAD
             .decode(payload)

@@ -96,7 +96,16 @@ async fn known_actions_leave_exact_audit_records() {
     assert_eq!(denied.code(), Code::NotFound);
     // Uploads are not offered yet; the attempt is audited all the same.
     let put = carol
-        .do_put(futures::stream::iter(Vec::<arrow_flight::FlightData>::new()).map(Ok))
+        .do_put(
+            futures::stream::iter(vec![arrow_flight::FlightData {
+                flight_descriptor: Some(arrow_flight::FlightDescriptor::new_path(vec![
+                    "demo".into(),
+                    "zones".into(),
+                ])),
+                ..Default::default()
+            }])
+            .map(Ok),
+        )
         .await;
     let put = match put {
         Err(e) => status(e),

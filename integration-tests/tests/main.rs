@@ -9,6 +9,7 @@ mod catalog;
 mod demo;
 mod download;
 mod errors;
+mod flight_sql;
 mod formats;
 mod lakes;
 mod onboard;

@@ -186,6 +186,34 @@ impl QueryEngine {
         Ok(Arc::new(logical.schema().as_arrow().clone()))
     }
 
+    /// The latest table of `dataset` as `access` shows it: the dataset's own
+    /// table for unrestricted readers, else the policy view (row filters and
+    /// masks, behind the filter barrier). SQL sessions register these.
+    pub async fn secured_table(
+        &self,
+        dataset: &Dataset,
+        access: &ReadAccess,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let resolved = self
+            .tables
+            .resolve(&self.state, dataset, DeltaVersion::Latest)
+            .await?;
+        if !access.is_restricted() {
+            return Ok(resolved.provider);
+        }
+        let scan = LogicalPlanBuilder::scan(
+            dataset.name.dataset.as_str(),
+            provider_as_source(resolved.provider),
+            None,
+        )?;
+        let policies = PolicyCompiler {
+            state: &self.state,
+            hash_key: &self.mask_hash_key,
+        };
+        let view = policies.secure(scan, access)?.build()?;
+        Ok(Arc::new(SecureView::new(view)))
+    }
+
     /// Compiles `spec` over `dataset`, as seen through `access` (row
     /// filters and column masks), into an executable plan. The caller must
     /// have authorised the principal for the dataset already.
@@ -302,7 +330,7 @@ fn column(schema: &SchemaRef, field: &str, name: &str) -> Result<Expr> {
 
 /// True when no operator moves rows between partitions, so each output
 /// partition can be executed on its own.
-fn independent_partitions(plan: &Arc<dyn ExecutionPlan>) -> bool {
+pub fn independent_partitions(plan: &Arc<dyn ExecutionPlan>) -> bool {
     if plan.is::<RepartitionExec>() {
         return false;
     }

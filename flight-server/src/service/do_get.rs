@@ -72,7 +72,7 @@ pub async fn do_get(
 }
 
 /// Audits a download refused before it started; returns its error.
-fn refused(call: AuditedCall, permit: Option<AuditPermit>, error: Error) -> Error {
+pub(crate) fn refused(call: AuditedCall, permit: Option<AuditPermit>, error: Error) -> Error {
     let status = Status::from(error);
     if let Some(permit) = permit {
         permit.send(call.finish::<()>(&Err(status.clone())));

@@ -5,7 +5,7 @@
 mod actions;
 pub(crate) mod audited;
 mod descriptor;
-mod do_get;
+pub(crate) mod do_get;
 mod flight_info;
 mod handshake;
 mod list_flights;
@@ -31,6 +31,7 @@ pub use flight_info::schema_result;
 
 use crate::error::{Error, Result};
 use crate::service::audited::AuditedCall;
+use crate::sql;
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 
@@ -170,13 +171,26 @@ impl FlightService for LakerFlightService {
     ) -> Result<Response<FlightInfo>, Status> {
         let principal = self.caller(&request, "GetFlightInfo").await?;
         let span = rpc_span("GetFlightInfo", Some(&principal.name));
-        let call = AuditedCall::start(&request, &principal.name, "GetFlightInfo")
-            .with_descriptor(request.get_ref());
-        let result = observe(
-            span,
-            flight_info::get_flight_info(&self.state, &principal, request.into_inner()),
-        )
-        .await;
+        let call = AuditedCall::start(&request, &principal.name, "GetFlightInfo");
+        let descriptor = request.into_inner();
+        let (call, result) = match sql::decode_command(&descriptor.cmd) {
+            Some(command) => (
+                call.with_detail(&sql::describe_command(&command)),
+                observe(
+                    span,
+                    sql::get_flight_info(&self.state, &principal, command, descriptor),
+                )
+                .await,
+            ),
+            None => (
+                call.with_descriptor(&descriptor),
+                observe(
+                    span,
+                    flight_info::get_flight_info(&self.state, &principal, descriptor),
+                )
+                .await,
+            ),
+        };
         let record = call.finish(&result);
         self.state.audit.record(record).await;
         result.map(Response::new)
@@ -218,6 +232,15 @@ impl FlightService for LakerFlightService {
         // Room for the record of how the download ends is reserved now, so
         // a full audit queue slows new downloads rather than losing records.
         let permit = self.state.audit.reserve().await;
+        if let Some(command) = sql::decode_command(&request.get_ref().ticket) {
+            let call = call.with_detail(&sql::describe_command(&command));
+            return observe(
+                span,
+                sql::do_get(&self.state, &principal, command, stream_span, call, permit),
+            )
+            .await
+            .map(Response::new);
+        }
         observe(
             span,
             do_get::do_get(
@@ -237,12 +260,17 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        let call = AuditedCall::start(&request, &principal(&request)?.name, "DoPut");
-        drop(request);
-        let result = unimplemented("DoPut (uploads)");
+        let principal = principal(&request)?;
+        let call = AuditedCall::start(&request, &principal.name, "DoPut");
+        let data = request.into_inner();
+        let result = observe(
+            rpc_span("DoPut", Some(&principal.name)),
+            sql::do_put(&self.state, principal, data),
+        )
+        .await;
         let record = call.finish(&result);
         self.state.audit.record(record).await;
-        result
+        result.map(|body| Response::new(stream::once(async { Ok(body) }).boxed()))
     }
 
     async fn do_exchange(
@@ -263,6 +291,15 @@ impl FlightService for LakerFlightService {
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let principal = self.caller(&request, "DoAction").await?;
         let action_type: String = request.get_ref().r#type.chars().take(64).collect();
+        if let Some(result) = sql::do_action(&self.state, &principal, request.get_ref()).await {
+            let call =
+                AuditedCall::start(&request, &principal.name, format!("DoAction:{action_type}"));
+            let result = result.map_err(Status::from);
+            let record = call.finish(&result);
+            self.state.audit.record(record).await;
+            return result
+                .map(|results| Response::new(stream::iter(results.into_iter().map(Ok)).boxed()));
+        }
         let call = AuditedCall::start(&request, &principal.name, format!("DoAction:{action_type}"))
             .with_detail(&crate::audit::redact(&request.get_ref().body))
             .with_dataset(actions::dataset_of(&request.get_ref().body));

@@ -1,0 +1,272 @@
+//! Flight SQL on the same port as plain Flight. Requests whose descriptor
+//! command or ticket is a protobuf `Any` of a Flight SQL message come here;
+//! everything else (JSON specs, path descriptors, signed download tickets)
+//! stays on the download path.
+//!
+//! Statements are planned in the caller's own session (see [`session`]),
+//! checked by the [`sandbox`], and streamed: GetFlightInfo hands out one
+//! signed [`handle`] per partition, and DoGet plans the SQL again — no
+//! server memory holds plans or results between calls.
+
+pub mod handle;
+mod metadata;
+pub mod prepared;
+pub mod sandbox;
+pub mod session;
+
+use std::sync::Arc;
+
+use arrow_flight::sql::{Any, Command, ProstMessageExt, TicketStatementQuery};
+use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::{ExecutionPlanProperties, execute_stream};
+use laker_auth::Principal;
+use laker_auth::token::unix_now;
+use prost::Message;
+use tracing::Span;
+
+use crate::audit::AuditPermit;
+use crate::error::{Error, Result};
+use crate::service::audited::AuditedCall;
+use crate::service::do_get::refused;
+use crate::state::AppState;
+use crate::stream::{FlightDataStream, flight_data_stream};
+use handle::StatementHandle;
+
+/// Type URL prefix of Flight SQL messages.
+const SQL_TYPE_PREFIX: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
+
+/// The Flight SQL command in `bytes` (a descriptor command or a ticket), or
+/// `None` when they are not a Flight SQL message.
+pub fn decode_command(bytes: &[u8]) -> Option<Command> {
+    let any = Any::decode(bytes).ok()?;
+    if !any.type_url.starts_with(SQL_TYPE_PREFIX) {
+        return None;
+    }
+    Command::try_from(any).ok()
+}
+
+/// What the audit records of a command: its SQL, or its kind.
+pub fn describe_command(command: &Command) -> String {
+    match command {
+        Command::CommandStatementQuery(q) => q.query.clone(),
+        other => other
+            .type_url()
+            .trim_start_matches(SQL_TYPE_PREFIX)
+            .to_string(),
+    }
+}
+
+/// GetFlightInfo for a Flight SQL command.
+pub(crate) async fn get_flight_info(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    command: Command,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo> {
+    match command {
+        Command::CommandStatementQuery(q) => {
+            statement_info(state, principal, &q.query, None, descriptor).await
+        }
+        Command::CommandPreparedStatementQuery(q) => {
+            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle)?;
+            statement_info(
+                state,
+                principal,
+                &prepared.sql,
+                prepared.params.as_deref(),
+                descriptor,
+            )
+            .await
+        }
+        other => metadata::flight_info(state, principal, other, descriptor).await,
+    }
+}
+
+async fn statement_info(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    sql: &str,
+    params: Option<&str>,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo> {
+    let plan = physical_plan(state, principal, sql, params).await?;
+    let partitions = plan.output_partitioning().partition_count().max(1) as u32;
+    let exp = unix_now().saturating_add(state.ticket_ttl.as_secs());
+    let endpoints = (0..partitions)
+        .map(|p| {
+            let handle = StatementHandle {
+                sub: principal.name.clone(),
+                sql: sql.to_string(),
+                partition: Some(p),
+                partitions,
+                params: params.map(str::to_string),
+                exp,
+            };
+            let ticket = TicketStatementQuery {
+                statement_handle: handle.sign(&state.tickets).into(),
+            };
+            FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))
+        })
+        .collect::<Vec<_>>();
+    FlightInfo::new()
+        .try_with_schema(plan.schema().as_ref())
+        .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))
+        .map(|info| {
+            info.with_descriptor(descriptor)
+                .with_endpoints(endpoints)
+                .with_total_records(-1)
+        })
+}
+
+/// Plans `sql` for `principal`; partitions are independent (each endpoint
+/// runs alone) or merged into one.
+async fn physical_plan(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    sql: &str,
+    params: Option<&str>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let ctx = session::principal_context(state, principal).await?;
+    let mut logical = sandbox::plan_query(&ctx, sql).await?;
+    if let Some(values) = prepared::param_values(params)? {
+        logical = logical
+            .with_param_values(values)
+            .map_err(|e| Error::Status(sandbox::sql_status(&e)))?;
+    }
+    let plan = ctx
+        .state()
+        .create_physical_plan(&logical)
+        .await
+        .map_err(|e| Error::Status(sandbox::sql_status(&e)))?;
+    if laker_query::engine::independent_partitions(&plan) {
+        Ok(plan)
+    } else {
+        Ok(Arc::new(CoalescePartitionsExec::new(plan)))
+    }
+}
+
+/// DoGet for a Flight SQL ticket.
+pub(crate) async fn do_get(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    command: Command,
+    span: Span,
+    call: AuditedCall,
+    permit: Option<AuditPermit>,
+) -> Result<FlightDataStream> {
+    let (call, batches) = match command {
+        Command::TicketStatementQuery(t) => {
+            let handle = match StatementHandle::verify(
+                &state.tickets,
+                &t.statement_handle,
+                &principal.name,
+                unix_now(),
+            ) {
+                Ok(h) => h,
+                Err(e) => return Err(refused(call, permit, e.into())),
+            };
+            let call = call.with_detail(&handle.sql);
+            match statement_stream(state, principal, &handle).await {
+                Ok(batches) => (call, batches),
+                Err(e) => return Err(refused(call, permit, e)),
+            }
+        }
+        other => match metadata::batches(state, principal, other).await {
+            Ok(batches) => (call, batches),
+            Err(e) => return Err(refused(call, permit, e)),
+        },
+    };
+    let schema = batches.schema();
+    Ok(flight_data_stream(
+        batches,
+        schema,
+        &state.metrics,
+        span,
+        Some((call, permit)),
+    ))
+}
+
+async fn statement_stream(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    handle: &StatementHandle,
+) -> Result<SendableRecordBatchStream> {
+    let plan = physical_plan(state, principal, &handle.sql, handle.params.as_deref()).await?;
+    let partitions = plan.output_partitioning().partition_count().max(1) as u32;
+    if partitions != handle.partitions {
+        return Err(Error::FailedPrecondition(
+            "the data changed since the statement was planned; call GetFlightInfo again".into(),
+        ));
+    }
+    let task = state.engine.state().task_ctx();
+    match handle.partition {
+        Some(p) if (p as usize) < plan.output_partitioning().partition_count() => {
+            Ok(plan.execute(p as usize, task)?)
+        }
+        Some(_) => Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                plan.schema(),
+                futures::stream::empty(),
+            ),
+        )),
+        None => Ok(execute_stream(plan, task)?),
+    }
+}
+
+/// DoAction for the Flight SQL actions (prepared statements), or `None`
+/// when `action` is not one of them.
+pub(crate) async fn do_action(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    action: &arrow_flight::Action,
+) -> Option<Result<Vec<arrow_flight::Result>>> {
+    match action.r#type.as_str() {
+        "CreatePreparedStatement" => Some(
+            prepared::create(state, principal, &action.body)
+                .await
+                .map(|body| vec![arrow_flight::Result { body: body.into() }]),
+        ),
+        // Handles carry everything; there is nothing to free.
+        "ClosePreparedStatement" => Some(Ok(Vec::new())),
+        _ => None,
+    }
+}
+
+/// DoPut: binding parameters to a prepared statement. Uploads of data
+/// are not offered yet.
+pub(crate) async fn do_put(
+    state: &Arc<AppState>,
+    principal: Principal,
+    mut data: tonic::Streaming<arrow_flight::FlightData>,
+) -> Result<arrow_flight::PutResult> {
+    use futures::StreamExt;
+    let principal = state.authenticator.require_active(&principal).await?;
+    let first = data
+        .message()
+        .await
+        .map_err(Error::Status)?
+        .ok_or_else(|| Error::InvalidArgument("DoPut sent no data".into()))?;
+    let command = first
+        .flight_descriptor
+        .as_ref()
+        .and_then(|d| decode_command(&d.cmd));
+    match command {
+        Some(Command::CommandPreparedStatementQuery(q)) => {
+            let stream = futures::stream::once(async { Ok(first) })
+                .chain(data)
+                .map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))))
+                .boxed();
+            let body =
+                prepared::bind(state, &principal, &q.prepared_statement_handle, stream).await?;
+            Ok(arrow_flight::PutResult {
+                app_metadata: body.into(),
+            })
+        }
+        _ => Err(Error::Unimplemented(
+            "DoPut (uploads) is not supported by this server".into(),
+        )),
+    }
+}
