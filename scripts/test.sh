@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the workspace, prepares the Python virtualenv, and runs every test:
 # the Rust unit and integration tests, then the Python tests that drive a
-# real laker-server with pyarrow.flight. Installs what the tests need
-# (pyarrow, pytest, moto_server, fake-gcs-server) into the virtualenv and Azurite (npm) into
-# integration-tests/tools.
+# real laker-server with pyarrow.flight and the Flight SQL clients. Installs
+# what the tests need (pyarrow, pytest, moto_server, fake-gcs-server, the ADBC
+# driver, polars, flightsql-dbapi/SQLAlchemy, DataFusion for Python and
+# tpchgen-cli) into the virtualenv and Azurite (npm) into integration-tests/tools.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use laker_catalog::Catalog;
 
 use crate::apikey;
@@ -35,13 +37,20 @@ impl std::fmt::Debug for BasicCredentials {
     }
 }
 
+/// Standard base64, with or without padding.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 impl BasicCredentials {
     /// Parses the value of an `authorization: Basic <base64(user:password)>` header.
     pub fn from_header(value: &str) -> Result<Self> {
         let encoded = strip_scheme(value, "basic").ok_or_else(|| {
             AuthError::Unauthenticated("expected 'authorization: Basic …' credentials".into())
         })?;
-        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| {
+        // Go's Flight client (and so the ADBC driver) sends unpadded base64.
+        let decoded = BASIC_BASE64.decode(encoded.trim()).map_err(|_| {
             AuthError::InvalidArgument("Basic credentials are not valid base64".into())
         })?;
         let text = String::from_utf8(decoded)
@@ -262,6 +271,9 @@ mod tests {
         assert_eq!((c.username.as_str(), c.password.as_str()), ("demo", "demo"));
         let c = BasicCredentials::from_header("basic dTpwOng=").unwrap();
         assert_eq!(c.password, "p:x", "password may contain ':'");
+        // Unpadded, as Go's Flight client (ADBC) sends it.
+        let c = BasicCredentials::from_header("Basic dTpwOng").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p:x"));
         assert!(matches!(
             BasicCredentials::from_header("Basic !!!"),
             Err(AuthError::InvalidArgument(_))

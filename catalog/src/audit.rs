@@ -62,7 +62,7 @@ macro_rules! audit_columns {
 impl Catalog {
     /// Appends records in one transaction.
     pub async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for r in records {
             sqlx::query(concat!(
                 "INSERT INTO audit_log (",

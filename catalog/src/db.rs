@@ -46,6 +46,12 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
+    if backend == Backend::Sqlite {
+        // Readers never block the writer, and the writer never blocks readers.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
     match backend {
         Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
         Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,

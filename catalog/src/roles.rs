@@ -77,7 +77,7 @@ impl Catalog {
     /// Deletes a role, its grants and its memberships.
     pub async fn delete_role(&self, name: &str) -> Result<()> {
         let name = validate_role(name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM access_grants WHERE grantee_kind = 'role' AND grantee = $1")
             .bind(&name)
             .execute(&mut *tx)

@@ -246,10 +246,20 @@ impl Catalog {
             .collect()
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so concurrent writers wait their turn
+    /// instead of failing when a read must turn into a write.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Deletes an empty namespace; one that still holds datasets is refused.
     pub async fn delete_namespace(&self, name: &str) -> Result<()> {
         let name = validate_ident("namespace", name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM datasets WHERE namespace = $1")
             .bind(&name)
             .fetch_one(&mut *tx)

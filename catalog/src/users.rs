@@ -161,7 +161,7 @@ impl Catalog {
     /// Deletes a principal with its keys, role memberships and grants.
     pub async fn delete_user(&self, name: &str) -> Result<()> {
         let name = validate_ident("user", name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM access_grants WHERE grantee_kind = 'user' AND grantee = $1")
             .bind(&name)
             .execute(&mut *tx)

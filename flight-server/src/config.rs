@@ -78,6 +78,15 @@ pub struct Cli {
     /// Rows per record batch [default: 8192].
     #[arg(long, env = "LAKER_BATCH_SIZE")]
     pub batch_size: Option<usize>,
+    /// Longest a SQL query may plan and run, in seconds; 0 for no limit [default: 300].
+    #[arg(long, env = "LAKER_SQL_TIMEOUT_SECS")]
+    pub sql_timeout_secs: Option<u64>,
+    /// Memory one SQL query may use before it spills or fails, in MiB [default: 1024].
+    #[arg(long, env = "LAKER_SQL_QUERY_MEMORY_MB")]
+    pub sql_query_memory_mb: Option<usize>,
+    /// SQL queries one user may run at once [default: 8].
+    #[arg(long, env = "LAKER_SQL_MAX_CONCURRENT")]
+    pub sql_max_concurrent: Option<usize>,
     /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
     #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
     pub login_max_failures: Option<u32>,
@@ -204,6 +213,9 @@ pub struct FileConfig {
     audit_retention_days: Option<u64>,
     max_partitions: Option<usize>,
     batch_size: Option<usize>,
+    sql_timeout_secs: Option<u64>,
+    sql_query_memory_mb: Option<usize>,
+    sql_max_concurrent: Option<usize>,
     login_max_failures: Option<u32>,
     login_max_failures_per_address: Option<u32>,
     login_lockout_secs: Option<u64>,
@@ -246,6 +258,8 @@ pub struct ServerConfig {
     pub max_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// Limits of SQL queries.
+    pub sql_limits: crate::sql::limits::SqlLimits,
     /// Limits on failed logins.
     pub login_limits: laker_auth::LoginLimits,
     /// Log format.
@@ -287,6 +301,7 @@ impl ServerConfig {
             ticket_ttl: Duration::from_secs(3600),
             max_partitions: 8,
             batch_size: 8192,
+            sql_limits: crate::sql::limits::SqlLimits::default(),
             login_limits: laker_auth::LoginLimits::default(),
             log_format: LogFormat::Text,
             log: "info".to_string(),
@@ -343,6 +358,15 @@ impl ServerConfig {
             .or(file.max_partitions)
             .unwrap_or(c.max_partitions);
         c.batch_size = cli.batch_size.or(file.batch_size).unwrap_or(c.batch_size);
+        if let Some(secs) = cli.sql_timeout_secs.or(file.sql_timeout_secs) {
+            c.sql_limits.timeout = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Some(mb) = cli.sql_query_memory_mb.or(file.sql_query_memory_mb) {
+            c.sql_limits.memory_per_query = mb.saturating_mul(1 << 20);
+        }
+        if let Some(n) = cli.sql_max_concurrent.or(file.sql_max_concurrent) {
+            c.sql_limits.concurrent_per_principal = n;
+        }
         if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
             c.login_limits.per_user = v;
         }
@@ -381,6 +405,12 @@ impl ServerConfig {
         }
         if self.max_partitions == 0 || self.max_partitions > 1024 {
             return err("--max-partitions must be between 1 and 1024");
+        }
+        if self.sql_limits.memory_per_query < 1 << 20 {
+            return err("--sql-query-memory-mb must be at least 1");
+        }
+        if self.sql_limits.concurrent_per_principal == 0 {
+            return err("--sql-max-concurrent must be at least 1");
         }
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
             return err("--batch-size must be between 1 and 1048576");

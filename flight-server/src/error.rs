@@ -132,6 +132,11 @@ pub(crate) fn datafusion_status(e: &DataFusionError) -> Status {
     let root = e.find_root();
     match root {
         DataFusionError::Shared(inner) => datafusion_status(inner),
+        // Limits (deadline, cancellation) end streams with their own status.
+        DataFusionError::External(inner) if inner.is::<Status>() => inner
+            .downcast_ref::<Status>()
+            .cloned()
+            .unwrap_or_else(|| internal("status")),
         DataFusionError::Collection(errs) if !errs.is_empty() => datafusion_status(&errs[0]),
         DataFusionError::ResourcesExhausted(m) => {
             Status::resource_exhausted(format!("query exceeded a resource limit: {m}"))

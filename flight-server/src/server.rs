@@ -24,6 +24,7 @@ use crate::demo;
 use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
 use crate::service::{HANDSHAKE_PATH, LakerFlightService};
+use crate::sql::limits::QueryLimiter;
 use crate::state::AppState;
 use crate::ticket::TicketCodec;
 
@@ -206,6 +207,8 @@ pub async fn start(
         ticket_ttl: config.ticket_ttl,
         metrics: Arc::default(),
         locations,
+        sql_limits: QueryLimiter::new(config.sql_limits),
+        cancellations: Arc::default(),
     });
 
     let listener = TcpListener::bind(config.listen)

@@ -12,6 +12,8 @@ use crate::audit::AuditLog;
 use crate::error::Result;
 use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
+use crate::sql::cancel::Cancellations;
+use crate::sql::limits::QueryLimiter;
 use crate::ticket::TicketCodec;
 
 /// Shared server state.
@@ -35,6 +37,10 @@ pub struct AppState {
     pub locations: LocationPolicy,
     /// The audit writer.
     pub audit: AuditLog,
+    /// Memory, time and concurrency limits of SQL queries.
+    pub sql_limits: QueryLimiter,
+    /// Cancellation of running SQL statements.
+    pub cancellations: Arc<Cancellations>,
 }
 
 impl AppState {

@@ -79,7 +79,13 @@ def test_pandas_read_sql(server):
 def test_execute_partitions_reads_every_endpoint(server):
     from conftest import DEMO_ROWS
 
-    with connect(server) as conn, conn.cursor() as cur:
+    # Partitioned endpoints are asked for with a header; ADBC sends it as a call header.
+    with flight_sql.connect(
+        server.url,
+        db_kwargs={"username": "demo", "password": "demo",
+                   "adbc.flight.sql.rpc.call_header.x-laker-endpoints": "partitioned"},
+        autocommit=True,
+    ) as conn, conn.cursor() as cur:
         partitions, _schema = cur.adbc_execute_partitions("SELECT trip_id FROM demo.trips")
         assert len(partitions) > 1
         ids = []
@@ -88,3 +94,62 @@ def test_execute_partitions_reads_every_endpoint(server):
             ids.extend(cur.fetch_arrow_table().column("trip_id").to_pylist())
     assert len(ids) == DEMO_ROWS
     assert len(set(ids)) == DEMO_ROWS
+
+
+def test_statements_have_one_endpoint_unless_partitions_are_asked_for(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        partitions, _schema = cur.adbc_execute_partitions("SELECT trip_id FROM demo.trips")
+        assert len(partitions) == 1
+
+
+def test_polars_read_database(server):
+    import polars as pl
+
+    with connect(server) as conn:
+        df = pl.read_database(
+            "SELECT city, count(*) AS n FROM demo.zones GROUP BY city ORDER BY city", conn)
+    assert df.columns == ["city", "n"]
+    assert df["n"].to_list() == [12] * 5
+    assert df["city"].to_list() == sorted(df["city"].to_list())
+
+
+def test_sqlalchemy_through_flightsql_dbapi(server):
+    """What Superset does: a SQLAlchemy engine over flightsql-dbapi, which
+    reads the first endpoint only and inspects tables through SQL."""
+    import flightsql.sqlalchemy  # noqa: F401  (registers the datafusion+flightsql dialect)
+    import sqlalchemy as sa
+
+    host, port = server.addr.rsplit(":", 1)
+    engine = sa.create_engine(f"datafusion+flightsql://demo:demo@{host}:{port}?insecure=true")
+    try:
+        inspector = sa.inspect(engine)
+        assert "demo" in inspector.get_schema_names()
+        assert sorted(inspector.get_table_names(schema="demo")) == ["trips", "zones"]
+        columns = [c["name"] for c in inspector.get_columns("zones", schema="demo")]
+        assert columns == pq.read_table(server.data_dir / "lake" / "demo" / "zones").schema.names
+        with engine.connect() as conn:
+            n = conn.execute(sa.text("SELECT count(*) FROM demo.trips")).scalar()
+            ids = conn.execute(sa.text("SELECT trip_id FROM demo.trips")).fetchall()
+            zones = conn.execute(
+                sa.select(sa.Table("zones", sa.MetaData(), autoload_with=conn, schema="demo"))
+            ).fetchall()
+    finally:
+        engine.dispose()
+    from conftest import DEMO_ROWS
+
+    assert n == DEMO_ROWS
+    assert len(ids) == DEMO_ROWS, "one endpoint holds every row"
+    assert len(set(ids)) == DEMO_ROWS
+    assert len(zones) == pq.read_table(server.data_dir / "lake" / "demo" / "zones").num_rows
+
+
+def test_key_commands_and_type_info(server):
+    with connect(server) as conn:
+        # ADBC's get_objects asks for constraints (GetPrimaryKeys and friends).
+        objects = conn.adbc_get_objects(depth="all", catalog_filter="laker",
+                                        db_schema_filter="demo", table_name_filter="zones")
+        table = objects.read_all().to_pylist()[0]["catalog_db_schemas"][0]["db_schema_tables"][0]
+        assert table["table_name"] == "zones"
+        names = pq.read_table(server.data_dir / "lake" / "demo" / "zones").schema.names
+        assert [c["column_name"] for c in table["table_columns"]] == names
+        assert not table["table_constraints"]

@@ -181,15 +181,25 @@ async fn runtime_errors_in_filters_are_the_callers() {
 async fn unsupported_rpcs_say_so() {
     let s = TestServer::start().await;
     let mut c = s.demo_client().await;
+    // PollFlightInfo is offered: downloads are planned within the call, so
+    // the first poll is complete.
+    let descriptor = FlightDescriptor::new_path(vec!["demo".into(), "trips".into()]);
+    let poll = c.poll_flight_info(descriptor.clone()).await.unwrap();
+    assert_eq!(poll.progress, Some(1.0));
+    assert!(poll.flight_descriptor.is_none());
+    let polled = poll.info.unwrap();
+    let info = c.get_flight_info(descriptor).await.unwrap();
+    assert_eq!(polled.endpoint.len(), info.endpoint.len());
+    assert_eq!(polled.total_records, info.total_records);
     let e = status(
-        c.poll_flight_info(FlightDescriptor::new_path(vec![
-            "demo".into(),
-            "trips".into(),
-        ]))
+        c.do_exchange(futures::stream::empty::<
+            Result<arrow_flight::FlightData, arrow_flight::error::FlightError>,
+        >())
         .await
-        .unwrap_err(),
+        .err()
+        .unwrap(),
     );
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
     let e = status(
         c.do_action(arrow_flight::Action::new("drop_everything", ""))
             .await

@@ -12,7 +12,11 @@ use laker_integration_tests::{TestServer, info_for, status};
 use tonic::Code;
 use tonic::transport::Channel;
 
-async fn sql_client(s: &TestServer, user: &str, password: &str) -> FlightSqlServiceClient<Channel> {
+pub(crate) async fn sql_client(
+    s: &TestServer,
+    user: &str,
+    password: &str,
+) -> FlightSqlServiceClient<Channel> {
     let channel = Channel::from_shared(s.url())
         .unwrap()
         .connect()
@@ -23,7 +27,10 @@ async fn sql_client(s: &TestServer, user: &str, password: &str) -> FlightSqlServ
     client
 }
 
-async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
+pub(crate) async fn fetch(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: FlightInfo,
+) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     for endpoint in info.endpoint {
         let stream = client.do_get(endpoint.ticket.unwrap()).await.unwrap();
@@ -32,7 +39,7 @@ async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -
     batches
 }
 
-async fn query(
+pub(crate) async fn query(
     client: &mut FlightSqlServiceClient<Channel>,
     sql: &str,
 ) -> Result<Vec<RecordBatch>, tonic::Status> {
@@ -56,7 +63,7 @@ async fn query(
     Ok(batches)
 }
 
-fn flight_status(e: FlightError) -> tonic::Status {
+pub(crate) fn flight_status(e: FlightError) -> tonic::Status {
     match e {
         FlightError::Tonic(s) => *s,
         FlightError::Arrow(a) => tonic::Status::unknown(a.to_string()),
@@ -64,7 +71,7 @@ fn flight_status(e: FlightError) -> tonic::Status {
     }
 }
 
-fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
+pub(crate) fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
     batches
         .iter()
         .flat_map(|b| {
@@ -307,4 +314,164 @@ async fn statement_tickets_are_bound_to_their_principal() {
     let e = status(admin_raw.do_get(ticket).await.unwrap_err());
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("another principal"), "{}", e.message());
+}
+
+#[tokio::test]
+async fn key_commands_type_info_schema_and_poll() {
+    use arrow::datatypes::DataType;
+    use arrow_flight::FlightDescriptor;
+    use arrow_flight::sql::{
+        CommandGetCrossReference, CommandGetExportedKeys, CommandGetImportedKeys,
+        CommandGetPrimaryKeys, CommandGetXdbcTypeInfo, CommandStatementQuery, ProstMessageExt,
+    };
+    use prost::Message;
+
+    let s = TestServer::start().await;
+    let mut sql = sql_client(&s, "demo", "demo").await;
+    let table = |t: &str| {
+        (
+            Some("laker".to_string()),
+            Some("demo".to_string()),
+            t.to_string(),
+        )
+    };
+
+    let (catalog, db_schema, name) = table("zones");
+    let info = sql
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog,
+            db_schema,
+            table: name,
+        })
+        .await
+        .unwrap();
+    let schema = info.clone().try_decode_schema().unwrap();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "catalog_name",
+            "db_schema_name",
+            "table_name",
+            "column_name",
+            "key_name",
+            "key_sequence"
+        ]
+    );
+    assert_eq!(
+        laker_integration_tests::rows(&fetch(&mut sql, info).await),
+        0
+    );
+
+    let (catalog, db_schema, name) = table("zones");
+    let exported = sql
+        .get_exported_keys(CommandGetExportedKeys {
+            catalog,
+            db_schema,
+            table: name,
+        })
+        .await
+        .unwrap();
+    let (catalog, db_schema, name) = table("trips");
+    let imported = sql
+        .get_imported_keys(CommandGetImportedKeys {
+            catalog,
+            db_schema,
+            table: name,
+        })
+        .await
+        .unwrap();
+    let cross = sql
+        .get_cross_reference(CommandGetCrossReference {
+            pk_catalog: None,
+            pk_db_schema: Some("demo".into()),
+            pk_table: "zones".into(),
+            fk_catalog: None,
+            fk_db_schema: Some("demo".into()),
+            fk_table: "trips".into(),
+        })
+        .await
+        .unwrap();
+    for info in [exported, imported, cross] {
+        let schema = info.clone().try_decode_schema().unwrap();
+        assert_eq!(schema.fields().len(), 13);
+        assert_eq!(schema.field(11).name(), "update_rule");
+        assert_eq!(schema.field(11).data_type(), &DataType::UInt8);
+        let batches = fetch(&mut sql, info).await;
+        assert_eq!(laker_integration_tests::rows(&batches), 0);
+    }
+
+    let info = sql
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .unwrap();
+    let types = fetch(&mut sql, info).await;
+    let names = strings(&types, 0);
+    for expected in [
+        "BIGINT",
+        "VARCHAR",
+        "DOUBLE",
+        "DECIMAL",
+        "DATE",
+        "TIMESTAMP",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let info = sql
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo {
+            data_type: Some(arrow_flight::sql::XdbcDataType::XdbcBigint as i32),
+        })
+        .await
+        .unwrap();
+    assert_eq!(strings(&fetch(&mut sql, info).await, 0), ["BIGINT"]);
+
+    // GetSchema and PollFlightInfo for a statement, on the plain Flight client.
+    let mut plain = s.demo_client().await;
+    let cmd = CommandStatementQuery {
+        query: "SELECT zone_id, upper(city) AS city FROM demo.zones".into(),
+        transaction_id: None,
+    };
+    let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+    let schema = plain.get_schema(descriptor.clone()).await.unwrap();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["zone_id", "city"]);
+    let poll = plain.poll_flight_info(descriptor).await.unwrap();
+    assert_eq!(poll.progress, Some(1.0));
+    assert!(poll.flight_descriptor.is_none(), "nothing left to poll");
+    let info = poll.info.unwrap();
+    assert_eq!(info.endpoint.len(), 1);
+    let rows = laker_integration_tests::fetch_all(&mut plain, &info)
+        .await
+        .unwrap();
+    assert_eq!(laker_integration_tests::rows(&rows), 60);
+}
+
+#[tokio::test]
+async fn one_endpoint_by_default_and_partitions_on_request() {
+    let s = TestServer::start().await;
+    let mut sql = sql_client(&s, "demo", "demo").await;
+    let statement = "SELECT trip_id FROM demo.trips";
+    let info = sql.execute(statement.to_string(), None).await.unwrap();
+    assert_eq!(
+        info.endpoint.len(),
+        1,
+        "every client reads one endpoint right"
+    );
+    let single = fetch(&mut sql, info).await;
+    assert_eq!(
+        laker_integration_tests::rows(&single),
+        laker_integration_tests::DEMO_ROWS
+    );
+
+    sql.set_header(laker_flight_server::sql::ENDPOINTS_HEADER, "partitioned");
+    let info = sql.execute(statement.to_string(), None).await.unwrap();
+    assert!(info.endpoint.len() > 1, "{} endpoints", info.endpoint.len());
+    let parts = fetch(&mut sql, info).await;
+    assert_eq!(
+        laker_integration_tests::rows(&parts),
+        laker_integration_tests::DEMO_ROWS
+    );
 }

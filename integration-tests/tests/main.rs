@@ -17,5 +17,6 @@ mod postgres;
 mod reference;
 mod s3;
 mod seed;
+mod sql_limits;
 mod streaming;
 mod tickets;

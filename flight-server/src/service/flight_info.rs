@@ -71,6 +71,10 @@ pub async fn get_schema(
     principal: &Principal,
     descriptor: FlightDescriptor,
 ) -> Result<SchemaResult> {
+    if let Some(command) = crate::sql::decode_command(&descriptor.cmd) {
+        let schema = crate::sql::get_schema(state, principal, command).await?;
+        return schema_result(&schema);
+    }
     let spec = descriptor_spec(&descriptor)?;
     let (dataset, plan, _) = state.plan_download(principal, &spec).await?;
     schema_result(&with_dataset_metadata(

@@ -70,6 +70,43 @@ impl LakerFlightService {
     }
 }
 
+impl LakerFlightService {
+    /// GetFlightInfo (or PollFlightInfo, as `rpc`) for a Flight SQL command
+    /// or a download descriptor, audited.
+    async fn audited_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+        rpc: &'static str,
+    ) -> Result<FlightInfo, Status> {
+        let principal = self.caller(&request, rpc).await?;
+        let span = rpc_span(rpc, Some(&principal.name));
+        let call = AuditedCall::start(&request, &principal.name, rpc);
+        let partitioned = sql::wants_partitions(request.metadata());
+        let descriptor = request.into_inner();
+        let (call, result) = match sql::decode_command(&descriptor.cmd) {
+            Some(command) => (
+                call.with_detail(&sql::describe_command(&command)),
+                observe(
+                    span,
+                    sql::get_flight_info(&self.state, &principal, command, descriptor, partitioned),
+                )
+                .await,
+            ),
+            None => (
+                call.with_descriptor(&descriptor),
+                observe(
+                    span,
+                    flight_info::get_flight_info(&self.state, &principal, descriptor),
+                )
+                .await,
+            ),
+        };
+        let record = call.finish(&result);
+        self.state.audit.record(record).await;
+        result
+    }
+}
+
 /// The principal the auth layer put into the request.
 fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
     request
@@ -169,38 +206,24 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let principal = self.caller(&request, "GetFlightInfo").await?;
-        let span = rpc_span("GetFlightInfo", Some(&principal.name));
-        let call = AuditedCall::start(&request, &principal.name, "GetFlightInfo");
-        let descriptor = request.into_inner();
-        let (call, result) = match sql::decode_command(&descriptor.cmd) {
-            Some(command) => (
-                call.with_detail(&sql::describe_command(&command)),
-                observe(
-                    span,
-                    sql::get_flight_info(&self.state, &principal, command, descriptor),
-                )
-                .await,
-            ),
-            None => (
-                call.with_descriptor(&descriptor),
-                observe(
-                    span,
-                    flight_info::get_flight_info(&self.state, &principal, descriptor),
-                )
-                .await,
-            ),
-        };
-        let record = call.finish(&result);
-        self.state.audit.record(record).await;
-        result.map(Response::new)
+        self.audited_flight_info(request, "GetFlightInfo")
+            .await
+            .map(Response::new)
     }
 
+    /// Queries finish within one call, so the first poll answers with the
+    /// complete FlightInfo (progress 1, nothing left to poll).
     async fn poll_flight_info(
         &self,
-        _request: Request<FlightDescriptor>,
+        request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
-        unimplemented("PollFlightInfo (use GetFlightInfo)")
+        let info = self.audited_flight_info(request, "PollFlightInfo").await?;
+        Ok(Response::new(PollInfo {
+            info: Some(info),
+            flight_descriptor: None,
+            progress: Some(1.0),
+            expiration_time: None,
+        }))
     }
 
     async fn get_schema(
@@ -209,8 +232,11 @@ impl FlightService for LakerFlightService {
     ) -> Result<Response<SchemaResult>, Status> {
         let principal = self.caller(&request, "GetSchema").await?;
         let span = rpc_span("GetSchema", Some(&principal.name));
-        let call = AuditedCall::start(&request, &principal.name, "GetSchema")
-            .with_descriptor(request.get_ref());
+        let call = AuditedCall::start(&request, &principal.name, "GetSchema");
+        let call = match sql::decode_command(&request.get_ref().cmd) {
+            Some(command) => call.with_detail(&sql::describe_command(&command)),
+            None => call.with_descriptor(request.get_ref()),
+        };
         let result = observe(
             span,
             flight_info::get_schema(&self.state, &principal, request.into_inner()),

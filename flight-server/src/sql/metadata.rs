@@ -3,57 +3,23 @@
 //! the key commands (no keys: empty results with the right schema). Each
 //! FlightInfo's ticket is the command itself; DoGet builds the answer.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
-use arrow_flight::sql::{
-    Command, CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTables, SqlInfo,
-    SqlSupportedTransaction,
-};
+use arrow_flight::sql::{Command, CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables};
 use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use laker_auth::Principal;
 use prost::Message;
 
+use super::info::sql_info;
+use super::keys::{foreign_keys_schema, no_keys, primary_keys_schema};
 use super::session::{CATALOG, readable};
+use super::type_info::type_info;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-
-/// What BI tools and drivers ask GetSqlInfo.
-static SQL_INFO: LazyLock<Option<SqlInfoData>> = LazyLock::new(|| {
-    let mut b = SqlInfoDataBuilder::new();
-    b.append(SqlInfo::FlightSqlServerName, "Laker");
-    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
-    b.append(SqlInfo::FlightSqlServerArrowVersion, "1.5");
-    b.append(SqlInfo::FlightSqlServerReadOnly, true);
-    b.append(SqlInfo::FlightSqlServerSql, true);
-    b.append(SqlInfo::FlightSqlServerSubstrait, false);
-    b.append(
-        SqlInfo::FlightSqlServerTransaction,
-        SqlSupportedTransaction::None as i32,
-    );
-    b.append(SqlInfo::FlightSqlServerCancel, false);
-    b.append(SqlInfo::SqlDdlCatalog, false);
-    b.append(SqlInfo::SqlDdlSchema, false);
-    b.append(SqlInfo::SqlDdlTable, false);
-    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
-    b.append(SqlInfo::SqlQuotedIdentifierCase, 3_i32); // case sensitive
-    b.append(SqlInfo::SqlIdentifierCase, 2_i32); // lowercase
-    b.append(SqlInfo::SqlAllTablesAreSelectable, true);
-    b.append(SqlInfo::SqlSchemaTerm, "namespace");
-    b.append(SqlInfo::SqlCatalogTerm, "catalog");
-    b.append(SqlInfo::SqlTransactionsSupported, false);
-    b.build().ok()
-});
-
-fn sql_info() -> Result<&'static SqlInfoData> {
-    SQL_INFO
-        .as_ref()
-        .ok_or_else(|| Error::Internal("SQL info could not be built".into()))
-}
 
 fn table_types_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
@@ -64,13 +30,18 @@ fn table_types_schema() -> SchemaRef {
 }
 
 /// The answer schema of a metadata command.
-fn schema_of(command: &Command) -> Result<SchemaRef> {
+pub(super) fn schema_of(command: &Command) -> Result<SchemaRef> {
     Ok(match command {
         Command::CommandGetCatalogs(c) => (*c).into_builder().schema(),
         Command::CommandGetDbSchemas(c) => c.clone().into_builder().schema(),
         Command::CommandGetTables(c) => c.clone().into_builder().schema(),
         Command::CommandGetTableTypes(_) => table_types_schema(),
-        Command::CommandGetSqlInfo(c) => c.clone().into_builder(sql_info()?).schema(),
+        Command::CommandGetSqlInfo(c) => c.clone().into_builder(&sql_info(None)?).schema(),
+        Command::CommandGetXdbcTypeInfo(c) => (*c).into_builder(type_info()?).schema(),
+        Command::CommandGetPrimaryKeys(_) => primary_keys_schema(),
+        Command::CommandGetExportedKeys(_)
+        | Command::CommandGetImportedKeys(_)
+        | Command::CommandGetCrossReference(_) => foreign_keys_schema(),
         other => {
             return Err(Error::Unimplemented(format!(
                 "Flight SQL command {} is not supported",
@@ -113,7 +84,14 @@ pub async fn batches(
             table_types_schema(),
             vec![Arc::new(StringArray::from(vec!["TABLE"]))],
         )?,
-        Command::CommandGetSqlInfo(c) => sql_info_batch(c)?,
+        Command::CommandGetSqlInfo(c) => c
+            .into_builder(&sql_info(state.sql_limits.limits().timeout)?)
+            .build()?,
+        Command::CommandGetXdbcTypeInfo(c) => c.into_builder(type_info()?).build()?,
+        Command::CommandGetPrimaryKeys(_) => no_keys(primary_keys_schema()),
+        Command::CommandGetExportedKeys(_)
+        | Command::CommandGetImportedKeys(_)
+        | Command::CommandGetCrossReference(_) => no_keys(foreign_keys_schema()),
         other => {
             return Err(Error::Unimplemented(format!(
                 "Flight SQL command {} is not supported",
@@ -167,8 +145,4 @@ async fn tables(
         }
     }
     Ok(builder.build()?)
-}
-
-fn sql_info_batch(c: CommandGetSqlInfo) -> Result<RecordBatch> {
-    Ok(c.into_builder(sql_info()?).build()?)
 }

@@ -4,24 +4,35 @@
 //! stays on the download path.
 //!
 //! Statements are planned in the caller's own session (see [`session`]),
-//! checked by the [`sandbox`], and streamed: GetFlightInfo hands out one
-//! signed [`handle`] per partition, and DoGet plans the SQL again — no
-//! server memory holds plans or results between calls.
+//! checked by the [`sandbox`], and streamed under the [`limits`]:
+//! GetFlightInfo hands out a signed [`handle`] (one per partition when the
+//! client asks for partitioned endpoints), and DoGet plans the SQL again —
+//! no server memory holds plans or results between calls.
 
+pub mod cancel;
 pub mod handle;
+mod info;
+mod keys;
+pub mod limits;
 mod metadata;
 pub mod prepared;
 pub mod sandbox;
 pub mod session;
+mod type_info;
 
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow_flight::sql::{Any, Command, ProstMessageExt, TicketStatementQuery};
-use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use arrow_flight::{
+    CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightDescriptor,
+    FlightEndpoint, FlightInfo, Ticket,
+};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::{ExecutionPlanProperties, execute_stream};
+use datafusion::prelude::SessionContext;
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
 use prost::Message;
@@ -34,6 +45,21 @@ use crate::service::do_get::refused;
 use crate::state::AppState;
 use crate::stream::{FlightDataStream, flight_data_stream};
 use handle::StatementHandle;
+use limits::{QueryLimiter, bounded};
+
+/// Request header asking GetFlightInfo for one endpoint per independent
+/// partition (value `partitioned`). Without it a statement has a single
+/// endpoint, which every client reads correctly — some (SQLAlchemy's
+/// flightsql-dbapi among them) read only the first endpoint.
+pub const ENDPOINTS_HEADER: &str = "x-laker-endpoints";
+
+/// Whether a request's headers ask for partitioned endpoints.
+pub fn wants_partitions(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata
+        .get(ENDPOINTS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("partitioned"))
+}
 
 /// Type URL prefix of Flight SQL messages.
 const SQL_TYPE_PREFIX: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
@@ -65,10 +91,11 @@ pub(crate) async fn get_flight_info(
     principal: &Principal,
     command: Command,
     descriptor: FlightDescriptor,
+    partitioned: bool,
 ) -> Result<FlightInfo> {
     match command {
         Command::CommandStatementQuery(q) => {
-            statement_info(state, principal, &q.query, None, descriptor).await
+            statement_info(state, principal, &q.query, None, descriptor, partitioned).await
         }
         Command::CommandPreparedStatementQuery(q) => {
             let prepared = prepared::verify(state, principal, &q.prepared_statement_handle)?;
@@ -78,11 +105,35 @@ pub(crate) async fn get_flight_info(
                 &prepared.sql,
                 prepared.params.as_deref(),
                 descriptor,
+                partitioned,
             )
             .await
         }
         other => metadata::flight_info(state, principal, other, descriptor).await,
     }
+}
+
+/// GetSchema for a Flight SQL command: the schema its results will have.
+pub(crate) async fn get_schema(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    command: Command,
+) -> Result<SchemaRef> {
+    let (sql, params) = match command {
+        Command::CommandStatementQuery(q) => (q.query, None),
+        Command::CommandPreparedStatementQuery(q) => {
+            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle)?;
+            (prepared.sql, prepared.params)
+        }
+        other => return metadata::schema_of(&other),
+    };
+    let deadline = state.sql_limits.deadline();
+    let plan = QueryLimiter::plan_within(
+        deadline,
+        physical_plan(state, principal, &sql, params.as_deref()),
+    )
+    .await?;
+    Ok(plan.schema())
 }
 
 async fn statement_info(
@@ -91,16 +142,23 @@ async fn statement_info(
     sql: &str,
     params: Option<&str>,
     descriptor: FlightDescriptor,
+    partitioned: bool,
 ) -> Result<FlightInfo> {
-    let plan = physical_plan(state, principal, sql, params).await?;
-    let partitions = plan.output_partitioning().partition_count().max(1) as u32;
+    let deadline = state.sql_limits.deadline();
+    let plan =
+        QueryLimiter::plan_within(deadline, physical_plan(state, principal, sql, params)).await?;
+    let partitions = if partitioned {
+        plan.output_partitioning().partition_count().max(1) as u32
+    } else {
+        1
+    };
     let exp = unix_now().saturating_add(state.ticket_ttl.as_secs());
     let endpoints = (0..partitions)
         .map(|p| {
             let handle = StatementHandle {
                 sub: principal.name.clone(),
                 sql: sql.to_string(),
-                partition: Some(p),
+                partition: partitioned.then_some(p),
                 partitions,
                 params: params.map(str::to_string),
                 exp,
@@ -130,7 +188,16 @@ async fn physical_plan(
     params: Option<&str>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let ctx = session::principal_context(state, principal).await?;
-    let mut logical = sandbox::plan_query(&ctx, sql).await?;
+    plan_in(&ctx, sql, params).await
+}
+
+/// Plans `sql` with `params` in the principal's session `ctx`.
+async fn plan_in(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<&str>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let mut logical = sandbox::plan_query(ctx, sql).await?;
     if let Some(values) = prepared::param_values(params)? {
         logical = logical
             .with_param_values(values)
@@ -169,7 +236,7 @@ pub(crate) async fn do_get(
                 Err(e) => return Err(refused(call, permit, e.into())),
             };
             let call = call.with_detail(&handle.sql);
-            match statement_stream(state, principal, &handle).await {
+            match statement_stream(state, principal, &handle, &t.statement_handle).await {
                 Ok(batches) => (call, batches),
                 Err(e) => return Err(refused(call, permit, e)),
             }
@@ -193,27 +260,78 @@ async fn statement_stream(
     state: &Arc<AppState>,
     principal: &Principal,
     handle: &StatementHandle,
+    handle_bytes: &[u8],
 ) -> Result<SendableRecordBatchStream> {
-    let plan = physical_plan(state, principal, &handle.sql, handle.params.as_deref()).await?;
-    let partitions = plan.output_partitioning().partition_count().max(1) as u32;
-    if partitions != handle.partitions {
-        return Err(Error::FailedPrecondition(
-            "the data changed since the statement was planned; call GetFlightInfo again".into(),
+    let slot = state.sql_limits.admit(&principal.name)?;
+    let cancel = state
+        .cancellations
+        .start(handle_bytes, handle.exp)
+        .ok_or_else(|| Error::Status(tonic::Status::cancelled("the query was cancelled")))?;
+    let registration = cancel::Registration::new(Arc::clone(&state.cancellations), handle_bytes);
+    let deadline = state.sql_limits.deadline();
+    let planning = async {
+        let ctx = session::principal_context(state, principal).await?;
+        let plan = plan_in(&ctx, &handle.sql, handle.params.as_deref()).await?;
+        Ok((ctx, plan))
+    };
+    let (ctx, plan) = QueryLimiter::plan_within(deadline, planning).await?;
+    let task = state.sql_limits.task_context(&ctx.state())?;
+    let batches = match handle.partition {
+        Some(p) => {
+            let partitions = plan.output_partitioning().partition_count().max(1) as u32;
+            if partitions != handle.partitions {
+                return Err(Error::FailedPrecondition(
+                    "the data changed since the statement was planned; call GetFlightInfo again"
+                        .into(),
+                ));
+            }
+            if (p as usize) < plan.output_partitioning().partition_count() {
+                plan.execute(p as usize, task)?
+            } else {
+                Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        plan.schema(),
+                        futures::stream::empty(),
+                    ),
+                )
+            }
+        }
+        None => execute_stream(plan, task)?,
+    };
+    Ok(bounded(batches, deadline, cancel, (slot, registration)))
+}
+
+/// CancelFlightInfo: cancels the statements whose tickets `body` holds.
+fn cancel_flight_info(state: &AppState, principal: &Principal, body: &[u8]) -> Result<Vec<u8>> {
+    let request = CancelFlightInfoRequest::decode(body)
+        .map_err(|_| Error::InvalidArgument("body is not a CancelFlightInfoRequest".into()))?;
+    let info = request.info.ok_or_else(|| {
+        Error::InvalidArgument("CancelFlightInfoRequest has no FlightInfo".into())
+    })?;
+    let now = unix_now();
+    let mut handles = Vec::new();
+    for endpoint in &info.endpoint {
+        let Some(ticket) = &endpoint.ticket else {
+            continue;
+        };
+        let Some(Command::TicketStatementQuery(t)) = decode_command(&ticket.ticket) else {
+            return Err(Error::InvalidArgument(
+                "only statements (Flight SQL queries) can be cancelled".into(),
+            ));
+        };
+        let handle =
+            StatementHandle::verify(&state.tickets, &t.statement_handle, &principal.name, now)?;
+        handles.push((t.statement_handle, handle.exp));
+    }
+    if handles.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the FlightInfo holds no statement tickets to cancel".into(),
         ));
     }
-    let task = state.engine.state().task_ctx();
-    match handle.partition {
-        Some(p) if (p as usize) < plan.output_partitioning().partition_count() => {
-            Ok(plan.execute(p as usize, task)?)
-        }
-        Some(_) => Ok(Box::pin(
-            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                plan.schema(),
-                futures::stream::empty(),
-            ),
-        )),
-        None => Ok(execute_stream(plan, task)?),
+    for (bytes, exp) in handles {
+        state.cancellations.cancel(&bytes, exp, now);
     }
+    Ok(CancelFlightInfoResult::new(CancelStatus::Cancelled).encode_to_vec())
 }
 
 /// DoAction for the Flight SQL actions (prepared statements), or `None`
@@ -231,6 +349,10 @@ pub(crate) async fn do_action(
         ),
         // Handles carry everything; there is nothing to free.
         "ClosePreparedStatement" => Some(Ok(Vec::new())),
+        "CancelFlightInfo" => Some(
+            cancel_flight_info(state, principal, &action.body)
+                .map(|body| vec![arrow_flight::Result { body: body.into() }]),
+        ),
         _ => None,
     }
 }
