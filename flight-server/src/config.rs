@@ -87,6 +87,12 @@ pub struct Cli {
     /// SQL queries one user may run at once [default: 8].
     #[arg(long, env = "LAKER_SQL_MAX_CONCURRENT")]
     pub sql_max_concurrent: Option<usize>,
+    /// Most bytes of Arrow data one upload may send [default: 17179869184].
+    #[arg(long, env = "LAKER_UPLOAD_MAX_BYTES")]
+    pub upload_max_bytes: Option<u64>,
+    /// Most rows one upload may send [default: 2000000000].
+    #[arg(long, env = "LAKER_UPLOAD_MAX_ROWS")]
+    pub upload_max_rows: Option<u64>,
     /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
     #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
     pub login_max_failures: Option<u32>,
@@ -216,6 +222,8 @@ pub struct FileConfig {
     sql_timeout_secs: Option<u64>,
     sql_query_memory_mb: Option<usize>,
     sql_max_concurrent: Option<usize>,
+    upload_max_bytes: Option<u64>,
+    upload_max_rows: Option<u64>,
     login_max_failures: Option<u32>,
     login_max_failures_per_address: Option<u32>,
     login_lockout_secs: Option<u64>,
@@ -260,6 +268,8 @@ pub struct ServerConfig {
     pub batch_size: usize,
     /// Limits of SQL queries.
     pub sql_limits: crate::sql::limits::SqlLimits,
+    /// Limits on one upload.
+    pub upload_limits: crate::upload::UploadLimits,
     /// Limits on failed logins.
     pub login_limits: laker_auth::LoginLimits,
     /// Log format.
@@ -302,6 +312,7 @@ impl ServerConfig {
             max_partitions: 8,
             batch_size: 8192,
             sql_limits: crate::sql::limits::SqlLimits::default(),
+            upload_limits: crate::upload::UploadLimits::default(),
             login_limits: laker_auth::LoginLimits::default(),
             log_format: LogFormat::Text,
             log: "info".to_string(),
@@ -366,6 +377,12 @@ impl ServerConfig {
         }
         if let Some(n) = cli.sql_max_concurrent.or(file.sql_max_concurrent) {
             c.sql_limits.concurrent_per_principal = n;
+        }
+        if let Some(n) = cli.upload_max_bytes.or(file.upload_max_bytes) {
+            c.upload_limits.max_bytes = n;
+        }
+        if let Some(n) = cli.upload_max_rows.or(file.upload_max_rows) {
+            c.upload_limits.max_rows = n;
         }
         if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
             c.login_limits.per_user = v;

@@ -20,6 +20,7 @@ pub mod stream;
 pub mod telemetry;
 pub mod ticket;
 pub mod tls;
+pub mod upload;
 
 pub use config::{Cli, LogFormat, ServerConfig};
 pub use server::{RunningServer, ServerOptions, StartError, start};

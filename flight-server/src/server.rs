@@ -209,6 +209,7 @@ pub async fn start(
         locations,
         sql_limits: QueryLimiter::new(config.sql_limits),
         cancellations: Arc::default(),
+        upload_limits: config.upload_limits,
     });
 
     let listener = TcpListener::bind(config.listen)

@@ -41,6 +41,8 @@ pub struct AppState {
     pub sql_limits: QueryLimiter,
     /// Cancellation of running SQL statements.
     pub cancellations: Arc<Cancellations>,
+    /// Limits on one upload.
+    pub upload_limits: crate::upload::UploadLimits,
 }
 
 impl AppState {

@@ -12,9 +12,9 @@ use tonic::Code;
 const PASSWORD: &str = "correct-horse-battery";
 
 /// One audit row: (principal, action, dataset, outcome, rows).
-type AuditRow = (String, String, String, String, i64);
+pub(crate) type AuditRow = (String, String, String, String, i64);
 
-async fn audit_rows(admin: &mut FlightClient, filter: &str) -> Vec<AuditRow> {
+pub(crate) async fn audit_rows(admin: &mut FlightClient, filter: &str) -> Vec<AuditRow> {
     let spec = serde_json::json!({
         "dataset": "system.audit",
         "columns": ["principal", "action", "dataset", "outcome", "rows"],
@@ -54,7 +54,7 @@ async fn audit_rows(admin: &mut FlightClient, filter: &str) -> Vec<AuditRow> {
         .collect()
 }
 
-fn row(p: &str, a: &str, d: &str, o: &str, rows: i64) -> AuditRow {
+pub(crate) fn row(p: &str, a: &str, d: &str, o: &str, rows: i64) -> AuditRow {
     (p.into(), a.into(), d.into(), o.into(), rows)
 }
 
@@ -94,7 +94,7 @@ async fn known_actions_leave_exact_audit_records() {
             .unwrap_err(),
     );
     assert_eq!(denied.code(), Code::NotFound);
-    // Uploads are not offered yet; the attempt is audited all the same.
+    // An upload without the write grant is refused and audited all the same.
     let put = carol
         .do_put(
             futures::stream::iter(vec![arrow_flight::FlightData {
@@ -111,7 +111,7 @@ async fn known_actions_leave_exact_audit_records() {
         Err(e) => status(e),
         Ok(s) => status(s.try_collect::<Vec<_>>().await.unwrap_err()),
     };
-    assert_eq!(put.code(), Code::Unimplemented);
+    assert_eq!(put.code(), Code::PermissionDenied, "{put:?}");
 
     let rows = audit_rows(&mut admin, "principal = 'carol'").await;
     assert_eq!(
@@ -122,7 +122,7 @@ async fn known_actions_leave_exact_audit_records() {
             row("carol", "GetFlightInfo", "demo.zones", "ok", 0),
             row("carol", "DoGet", "demo.zones", "ok", 7),
             row("carol", "GetFlightInfo", "demo.trips", "not_found", 0),
-            row("carol", "DoPut", "", "unimplemented", 0),
+            row("carol", "DoPut", "", "permission_denied", 0),
         ]
     );
     let admin_actions = audit_rows(

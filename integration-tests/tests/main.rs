@@ -20,3 +20,4 @@ mod seed;
 mod sql_limits;
 mod streaming;
 mod tickets;
+mod uploads;

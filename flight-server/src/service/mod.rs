@@ -288,15 +288,22 @@ impl FlightService for LakerFlightService {
     ) -> Result<Response<Self::DoPutStream>, Status> {
         let principal = principal(&request)?;
         let call = AuditedCall::start(&request, &principal.name, "DoPut");
+        let headers = request.metadata().clone();
         let data = request.into_inner();
         let result = observe(
             rpc_span("DoPut", Some(&principal.name)),
-            sql::do_put(&self.state, principal, data),
+            sql::do_put(&self.state, principal, headers, data),
         )
         .await;
-        let record = call.finish(&result);
+        let record = match &result {
+            Ok(done) if !done.dataset.is_empty() => call
+                .with_dataset(done.dataset.clone())
+                .finish_with("ok".into(), String::new(), done.rows, done.bytes),
+            _ => call.finish(&result),
+        };
         self.state.audit.record(record).await;
-        result.map(|body| Response::new(stream::once(async { Ok(body) }).boxed()))
+        let body = result?.result;
+        Ok(Response::new(stream::once(async { Ok(body) }).boxed()))
     }
 
     async fn do_exchange(

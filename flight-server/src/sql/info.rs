@@ -85,7 +85,7 @@ pub fn sql_info(timeout: Option<Duration>) -> Result<SqlInfoData> {
         SqlSupportedTransaction::None as i32,
     );
     b.append(SqlInfo::FlightSqlServerCancel, true);
-    b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    b.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     let timeout_ms = timeout.map_or(0, |t| t.as_millis().min(i32::MAX as u128) as i32);
     b.append(SqlInfo::FlightSqlServerStatementTimeout, timeout_ms);
     b.append(SqlInfo::SqlDdlCatalog, false);

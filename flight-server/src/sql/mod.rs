@@ -357,13 +357,13 @@ pub(crate) async fn do_action(
     }
 }
 
-/// DoPut: binding parameters to a prepared statement. Uploads of data
-/// are not offered yet.
+/// DoPut: binding parameters to a prepared statement, or an upload.
 pub(crate) async fn do_put(
     state: &Arc<AppState>,
     principal: Principal,
+    headers: tonic::metadata::MetadataMap,
     mut data: tonic::Streaming<arrow_flight::FlightData>,
-) -> Result<arrow_flight::PutResult> {
+) -> Result<crate::upload::Uploaded> {
     use futures::StreamExt;
     let principal = state.authenticator.require_active(&principal).await?;
     let first = data
@@ -375,20 +375,37 @@ pub(crate) async fn do_put(
         .flight_descriptor
         .as_ref()
         .and_then(|d| decode_command(&d.cmd));
+    let rest = data.map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))));
     match command {
         Some(Command::CommandPreparedStatementQuery(q)) => {
             let stream = futures::stream::once(async { Ok(first) })
-                .chain(data)
-                .map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))))
+                .chain(rest)
                 .boxed();
             let body =
                 prepared::bind(state, &principal, &q.prepared_statement_handle, stream).await?;
-            Ok(arrow_flight::PutResult {
-                app_metadata: body.into(),
+            Ok(crate::upload::Uploaded {
+                dataset: String::new(),
+                rows: 0,
+                bytes: 0,
+                result: arrow_flight::PutResult {
+                    app_metadata: body.into(),
+                },
             })
         }
-        _ => Err(Error::Unimplemented(
-            "DoPut (uploads) is not supported by this server".into(),
-        )),
+        Some(Command::CommandStatementIngest(cmd)) => {
+            let target = crate::upload::target::ingest_target(&cmd)?;
+            let mut done =
+                crate::upload::write_upload(state, &principal, target, first, rest).await?;
+            let count = arrow_flight::sql::DoPutUpdateResult {
+                record_count: i64::try_from(done.rows).unwrap_or(-1),
+            };
+            done.result.app_metadata = count.encode_to_vec().into();
+            Ok(done)
+        }
+        Some(other) => Err(Error::Unimplemented(format!(
+            "DoPut with Flight SQL command {} is not supported",
+            describe_command(&other)
+        ))),
+        None => crate::upload::upload(state, &principal, &headers, first, rest).await,
     }
 }

@@ -1,0 +1,265 @@
+//! Uploads through DoPut into Delta datasets: create, append, replace,
+//! idempotent retries, schema checks, and nothing visible after a refusal.
+
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightClient, FlightData, FlightDescriptor};
+use futures::TryStreamExt;
+use laker_integration_tests::{TestServer, action, fetch_all, info_for, rows, status};
+use tonic::Code;
+
+const PASSWORD: &str = "writer-password-1";
+
+fn events(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("kind", DataType::Utf8, true),
+    ]));
+    let kinds: Vec<String> = ids.clone().map(|i| format!("k{}", i % 3)).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.collect::<Vec<_>>())),
+            Arc::new(StringArray::from(kinds)),
+        ],
+    )
+    .unwrap()
+}
+
+/// Uploads `batches` to `up.events` with `mode` and an optional upload id;
+/// returns the DoPut result's JSON.
+async fn put(
+    client: &mut FlightClient,
+    mode: &str,
+    upload_id: Option<&str>,
+    batches: Vec<RecordBatch>,
+) -> Result<serde_json::Value, tonic::Status> {
+    client.add_header("x-laker-upload-mode", mode).unwrap();
+    client
+        .add_header("x-laker-upload-id", upload_id.unwrap_or("none"))
+        .unwrap();
+    if upload_id.is_none() {
+        client.metadata_mut().remove("x-laker-upload-id");
+    }
+    let descriptor = FlightDescriptor::new_path(vec!["up".into(), "events".into()]);
+    let data = FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(futures::stream::iter(batches.into_iter().map(Ok)));
+    let results: Vec<_> = client
+        .do_put(data)
+        .await
+        .map_err(status)?
+        .try_collect()
+        .await
+        .map_err(status)?;
+    Ok(serde_json::from_slice(&results[0].app_metadata).unwrap())
+}
+
+async fn count(client: &mut FlightClient) -> usize {
+    let info = info_for(client, &serde_json::json!({"dataset": "up.events"}))
+        .await
+        .unwrap();
+    rows(&fetch_all(client, &info).await.unwrap())
+}
+
+async fn writer_server() -> (TestServer, FlightClient) {
+    let (s, writer, _admin) = writer_server_with(|_| {}).await;
+    (s, writer)
+}
+
+/// A server (configured by `tweak`) with namespace `up`, a `writer` who may
+/// read and write it, and an admin client.
+async fn writer_server_with(
+    tweak: impl FnOnce(&mut laker_flight_server::ServerConfig),
+) -> (TestServer, FlightClient, FlightClient) {
+    let s = TestServer::start_with(tweak).await;
+    let mut admin = s.admin_client().await;
+    for (kind, body) in [
+        ("create_namespace", serde_json::json!({"name": "up"})),
+        (
+            "create_user",
+            serde_json::json!({"name": "writer", "password": PASSWORD}),
+        ),
+        (
+            "grant",
+            serde_json::json!({"user": "writer", "pattern": "up.*", "action": "write"}),
+        ),
+        (
+            "grant",
+            serde_json::json!({"user": "writer", "pattern": "up.*", "action": "read"}),
+        ),
+    ] {
+        action(&mut admin, kind, body).await.unwrap();
+    }
+    let writer = s.login("writer", PASSWORD).await.unwrap();
+    (s, writer, admin)
+}
+
+#[tokio::test]
+async fn create_append_retry_and_replace() {
+    let (_s, mut w, mut admin) = writer_server_with(|_| {}).await;
+    let created = put(&mut w, "create", None, vec![events(0..10)])
+        .await
+        .unwrap();
+    assert_eq!(created["version"], 0);
+    assert_eq!(created["rows"], 10);
+    assert_eq!(count(&mut w).await, 10);
+
+    let appended = put(
+        &mut w,
+        "append",
+        Some("batch-1"),
+        vec![events(10..15), events(15..20)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(appended["version"], 1);
+    assert_eq!(appended["rows"], 10);
+    assert_eq!(appended["duplicate"], false);
+    // A retry of the same upload commits nothing.
+    let retried = put(&mut w, "append", Some("batch-1"), vec![events(10..20)])
+        .await
+        .unwrap();
+    assert_eq!(retried["duplicate"], true, "{retried}");
+    assert_eq!(count(&mut w).await, 20);
+
+    // Creating it again is refused.
+    let e = put(&mut w, "create", None, vec![events(0..1)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+
+    let replaced = put(&mut w, "replace", None, vec![events(100..103)])
+        .await
+        .unwrap();
+    assert_eq!(replaced["version"], 2);
+    assert_eq!(count(&mut w).await, 3);
+
+    // Each upload is audited with its dataset, outcome and rows.
+    use crate::audit::{audit_rows, row};
+    let puts = audit_rows(&mut admin, "principal = 'writer' AND action = 'DoPut'").await;
+    assert_eq!(
+        puts,
+        vec![
+            row("writer", "DoPut", "up.events", "ok", 10),
+            row("writer", "DoPut", "up.events", "ok", 10),
+            row("writer", "DoPut", "up.events", "ok", 0),
+            row("writer", "DoPut", "", "already_exists", 0),
+            row("writer", "DoPut", "up.events", "ok", 3),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refused_uploads_leave_the_dataset_unchanged() {
+    let (s, mut w) = writer_server().await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+
+    // A column of the wrong type.
+    let wrong = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(vec!["x"]))],
+    )
+    .unwrap();
+    let e = put(&mut w, "append", None, vec![wrong]).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message()
+            .contains("column 'id' is Int64 in the dataset but the upload sends Utf8"),
+        "{}",
+        e.message()
+    );
+
+    // Nulls in a required column, after a good batch: the whole upload is refused.
+    let nullable = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("kind", DataType::Utf8, true),
+    ]));
+    let batch = |ids: Vec<Option<i64>>| {
+        let kinds = StringArray::from(vec![Some("k"); ids.len()]);
+        RecordBatch::try_new(
+            Arc::clone(&nullable),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(kinds)],
+        )
+        .unwrap()
+    };
+    let good = batch(vec![Some(5), Some(6), Some(7)]);
+    let bad = batch(vec![Some(8), None]);
+    let e = put(&mut w, "append", None, vec![good, bad])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message()
+            .contains("rule 'not null' violated: column 'id'"),
+        "{}",
+        e.message()
+    );
+    assert!(e.message().contains("rows 4"), "{}", e.message());
+    assert_eq!(
+        count(&mut w).await,
+        5,
+        "nothing of the refused uploads is visible"
+    );
+
+    // Widening and a new nullable column are accepted.
+    let widened = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("note", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int32Array::from(vec![50, 51])),
+            Arc::new(StringArray::from(vec![Some("n"), None])),
+        ],
+    )
+    .unwrap();
+    let ok = put(&mut w, "append", None, vec![widened]).await.unwrap();
+    assert_eq!(ok["rows"], 2);
+    assert_eq!(count(&mut w).await, 7);
+
+    // Garbage instead of Arrow.
+    let garbage = FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_path(vec![
+            "up".into(),
+            "events".into(),
+        ])),
+        data_header: b"not arrow at all".to_vec().into(),
+        ..Default::default()
+    };
+    let e = status(
+        w.do_put(futures::stream::iter([Ok::<_, FlightError>(garbage)]))
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // Without the write grant.
+    let mut demo = s.demo_client().await;
+    let e = put(&mut demo, "append", None, vec![events(0..1)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert_eq!(count(&mut w).await, 7);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limits_are_resource_exhausted() {
+    let (_s, mut w, _admin) = writer_server_with(|c| c.upload_limits.max_rows = 5).await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let e = put(&mut w, "append", None, vec![events(5..8), events(8..11)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("limit of 5 rows"), "{}", e.message());
+    assert_eq!(count(&mut w).await, 5);
+}
