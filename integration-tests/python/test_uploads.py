@@ -91,3 +91,27 @@ def test_adbc_ingest_create_append_and_replace(server, writer):
         assert cur.fetch_arrow_table().to_pylist() == [{"zone": 1, "name": "a"}]
         with pytest.raises(Exception, match="already exists"):
             cur.adbc_ingest("zones", data, mode="create", db_schema_name="pyup")
+
+
+def test_ten_million_rows_stream_through(server, writer):
+    """A large upload streams batch by batch; every row arrives once."""
+    import pyarrow.compute as pc
+
+    client, token = writer
+    n, step = 10_000_000, 1_000_000
+    schema = pa.schema([("id", pa.int64()), ("value", pa.float64())])
+    headers = [token, (b"x-laker-upload-mode", b"create")]
+    stream, results = client.do_put(
+        fl.FlightDescriptor.for_path("pyup", "big"), schema, options=fl.FlightCallOptions(headers=headers))
+    for start in range(0, n, step):
+        ids = pa.array(range(start, start + step), pa.int64())
+        stream.write_batch(pa.record_batch([ids, pc.multiply(ids, 0.5)], schema=schema))
+    stream.done_writing()
+    answer = json.loads(results.read().to_pybytes())
+    stream.close()
+    assert answer["rows"] == n
+    with flight_sql.connect(server.url, db_kwargs={"username": "pywriter", "password": PASSWORD},
+                            autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) AS n, count(DISTINCT id) AS d, sum(id) AS s FROM pyup.big")
+        got = cur.fetch_arrow_table().to_pylist()[0]
+    assert got == {"n": n, "d": n, "s": n * (n - 1) // 2}

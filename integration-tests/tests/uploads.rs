@@ -263,3 +263,37 @@ async fn uploads_over_the_limits_are_resource_exhausted() {
     assert!(e.message().contains("limit of 5 rows"), "{}", e.message());
     assert_eq!(count(&mut w).await, 5);
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_midway_commits_nothing() {
+    let (_s, mut w) = writer_server().await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let descriptor = FlightDescriptor::new_path(vec!["up".into(), "events".into()]);
+    // Two good batches, then the client's stream breaks.
+    let batches = futures::stream::iter(vec![
+        Ok(events(5..10)),
+        Ok(events(10..15)),
+        Err(FlightError::protocol("client crashed")),
+    ]);
+    let data = FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(batches);
+    let outcome = match w.do_put(data).await {
+        Ok(results) => results.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(outcome.is_err(), "the upload cannot have succeeded");
+    assert_eq!(
+        count(&mut w).await,
+        5,
+        "nothing of the broken upload is visible"
+    );
+    // The dataset takes the next upload as usual.
+    let next = put(&mut w, "append", None, vec![events(5..7)])
+        .await
+        .unwrap();
+    assert_eq!(next["version"], 1);
+    assert_eq!(count(&mut w).await, 7);
+}
