@@ -11,6 +11,7 @@ mod keys;
 pub mod model;
 pub mod names;
 mod roles;
+pub mod rules;
 pub mod store;
 pub mod system;
 pub mod tables;

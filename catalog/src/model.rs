@@ -155,6 +155,9 @@ pub struct DatasetOptions {
     /// CSV layout (only for the `csv` format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<CsvOptions>,
+    /// Rules every upload must meet (Delta datasets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::rules::Rule>,
 }
 
 impl DatasetOptions {
@@ -166,6 +169,14 @@ impl DatasetOptions {
             return Err(CatalogError::invalid(
                 "'partition_columns' and 'file_extension' do not apply to Delta tables: their transaction log lists the files and partitions",
             ));
+        }
+        if !self.rules.is_empty() && format != DatasetFormat::Delta {
+            return Err(CatalogError::invalid(
+                "'rules' apply to Delta datasets, the ones uploads write to",
+            ));
+        }
+        for rule in &self.rules {
+            rule.validate()?;
         }
         if let Some(csv) = &self.csv {
             if format != DatasetFormat::Csv {

@@ -297,3 +297,68 @@ async fn a_client_that_goes_away_midway_commits_nothing() {
     assert_eq!(next["version"], 1);
     assert_eq!(count(&mut w).await, 7);
 }
+
+#[tokio::test]
+async fn dataset_rules_refuse_whole_uploads_and_name_the_rows() {
+    let (_s, mut w, mut admin) = writer_server_with(|_| {}).await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let rules = serde_json::json!([
+        {"range": {"column": "id", "min": 0, "max": 1000}},
+        {"allowed": {"column": "kind", "values": ["k0", "k1", "k2"]}},
+        {"check": {"name": "even_k0", "sql": "kind <> 'k0' OR id % 2 = 0 OR id % 3 = 0"}},
+        {"unique": {"columns": ["id"]}}
+    ]);
+    action(
+        &mut admin,
+        "update_dataset",
+        serde_json::json!({"name": "up.events", "options": {"rules": rules}}),
+    )
+    .await
+    .unwrap();
+
+    // A key repeated across two batches of one upload.
+    let e = put(&mut w, "append", None, vec![events(10..20), events(15..16)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message()
+            .contains("rule unique(id) violated by 1 row(s) of this batch, e.g. row 10 (id=15)"),
+        "{}",
+        e.message()
+    );
+    // Out of range.
+    let e = put(&mut w, "append", None, vec![events(999..1002)])
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("rule range(id) violated by 1 row(s) of this batch, e.g. row 2 (id=1001)"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        count(&mut w).await,
+        5,
+        "refused uploads leave nothing behind"
+    );
+    // A bad rule is refused when it is declared.
+    let e = status(
+        action(
+            &mut admin,
+            "update_dataset",
+            serde_json::json!({"name": "up.events", "options": {"rules": [{"range": {"column": "id"}}]}}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    // Rows that meet every rule go in.
+    let ok = put(&mut w, "append", None, vec![events(100..110)])
+        .await
+        .unwrap();
+    assert_eq!(ok["rows"], 10);
+    assert_eq!(count(&mut w).await, 15);
+}

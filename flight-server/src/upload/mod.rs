@@ -8,6 +8,7 @@
 //! commit is durable.
 
 pub mod delta;
+pub mod rules;
 pub mod schema;
 pub mod target;
 
@@ -94,7 +95,7 @@ pub async fn write_upload(
         .require_grant(principal, Action::Write, &target.name)
         .await?;
     let dataset = target.name.to_string();
-    let (location, registered) = resolve(state, &target).await?;
+    let (location, registered, declared) = resolve(state, &target).await?;
     let url = url::Url::parse(&location)
         .map_err(|_| Error::Internal(format!("dataset '{dataset}' has an invalid location")))?;
     let listing = datafusion::datasource::listing::ListingTableUrl::parse(&location)?;
@@ -146,11 +147,13 @@ pub async fn write_upload(
         _ => None,
     };
     let conformer = Conformer::new(&dataset, table_schema.as_deref(), &upload_schema)?;
+    let rules = rules::RuleChecker::new(&declared, &conformer.target)?;
     let counters = Arc::new(Mutex::new((0_u64, 0_u64)));
     let failure: Arc<Mutex<Option<Status>>> = Arc::default();
     let batches = checked(
         futures::stream::once(async { Ok(first) }).chain(rest),
         conformer.clone(),
+        rules,
         state.upload_limits,
         Arc::clone(&counters),
         Arc::clone(&failure),
@@ -191,8 +194,11 @@ pub async fn write_upload(
     Ok(done)
 }
 
-/// The dataset's location and whether it is registered already.
-async fn resolve(state: &AppState, target: &Target) -> Result<(String, bool)> {
+/// The dataset's location, whether it is registered already, and its rules.
+async fn resolve(
+    state: &AppState,
+    target: &Target,
+) -> Result<(String, bool, Vec<laker_catalog::rules::Rule>)> {
     match state.catalog.dataset(&target.name).await {
         Ok(d) if d.format != DatasetFormat::Delta => Err(Error::FailedPrecondition(format!(
             "dataset '{}' is {}; uploads go to Delta datasets",
@@ -204,7 +210,7 @@ async fn resolve(state: &AppState, target: &Target) -> Result<(String, bool)> {
             name: target.name.to_string(),
         }
         .into()),
-        Ok(d) => Ok((d.location, true)),
+        Ok(d) => Ok((d.location, true, d.options.rules)),
         Err(CatalogError::NotFound { .. }) if target.mode.creates() => {
             state.catalog.namespace(&target.name.namespace).await?;
             let lake = state
@@ -221,7 +227,7 @@ async fn resolve(state: &AppState, target: &Target) -> Result<(String, bool)> {
                     target.name.namespace, target.name.dataset
                 ))
                 .map_err(|e| Error::Internal(format!("new dataset location: {e}")))?;
-            Ok((location.to_string(), false))
+            Ok((location.to_string(), false, Vec::new()))
         }
         Err(e) => Err(e.into()),
     }
@@ -275,6 +281,7 @@ fn answer(
 fn checked(
     data: impl Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
     conformer: Conformer,
+    mut rules: rules::RuleChecker,
     limits: UploadLimits,
     counters: Arc<Mutex<(u64, u64)>>,
     failure: Arc<Mutex<Option<Status>>>,
@@ -302,7 +309,9 @@ fn checked(
                 ))));
             }
             drop(c);
-            conformer.conform(&batch, first_row)
+            let batch = conformer.conform(&batch, first_row)?;
+            rules.check(&batch, first_row)?;
+            Ok(batch)
         })();
         result.map_err(|e| {
             let status = Status::from(e);
