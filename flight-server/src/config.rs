@@ -93,6 +93,12 @@ pub struct Cli {
     /// Most rows one upload may send [default: 2000000000].
     #[arg(long, env = "LAKER_UPLOAD_MAX_ROWS")]
     pub upload_max_rows: Option<u64>,
+    /// URL that each upload commit is POSTed to (JSON, HMAC-signed).
+    #[arg(long, env = "LAKER_NOTIFY_WEBHOOK_URL")]
+    pub notify_webhook_url: Option<String>,
+    /// File holding the webhook's HMAC secret (at least 16 bytes).
+    #[arg(long, env = "LAKER_NOTIFY_WEBHOOK_SECRET_FILE")]
+    pub notify_webhook_secret_file: Option<PathBuf>,
     /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
     #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
     pub login_max_failures: Option<u32>,
@@ -224,6 +230,8 @@ pub struct FileConfig {
     sql_max_concurrent: Option<usize>,
     upload_max_bytes: Option<u64>,
     upload_max_rows: Option<u64>,
+    notify_webhook_url: Option<String>,
+    notify_webhook_secret_file: Option<PathBuf>,
     login_max_failures: Option<u32>,
     login_max_failures_per_address: Option<u32>,
     login_lockout_secs: Option<u64>,
@@ -270,6 +278,10 @@ pub struct ServerConfig {
     pub sql_limits: crate::sql::limits::SqlLimits,
     /// Limits on one upload.
     pub upload_limits: crate::upload::UploadLimits,
+    /// Where upload commits are announced.
+    pub notify: crate::notify::NotifyConfig,
+    /// Retry schedule of notifications.
+    pub notify_backoff: crate::notify::Backoff,
     /// Limits on failed logins.
     pub login_limits: laker_auth::LoginLimits,
     /// Log format.
@@ -313,6 +325,8 @@ impl ServerConfig {
             batch_size: 8192,
             sql_limits: crate::sql::limits::SqlLimits::default(),
             upload_limits: crate::upload::UploadLimits::default(),
+            notify: crate::notify::NotifyConfig::default(),
+            notify_backoff: crate::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),
             log_format: LogFormat::Text,
             log: "info".to_string(),
@@ -384,6 +398,11 @@ impl ServerConfig {
         if let Some(n) = cli.upload_max_rows.or(file.upload_max_rows) {
             c.upload_limits.max_rows = n;
         }
+        c.notify.webhook_url = cli.notify_webhook_url.clone().or(file.notify_webhook_url);
+        c.notify.webhook_secret_file = cli
+            .notify_webhook_secret_file
+            .clone()
+            .or(file.notify_webhook_secret_file);
         if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
             c.login_limits.per_user = v;
         }
@@ -428,6 +447,9 @@ impl ServerConfig {
         }
         if self.sql_limits.concurrent_per_principal == 0 {
             return err("--sql-max-concurrent must be at least 1");
+        }
+        if self.notify.webhook_url.is_some() != self.notify.webhook_secret_file.is_some() {
+            return err("--notify-webhook-url and --notify-webhook-secret-file go together");
         }
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
             return err("--batch-size must be between 1 and 1048576");

@@ -10,6 +10,7 @@ pub mod error;
 pub mod idp_config;
 pub mod locations;
 pub mod metrics;
+pub mod notify;
 pub mod seed;
 pub mod server;
 pub mod service;

@@ -193,6 +193,8 @@ pub async fn start(
         TokenService::new(&secret, config.token_ttl)
             .with_previous_secrets(previous.iter().map(Vec::as_slice)),
     );
+    let sinks = config.notify.sinks().map_err(start_err("notifications"))?;
+    let notifier = crate::notify::Notifier::start(sinks, config.notify_backoff);
     let (audit, _writer) =
         AuditLog::start(catalog.clone(), config.audit_queue, config.audit_retention);
     let state = Arc::new(AppState {
@@ -210,6 +212,7 @@ pub async fn start(
         sql_limits: QueryLimiter::new(config.sql_limits),
         cancellations: Arc::default(),
         upload_limits: config.upload_limits,
+        notifier,
     });
 
     let listener = TcpListener::bind(config.listen)

@@ -43,6 +43,8 @@ pub struct AppState {
     pub cancellations: Arc<Cancellations>,
     /// Limits on one upload.
     pub upload_limits: crate::upload::UploadLimits,
+    /// Announces upload commits.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl AppState {

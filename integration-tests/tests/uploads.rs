@@ -362,3 +362,99 @@ async fn dataset_rules_refuse_whole_uploads_and_name_the_rows() {
     assert_eq!(ok["rows"], 10);
     assert_eq!(count(&mut w).await, 15);
 }
+
+/// A webhook receiver on 127.0.0.1:0 that answers 500 to the first request
+/// and 200 after, and hands over each request's headers and body.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/laker", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let head = text[..end].to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + length {
+                        break (head, data[end + 4..end + 4 + length].to_vec());
+                    }
+                }
+                if n == 0 {
+                    return;
+                }
+            };
+            served += 1;
+            let status = if served == 1 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let reply =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            socket.write_all(reply.as_bytes()).await.unwrap();
+            let _ = tx.send((head, body));
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn commits_are_announced_by_a_signed_webhook_with_retries() {
+    let (url, mut hooks) = webhook_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("webhook.secret");
+    std::fs::write(&secret_file, "a-shared-webhook-secret").unwrap();
+    let webhook_url = url.clone();
+    let (_s, mut w, _admin) = writer_server_with(move |c| {
+        c.notify.webhook_url = Some(webhook_url);
+        c.notify.webhook_secret_file = Some(secret_file);
+        c.notify_backoff = laker_flight_server::notify::Backoff {
+            first: std::time::Duration::from_millis(20),
+            max: std::time::Duration::from_millis(100),
+            attempts: 5,
+        };
+    })
+    .await;
+    let done = put(&mut w, "create", Some("first-load"), vec![events(0..4)])
+        .await
+        .unwrap();
+    assert_eq!(done["version"], 0);
+
+    // The webhook: refused once (500), then delivered again, signed.
+    let wait = std::time::Duration::from_secs(30);
+    let (_, first) = tokio::time::timeout(wait, hooks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let (head, body) = tokio::time::timeout(wait, hooks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, body, "the retry carries the same event");
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["dataset"], "up.events");
+    assert_eq!(event["version"], 0);
+    assert_eq!(event["rows"], 4);
+    assert_eq!(event["principal"], "writer");
+    assert_eq!(event["upload_id"], "first-load");
+    assert_eq!(event["mode"], "create");
+    let expected = laker_flight_server::notify::signature(b"a-shared-webhook-secret", &body);
+    assert!(
+        head.contains(&format!("x-laker-signature: {expected}")),
+        "{head}"
+    );
+}

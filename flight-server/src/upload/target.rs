@@ -47,6 +47,17 @@ impl Mode {
         }
     }
 
+    /// The mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Append => "append",
+            Self::Replace => "replace",
+            Self::CreateAppend => "create_append",
+            Self::CreateReplace => "create_replace",
+        }
+    }
+
     /// Whether the dataset may be created by the upload.
     pub fn creates(self) -> bool {
         matches!(
