@@ -458,3 +458,34 @@ async fn commits_are_announced_by_a_signed_webhook_with_retries() {
         "{head}"
     );
 }
+
+#[tokio::test]
+async fn a_table_left_without_its_catalog_entry_is_found_again() {
+    let (_s, mut w, mut admin) = writer_server_with(|_| {}).await;
+    put(&mut w, "create", None, vec![events(0..4)])
+        .await
+        .unwrap();
+    // The catalog entry goes; the Delta table stays in the lake.
+    action(
+        &mut admin,
+        "delete_dataset",
+        serde_json::json!({"name": "up.events"}),
+    )
+    .await
+    .unwrap();
+    let e = put(&mut w, "create", None, vec![events(4..6)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    assert!(
+        e.message().contains("a Delta table already exists"),
+        "{}",
+        e.message()
+    );
+    // create_append appends to that table (no second version 0) and registers it.
+    let again = put(&mut w, "create_append", None, vec![events(4..6)])
+        .await
+        .unwrap();
+    assert_eq!(again["version"], 1);
+    assert_eq!(count(&mut w).await, 6);
+}

@@ -30,7 +30,10 @@ pub async fn open(log_store: LogStoreRef) -> Result<Option<DeltaTable>> {
     let mut table = DeltaTable::new(log_store);
     match table.load().await {
         Ok(()) => Ok(Some(table)),
-        Err(deltalake_core::DeltaTableError::NotATable(_)) => Ok(None),
+        Err(deltalake_core::DeltaTableError::NotATable(_))
+        | Err(deltalake_core::DeltaTableError::InvalidTableLocation(_)) => Ok(None),
+        // The kernel reports a location that does not exist yet this way.
+        Err(e) if e.to_string().contains("Invalid table location") => Ok(None),
         Err(e) => Err(Error::Internal(format!(
             "reading the Delta log failed: {e}"
         ))),

@@ -107,11 +107,9 @@ pub async fn write_upload(
         .map_err(|e| Error::Internal(format!("no object store for '{dataset}': {e}")))?;
     let logs = log_store(&url, store)
         .map_err(|e| Error::Internal(format!("Delta log store for '{dataset}': {e}")))?;
-    let table = if registered {
-        delta::open(logs.clone()).await?
-    } else {
-        None
-    };
+    // Also for a dataset not registered yet: an earlier upload may have
+    // committed there and then failed to register it.
+    let table = delta::open(logs.clone()).await?;
     if let (Some(table), Some(id)) = (&table, &target.upload_id)
         && delta::committed(table, id).await?
     {
@@ -127,12 +125,11 @@ pub async fn write_upload(
             true,
         ));
     }
-    if table.is_some() && target.mode == target::Mode::Create && registered {
-        return Err(CatalogError::AlreadyExists {
-            kind: "dataset",
-            name: dataset,
-        }
-        .into());
+    if table.is_some() && target.mode == target::Mode::Create {
+        return Err(Error::Status(Status::already_exists(format!(
+            "a Delta table already exists at the location of dataset '{dataset}'; \
+             upload with create_append or create_replace"
+        ))));
     }
     let upload_schema = Schema::try_from(&first).map_err(|_| {
         Error::InvalidArgument("the upload does not start with an Arrow schema message".into())
@@ -190,17 +187,14 @@ pub async fn write_upload(
         mode: target.mode.as_str().to_string(),
         committed_at: chrono::Utc::now().to_rfc3339(),
     });
-    let mut done = answer(
+    Ok(answer(
         &dataset,
         Some(version),
         rows,
         bytes,
         target.upload_id.as_deref(),
         false,
-    );
-    done.rows = rows;
-    done.bytes = bytes;
-    Ok(done)
+    ))
 }
 
 /// The dataset's location, whether it is registered already, and its rules.

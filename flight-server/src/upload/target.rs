@@ -171,6 +171,16 @@ pub fn ingest_target(cmd: &arrow_flight::sql::CommandStatementIngest) -> Result<
             "temporary tables and transactions are not offered for ingestion".into(),
         ));
     }
+    if let Some(catalog) = cmd
+        .catalog
+        .as_deref()
+        .filter(|c| *c != crate::sql::session::CATALOG)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "unknown catalog '{catalog}'; this server's catalog is '{}'",
+            crate::sql::session::CATALOG
+        )));
+    }
     let schema = cmd.schema.as_deref().ok_or_else(|| {
         Error::InvalidArgument("ingestion needs a schema (the dataset's namespace)".into())
     })?;
@@ -243,5 +253,13 @@ mod tests {
         let mut headers = MetadataMap::new();
         headers.insert(UPLOAD_ID_HEADER, "has space".parse().unwrap());
         assert!(target(&path, &headers).is_err());
+        let ingest = arrow_flight::sql::CommandStatementIngest {
+            table: "t".into(),
+            schema: Some("ns".into()),
+            catalog: Some("other".into()),
+            ..Default::default()
+        };
+        let e = ingest_target(&ingest).unwrap_err();
+        assert!(e.to_string().contains("unknown catalog 'other'"), "{e}");
     }
 }
