@@ -158,6 +158,14 @@ pub struct DatasetOptions {
     /// Rules every upload must meet (Delta datasets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<crate::rules::Rule>,
+    /// Fed from a landing dataset: each landing commit is transformed into
+    /// this (Delta) dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<crate::rules::Transform>,
+    /// Days a landing (Delta) dataset keeps its landed files; older ones
+    /// are removed from the table and deleted a day later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 impl DatasetOptions {
@@ -177,6 +185,19 @@ impl DatasetOptions {
         }
         for rule in &self.rules {
             rule.validate()?;
+        }
+        if format != DatasetFormat::Delta
+            && (self.transform.is_some() || self.retention_days.is_some())
+        {
+            return Err(CatalogError::invalid(
+                "'transform' and 'retention_days' apply to Delta datasets",
+            ));
+        }
+        if let Some(t) = &self.transform {
+            t.validate()?;
+        }
+        if self.retention_days == Some(0) {
+            return Err(CatalogError::invalid("'retention_days' must be at least 1"));
         }
         if let Some(csv) = &self.csv {
             if format != DatasetFormat::Csv {

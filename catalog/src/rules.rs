@@ -201,3 +201,43 @@ mod tests {
         assert!(serde_json::from_str::<Rule>(r#"{"regex": {"column": "x"}}"#).is_err());
     }
 }
+
+/// Longest SQL of a transform.
+const MAX_TRANSFORM_SQL: usize = 64 * 1024;
+
+/// How a curated dataset is derived from a landing dataset, written
+/// `{"landing": "raw.orders", "sql": "SELECT … FROM landing"}`. After each
+/// commit to the landing dataset, `sql` runs with the table `landing` bound
+/// to the rows that commit added (other datasets are read by their
+/// `namespace.dataset` names) and its result is appended to the curated
+/// dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    /// The landing dataset, `namespace.dataset`.
+    pub landing: String,
+    /// A query over `landing`.
+    pub sql: String,
+    /// The catalog user the transform reads and writes as: whoever declared
+    /// it (set by the server, never by the client).
+    #[serde(default)]
+    pub run_as: String,
+}
+
+impl Transform {
+    /// Checks the landing name and the SQL's size.
+    pub fn validate(&self) -> Result<()> {
+        crate::names::DatasetName::parse(&self.landing).map_err(|_| {
+            CatalogError::invalid(format!(
+                "transform 'landing' must name a dataset as namespace.dataset, not '{}'",
+                self.landing
+            ))
+        })?;
+        if self.sql.trim().is_empty() || self.sql.len() > MAX_TRANSFORM_SQL {
+            return Err(CatalogError::invalid(format!(
+                "transform 'sql' must be a query of at most {MAX_TRANSFORM_SQL} bytes"
+            )));
+        }
+        Ok(())
+    }
+}

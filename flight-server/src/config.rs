@@ -99,6 +99,21 @@ pub struct Cli {
     /// File holding the webhook's HMAC secret (at least 16 bytes).
     #[arg(long, env = "LAKER_NOTIFY_WEBHOOK_SECRET_FILE")]
     pub notify_webhook_secret_file: Option<PathBuf>,
+    /// NATS server that each upload commit is published to (JetStream), e.g. `nats://127.0.0.1:4222`.
+    #[arg(long, env = "LAKER_NOTIFY_NATS_URL")]
+    pub notify_nats_url: Option<String>,
+    /// JetStream stream for commit events, created when missing [default: LAKER_COMMITS].
+    #[arg(long, env = "LAKER_NOTIFY_NATS_STREAM")]
+    pub notify_nats_stream: Option<String>,
+    /// Subject prefix of commit events; each goes to `<prefix>.<namespace>.<dataset>` [default: laker.commits].
+    #[arg(long, env = "LAKER_NOTIFY_NATS_SUBJECT_PREFIX")]
+    pub notify_nats_subject_prefix: Option<String>,
+    /// Size in MiB at which an upload's data file is closed and the next begun [default: 128].
+    #[arg(long, env = "LAKER_UPLOAD_TARGET_FILE_MB")]
+    pub upload_target_file_mb: Option<u64>,
+    /// Age after which a data file no Delta commit references (left by an upload that never committed) is deleted at start-up [default: 3600].
+    #[arg(long, env = "LAKER_UPLOAD_ORPHAN_GRACE_SECS")]
+    pub upload_orphan_grace_secs: Option<u64>,
     /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
     #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
     pub login_max_failures: Option<u32>,
@@ -232,6 +247,11 @@ pub struct FileConfig {
     upload_max_rows: Option<u64>,
     notify_webhook_url: Option<String>,
     notify_webhook_secret_file: Option<PathBuf>,
+    notify_nats_url: Option<String>,
+    notify_nats_stream: Option<String>,
+    notify_nats_subject_prefix: Option<String>,
+    upload_orphan_grace_secs: Option<u64>,
+    upload_target_file_mb: Option<u64>,
     login_max_failures: Option<u32>,
     login_max_failures_per_address: Option<u32>,
     login_lockout_secs: Option<u64>,
@@ -278,6 +298,8 @@ pub struct ServerConfig {
     pub sql_limits: crate::sql::limits::SqlLimits,
     /// Limits on one upload.
     pub upload_limits: crate::upload::UploadLimits,
+    /// Age after which unreferenced data files of uploads are deleted at start-up.
+    pub upload_orphan_grace: Duration,
     /// Where upload commits are announced.
     pub notify: crate::notify::NotifyConfig,
     /// Retry schedule of notifications.
@@ -325,6 +347,7 @@ impl ServerConfig {
             batch_size: 8192,
             sql_limits: crate::sql::limits::SqlLimits::default(),
             upload_limits: crate::upload::UploadLimits::default(),
+            upload_orphan_grace: Duration::from_secs(3600),
             notify: crate::notify::NotifyConfig::default(),
             notify_backoff: crate::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),
@@ -398,11 +421,31 @@ impl ServerConfig {
         if let Some(n) = cli.upload_max_rows.or(file.upload_max_rows) {
             c.upload_limits.max_rows = n;
         }
+        if let Some(mb) = cli.upload_target_file_mb.or(file.upload_target_file_mb) {
+            c.upload_limits.target_file_bytes = mb.max(1) << 20;
+        }
         c.notify.webhook_url = cli.notify_webhook_url.clone().or(file.notify_webhook_url);
         c.notify.webhook_secret_file = cli
             .notify_webhook_secret_file
             .clone()
             .or(file.notify_webhook_secret_file);
+        c.notify.nats_url = cli.notify_nats_url.clone().or(file.notify_nats_url);
+        if let Some(v) = cli.notify_nats_stream.clone().or(file.notify_nats_stream) {
+            c.notify.nats_stream = v;
+        }
+        if let Some(v) = cli
+            .notify_nats_subject_prefix
+            .clone()
+            .or(file.notify_nats_subject_prefix)
+        {
+            c.notify.nats_subject_prefix = v;
+        }
+        if let Some(v) = cli
+            .upload_orphan_grace_secs
+            .or(file.upload_orphan_grace_secs)
+        {
+            c.upload_orphan_grace = Duration::from_secs(v);
+        }
         if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
             c.login_limits.per_user = v;
         }

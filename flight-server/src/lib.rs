@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod config;
+pub mod curate;
 pub mod demo;
 pub mod error;
 pub mod idp_config;

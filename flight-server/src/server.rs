@@ -213,7 +213,19 @@ pub async fn start(
         cancellations: Arc::default(),
         upload_limits: config.upload_limits,
         notifier,
+        curator: Default::default(),
     });
+    // Before serving, so no upload of this process can be mistaken for an orphan.
+    match crate::upload::orphans::clean(&state, config.upload_orphan_grace).await {
+        Ok(c) => tracing::info!(
+            datasets = c.datasets,
+            files = c.files,
+            "orphan upload files cleaned"
+        ),
+        Err(e) => tracing::warn!(error = %e, "orphan upload cleanup failed"),
+    }
+    // Landing versions committed while no server was running are transformed now.
+    crate::curate::catch_up_all(&state);
 
     let listener = TcpListener::bind(config.listen)
         .await

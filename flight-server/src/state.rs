@@ -37,6 +37,8 @@ pub struct AppState {
     pub locations: LocationPolicy,
     /// The audit writer.
     pub audit: AuditLog,
+    /// Runs the transforms of curated datasets.
+    pub curator: crate::curate::Curator,
     /// Memory, time and concurrency limits of SQL queries.
     pub sql_limits: QueryLimiter,
     /// Cancellation of running SQL statements.

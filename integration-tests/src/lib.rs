@@ -258,6 +258,36 @@ pub async fn action(
     serde_json::from_slice(first).map_err(|e| FlightError::protocol(e.to_string()))
 }
 
+/// Uploads `batches` to `dataset` (`namespace.dataset`) with `mode` and an
+/// optional upload id; returns the DoPut result's JSON.
+pub async fn upload(
+    client: &mut FlightClient,
+    dataset: &str,
+    mode: &str,
+    upload_id: Option<&str>,
+    batches: Vec<RecordBatch>,
+) -> Result<serde_json::Value, tonic::Status> {
+    client.add_header("x-laker-upload-mode", mode).unwrap();
+    client
+        .add_header("x-laker-upload-id", upload_id.unwrap_or("none"))
+        .unwrap();
+    if upload_id.is_none() {
+        client.metadata_mut().remove("x-laker-upload-id");
+    }
+    let path = dataset.split('.').map(str::to_string).collect();
+    let data = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(FlightDescriptor::new_path(path)))
+        .build(futures::stream::iter(batches.into_iter().map(Ok)));
+    let results: Vec<_> = client
+        .do_put(data)
+        .await
+        .map_err(status)?
+        .try_collect()
+        .await
+        .map_err(status)?;
+    Ok(serde_json::from_slice(&results[0].app_metadata).unwrap())
+}
+
 /// Total rows in `batches`.
 pub fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()

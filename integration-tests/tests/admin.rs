@@ -70,6 +70,7 @@ async fn list_actions_describes_every_action() {
             "update_dataset",
             "delete_dataset",
             "refresh_dataset",
+            "replay",
             "describe_dataset",
             "create_namespace",
             "delete_namespace",

@@ -122,7 +122,7 @@ async fn known_actions_leave_exact_audit_records() {
             row("carol", "GetFlightInfo", "demo.zones", "ok", 0),
             row("carol", "DoGet", "demo.zones", "ok", 7),
             row("carol", "GetFlightInfo", "demo.trips", "not_found", 0),
-            row("carol", "DoPut", "", "permission_denied", 0),
+            row("carol", "DoPut", "demo.zones", "permission_denied", 0),
         ]
     );
     let admin_actions = audit_rows(

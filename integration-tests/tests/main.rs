@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod catalog;
+mod curate;
 mod demo;
 mod download;
 mod errors;

@@ -9,7 +9,7 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{FlightClient, FlightData, FlightDescriptor};
 use futures::TryStreamExt;
-use laker_integration_tests::{TestServer, action, fetch_all, info_for, rows, status};
+use laker_integration_tests::{TestServer, action, fetch_all, info_for, rows, status, upload};
 use tonic::Code;
 
 const PASSWORD: &str = "writer-password-1";
@@ -38,25 +38,7 @@ async fn put(
     upload_id: Option<&str>,
     batches: Vec<RecordBatch>,
 ) -> Result<serde_json::Value, tonic::Status> {
-    client.add_header("x-laker-upload-mode", mode).unwrap();
-    client
-        .add_header("x-laker-upload-id", upload_id.unwrap_or("none"))
-        .unwrap();
-    if upload_id.is_none() {
-        client.metadata_mut().remove("x-laker-upload-id");
-    }
-    let descriptor = FlightDescriptor::new_path(vec!["up".into(), "events".into()]);
-    let data = FlightDataEncoderBuilder::new()
-        .with_flight_descriptor(Some(descriptor))
-        .build(futures::stream::iter(batches.into_iter().map(Ok)));
-    let results: Vec<_> = client
-        .do_put(data)
-        .await
-        .map_err(status)?
-        .try_collect()
-        .await
-        .map_err(status)?;
-    Ok(serde_json::from_slice(&results[0].app_metadata).unwrap())
+    upload(client, "up.events", mode, upload_id, batches).await
 }
 
 async fn count(client: &mut FlightClient) -> usize {
@@ -148,10 +130,34 @@ async fn create_append_retry_and_replace() {
             row("writer", "DoPut", "up.events", "ok", 10),
             row("writer", "DoPut", "up.events", "ok", 10),
             row("writer", "DoPut", "up.events", "ok", 0),
-            row("writer", "DoPut", "", "already_exists", 0),
+            row("writer", "DoPut", "up.events", "already_exists", 0),
             row("writer", "DoPut", "up.events", "ok", 3),
         ]
     );
+    // The record's detail is the answer: the version and the upload id.
+    let spec = serde_json::json!({
+        "dataset": "system.audit",
+        "columns": ["detail"],
+        "filter": "principal = 'writer' AND action = 'DoPut' AND outcome = 'ok'",
+    });
+    let info = info_for(&mut admin, &spec).await.unwrap();
+    let answers: Vec<serde_json::Value> = fetch_all(&mut admin, &info)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            let details = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            details
+                .iter()
+                .map(|d| serde_json::from_str(d.unwrap()).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[1]["version"], 1);
+    assert_eq!(answers[1]["upload_id"], "batch-1");
+    assert_eq!(answers[2]["duplicate"], true);
+    assert_eq!(answers[3]["version"], 2);
 }
 
 #[tokio::test]
@@ -266,7 +272,7 @@ async fn uploads_over_the_limits_are_resource_exhausted() {
 
 #[tokio::test]
 async fn a_client_that_goes_away_midway_commits_nothing() {
-    let (_s, mut w) = writer_server().await;
+    let (s, mut w) = writer_server().await;
     put(&mut w, "create", None, vec![events(0..5)])
         .await
         .unwrap();
@@ -290,6 +296,27 @@ async fn a_client_that_goes_away_midway_commits_nothing() {
         5,
         "nothing of the broken upload is visible"
     );
+    // The files the broken upload wrote are deleted again (by the server,
+    // after the client has gone: poll for it).
+    let table = s.lake_dir().join("up/events");
+    let data_files = || {
+        std::fs::read_dir(&table)
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                e.file_type().unwrap().is_file()
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while data_files() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} data files in the table, 1 committed",
+            data_files()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // The dataset takes the next upload as usual.
     let next = put(&mut w, "append", None, vec![events(5..7)])
         .await
@@ -488,4 +515,112 @@ async fn a_table_left_without_its_catalog_entry_is_found_again() {
         .unwrap();
     assert_eq!(again["version"], 1);
     assert_eq!(count(&mut w).await, 6);
+}
+
+/// `up.events`-shaped rows whose `id` column is nullable; `null_at` puts a
+/// null there.
+fn nullable_events(ids: std::ops::Range<i64>, null_at: Option<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("kind", DataType::Utf8, true),
+    ]));
+    let kinds: Vec<String> = ids
+        .clone()
+        .map(|i| format!("{:x}", i.wrapping_mul(0x1E37_79B9_7F4A_7C15)))
+        .collect();
+    let values: Vec<Option<i64>> = ids.map(|i| (Some(i) != null_at).then_some(i)).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(values)),
+            Arc::new(StringArray::from(kinds)),
+        ],
+    )
+    .unwrap()
+}
+
+fn files_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_file())
+        .count()
+}
+
+#[tokio::test]
+async fn a_refused_upload_deletes_the_files_it_wrote() {
+    // Small data files, so an upload writes several before it ends.
+    let (s, mut w, _admin) = writer_server_with(|c| {
+        c.upload_limits.target_file_bytes = 64 << 10;
+    })
+    .await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let table = s.lake_dir().join("up/events");
+    assert_eq!(files_in(&table), 1);
+    let many = |start: i64, null_at: Option<i64>| {
+        (0..20)
+            .map(|b| nullable_events(start + b * 5000..start + (b + 1) * 5000, null_at))
+            .collect::<Vec<_>>()
+    };
+    // An upload of this size is written as several files.
+    put(&mut w, "append", None, many(1_000, None))
+        .await
+        .unwrap();
+    let after_good = files_in(&table);
+    assert!(after_good >= 4, "{after_good} files");
+    // The same, with a null id in its last batch: refused after the earlier
+    // batches were written, and their files are gone when the answer comes.
+    let refused = put(&mut w, "append", None, many(200_000, Some(299_999)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(files_in(&table), after_good);
+    assert_eq!(count(&mut w).await, 5 + 100_000);
+}
+
+#[tokio::test]
+async fn a_download_started_before_a_commit_reads_the_old_version() {
+    let (_s, mut w) = writer_server().await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let before = info_for(&mut w, &serde_json::json!({"dataset": "up.events"}))
+        .await
+        .unwrap();
+    put(&mut w, "replace", None, vec![events(100..102)])
+        .await
+        .unwrap();
+    put(&mut w, "append", None, vec![events(102..103)])
+        .await
+        .unwrap();
+    // The tickets handed out before the commits read version 0.
+    let old = fetch_all(&mut w, &before).await.unwrap();
+    assert_eq!(rows(&old), 5);
+    // A download started after them reads the latest version.
+    assert_eq!(count(&mut w).await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_upload_commit_once() {
+    let (s, mut w) = writer_server().await;
+    put(&mut w, "create", None, vec![events(0..5)])
+        .await
+        .unwrap();
+    let s = &s;
+    let attempts = (0..8).map(|_| async move {
+        let mut client = s.login("writer", PASSWORD).await.unwrap();
+        put(
+            &mut client,
+            "append",
+            Some("same-batch"),
+            vec![events(5..15)],
+        )
+        .await
+        .unwrap()
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let fresh = answers.iter().filter(|a| a["duplicate"] == false).count();
+    assert_eq!(fresh, 1, "{answers:?}");
+    assert_eq!(count(&mut w).await, 15);
 }

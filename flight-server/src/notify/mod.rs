@@ -1,9 +1,11 @@
 //! Commit notifications: after each upload commit the server sends an event
 //! (dataset, version, rows, principal, upload id) to the configured sinks —
-//! a webhook (HTTP POST signed with HMAC-SHA256) — so orchestrators can start the processing that should follow.
+//! a webhook (HTTP POST signed with HMAC-SHA256) and NATS JetStream — so
+//! orchestrators can start the processing that should follow.
 //! Delivery runs in the background with retries and backoff; the upload's
 //! answer does not wait for it.
 
+mod nats;
 mod webhook;
 
 use std::sync::Arc;
@@ -12,15 +14,34 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use nats::NatsSink;
 pub use webhook::{SIGNATURE_HEADER, WebhookSink, signature};
 
 /// Where commit events go (flags `--notify-*`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NotifyConfig {
     /// URL the webhook posts to.
     pub webhook_url: Option<String>,
     /// File holding the webhook's HMAC secret.
     pub webhook_secret_file: Option<std::path::PathBuf>,
+    /// NATS server events are published to.
+    pub nats_url: Option<String>,
+    /// JetStream stream that captures the events.
+    pub nats_stream: String,
+    /// Subject prefix; an event goes to `<prefix>.<namespace>.<dataset>`.
+    pub nats_subject_prefix: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            webhook_secret_file: None,
+            nats_url: None,
+            nats_stream: "LAKER_COMMITS".into(),
+            nats_subject_prefix: "laker.commits".into(),
+        }
+    }
 }
 
 impl NotifyConfig {
@@ -39,6 +60,13 @@ impl NotifyConfig {
                 return Err("the webhook secret must be at least 16 bytes".into());
             }
             sinks.push(Arc::new(WebhookSink::new(url, secret)?));
+        }
+        if let Some(url) = &self.nats_url {
+            sinks.push(Arc::new(NatsSink::new(
+                url,
+                &self.nats_stream,
+                &self.nats_subject_prefix,
+            )?));
         }
         Ok(sinks)
     }

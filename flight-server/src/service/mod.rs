@@ -290,16 +290,33 @@ impl FlightService for LakerFlightService {
         let call = AuditedCall::start(&request, &principal.name, "DoPut");
         let headers = request.metadata().clone();
         let data = request.into_inner();
-        let result = observe(
-            rpc_span("DoPut", Some(&principal.name)),
-            sql::do_put(&self.state, principal, headers, data),
-        )
+        let span = rpc_span("DoPut", Some(&principal.name));
+        // Its own task: a client that goes away must not cut the upload
+        // short before it has cleaned up what it wrote.
+        let state = Arc::clone(&self.state);
+        // The dataset, once known: failed uploads are audited with it too.
+        let dataset = Arc::new(std::sync::OnceLock::new());
+        let named = Arc::clone(&dataset);
+        let upload = tokio::spawn(
+            async move { sql::do_put(&state, principal, headers, data, &named).await }
+                .instrument(span.clone()),
+        );
+        let result = observe(span, async {
+            upload
+                .await
+                .unwrap_or_else(|e| Err(Error::Internal(format!("upload task: {e}"))))
+        })
         .await;
         let record = match &result {
             Ok(done) if !done.dataset.is_empty() => call
                 .with_dataset(done.dataset.clone())
+                // The answer: version, upload id, duplicate.
+                .with_detail(&done.detail)
                 .finish_with("ok".into(), String::new(), done.rows, done.bytes),
-            _ => call.finish(&result),
+            _ => match dataset.get() {
+                Some(name) => call.with_dataset(name.clone()).finish(&result),
+                None => call.finish(&result),
+            },
         };
         self.state.audit.record(record).await;
         let body = result?.result;

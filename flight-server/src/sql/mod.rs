@@ -363,6 +363,7 @@ pub(crate) async fn do_put(
     principal: Principal,
     headers: tonic::metadata::MetadataMap,
     mut data: tonic::Streaming<arrow_flight::FlightData>,
+    dataset: &std::sync::OnceLock<String>,
 ) -> Result<crate::upload::Uploaded> {
     use futures::StreamExt;
     let principal = state.authenticator.require_active(&principal).await?;
@@ -390,10 +391,12 @@ pub(crate) async fn do_put(
                 result: arrow_flight::PutResult {
                     app_metadata: body.into(),
                 },
+                detail: String::new(),
             })
         }
         Some(Command::CommandStatementIngest(cmd)) => {
             let target = crate::upload::target::ingest_target(&cmd)?;
+            let _ = dataset.set(target.name.to_string());
             let mut done =
                 crate::upload::write_upload(state, &principal, target, first, rest).await?;
             let count = arrow_flight::sql::DoPutUpdateResult {
@@ -406,6 +409,10 @@ pub(crate) async fn do_put(
             "DoPut with Flight SQL command {} is not supported",
             describe_command(&other)
         ))),
-        None => crate::upload::upload(state, &principal, &headers, first, rest).await,
+        None => {
+            let target = crate::upload::target_of(&first, &headers)?;
+            let _ = dataset.set(target.name.to_string());
+            crate::upload::write_upload(state, &principal, target, first, rest).await
+        }
     }
 }

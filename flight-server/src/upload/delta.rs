@@ -23,7 +23,11 @@ use deltalake_core::protocol::SaveMode;
 use crate::error::{Error, Result};
 
 /// Version of the application transaction an upload id is recorded with.
-const UPLOAD_TXN_VERSION: i64 = 1;
+pub const UPLOAD_TXN_VERSION: i64 = 1;
+/// Times a commit that lost the race for a version is retried on top of
+/// the winner (appends never conflict with each other, so many concurrent
+/// uploads to one dataset all commit).
+const COMMIT_RETRIES: usize = 10_000;
 
 /// The table at `log_store`, loaded, or `None` when there is none yet.
 pub async fn open(log_store: LogStoreRef) -> Result<Option<DeltaTable>> {
@@ -42,13 +46,17 @@ pub async fn open(log_store: LogStoreRef) -> Result<Option<DeltaTable>> {
 
 /// Whether `upload_id` was already committed to `table`.
 pub async fn committed(table: &DeltaTable, upload_id: &str) -> Result<bool> {
+    Ok(transaction_version(table, upload_id).await?.is_some())
+}
+
+/// The version of application transaction `app_id` last committed to `table`.
+pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>> {
     let state = table
         .snapshot()
         .map_err(|e| Error::Internal(format!("Delta snapshot: {e}")))?;
     state
-        .transaction_version(table.log_store().as_ref(), upload_id)
+        .transaction_version(table.log_store().as_ref(), app_id)
         .await
-        .map(|v| v.is_some())
         .map_err(|e| Error::Internal(format!("reading Delta transactions failed: {e}")))
 }
 
@@ -60,8 +68,12 @@ pub struct Commit {
     pub mode: SaveMode,
     /// Add the upload's new nullable columns to the table's schema.
     pub evolve: bool,
-    /// Recorded so that a retry commits nothing.
-    pub upload_id: Option<String>,
+    /// Size at which a data file is closed and the next begun.
+    pub target_file_bytes: u64,
+    /// A Delta application transaction (app id, version) recorded with the
+    /// commit: an upload id, so a retry commits nothing, or a transform's
+    /// progress through its landing versions.
+    pub transaction: Option<(String, i64)>,
 }
 
 /// Streams `batches` (in `schema`) into `commit.table`; returns the version
@@ -79,16 +91,16 @@ pub async fn write(
         })],
     )?);
     let plan = LogicalPlanBuilder::scan("upload", provider_as_source(table), None)?.build()?;
-    let mut properties = CommitProperties::default();
-    if let Some(id) = &commit.upload_id {
-        properties =
-            properties.with_application_transaction(Transaction::new(id, UPLOAD_TXN_VERSION));
+    let mut properties = CommitProperties::default().with_max_retries(COMMIT_RETRIES);
+    if let Some((id, version)) = &commit.transaction {
+        properties = properties.with_application_transaction(Transaction::new(id, *version));
     }
     let mut builder = commit
         .table
         .write(Vec::new())
         .with_input_plan(plan)
         .with_save_mode(commit.mode)
+        .with_target_file_size(std::num::NonZeroU64::new(commit.target_file_bytes))
         .with_commit_properties(properties);
     if commit.evolve {
         builder = builder.with_schema_mode(SchemaMode::Merge);

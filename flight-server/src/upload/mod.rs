@@ -8,8 +8,10 @@
 //! commit is durable.
 
 pub mod delta;
+pub mod orphans;
 pub mod rules;
 pub mod schema;
+pub mod staged;
 pub mod target;
 
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,8 @@ pub struct UploadLimits {
     pub max_bytes: u64,
     /// Most rows.
     pub max_rows: u64,
+    /// Size at which a data file is closed and the next begun.
+    pub target_file_bytes: u64,
 }
 
 impl Default for UploadLimits {
@@ -48,6 +52,7 @@ impl Default for UploadLimits {
         Self {
             max_bytes: 16 << 30,
             max_rows: 2_000_000_000,
+            target_file_bytes: 128 << 20,
         }
     }
 }
@@ -63,23 +68,18 @@ pub struct Uploaded {
     pub bytes: u64,
     /// The DoPut result.
     pub result: PutResult,
+    /// The answer as JSON text (version, upload id, duplicate), for the audit.
+    pub detail: String,
 }
 
-/// Writes the upload whose first message is `first` (with its descriptor)
-/// and whose remaining messages are `rest`.
-pub async fn upload(
-    state: &Arc<AppState>,
-    principal: &Principal,
-    headers: &MetadataMap,
-    first: FlightData,
-    rest: impl Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
-) -> Result<Uploaded> {
+/// The target of the upload whose first message is `first` (with its
+/// descriptor: a path or a JSON command) and headers `headers`.
+pub fn target_of(first: &FlightData, headers: &MetadataMap) -> Result<Target> {
     let descriptor = first
         .flight_descriptor
-        .clone()
+        .as_ref()
         .ok_or_else(|| Error::InvalidArgument("the first DoPut message names no dataset".into()))?;
-    let target = target::target(&descriptor, headers)?;
-    write_upload(state, principal, target, first, rest).await
+    target::target(descriptor, headers)
 }
 
 /// Writes an upload to `target`.
@@ -96,16 +96,9 @@ pub async fn write_upload(
         .await?;
     let dataset = target.name.to_string();
     let (location, registered, declared) = resolve(state, &target).await?;
-    let url = url::Url::parse(&location)
-        .map_err(|_| Error::Internal(format!("dataset '{dataset}' has an invalid location")))?;
-    let listing = datafusion::datasource::listing::ListingTableUrl::parse(&location)?;
-    let store = state
-        .engine
-        .state()
-        .runtime_env()
-        .object_store(&listing)
-        .map_err(|e| Error::Internal(format!("no object store for '{dataset}': {e}")))?;
-    let logs = log_store(&url, store)
+    let (url, store) = store_at(state, &location)?;
+    let staged = staged::Staged::new(store);
+    let logs = log_store(&url, Arc::clone(&staged) as _)
         .map_err(|e| Error::Internal(format!("Delta log store for '{dataset}': {e}")))?;
     // Also for a dataset not registered yet: an earlier upload may have
     // committed there and then failed to register it.
@@ -161,23 +154,43 @@ pub async fn write_upload(
         SaveMode::Append
     };
     let commit = delta::Commit {
-        table: table.unwrap_or_else(|| deltalake_core::DeltaTable::new(logs)),
+        table: table.unwrap_or_else(|| deltalake_core::DeltaTable::new(logs.clone())),
         mode,
         evolve: conformer.evolves,
-        upload_id: target.upload_id.clone(),
+        target_file_bytes: state.upload_limits.target_file_bytes,
+        transaction: target
+            .upload_id
+            .clone()
+            .map(|id| (id, delta::UPLOAD_TXN_VERSION)),
     };
     let written = delta::write(commit, Arc::clone(&conformer.target), batches).await;
     let failed = failure.lock().ok().and_then(|mut f| f.take());
     let version = match (written, failed) {
-        (_, Some(status)) => return Err(Error::Status(status)),
-        (Err(e), None) => return Err(e),
         (Ok(v), None) => v,
+        (written, failed) => {
+            let duplicate = discard(&staged, &logs, &url, target.upload_id.as_deref()).await;
+            return match (written, failed) {
+                (_, Some(status)) => Err(Error::Status(status)),
+                // A concurrent retry of the same upload won the commit.
+                (Err(_), None) if duplicate => Ok(answer(
+                    &dataset,
+                    None,
+                    0,
+                    0,
+                    target.upload_id.as_deref(),
+                    true,
+                )),
+                (Err(e), None) => Err(e),
+                (Ok(_), None) => Err(Error::Internal("unreachable upload state".into())),
+            };
+        }
     };
     if !registered {
         register(state, &target, &location).await?;
     }
     let (rows, bytes) = counters.lock().map(|c| *c).unwrap_or_default();
     tracing::info!(dataset = %dataset, version, rows, bytes, "upload committed");
+    crate::curate::landed(state, &target.name);
     state.notifier.commit(&crate::notify::CommitEvent {
         dataset: dataset.clone(),
         version,
@@ -195,6 +208,80 @@ pub async fn write_upload(
         target.upload_id.as_deref(),
         false,
     ))
+}
+
+/// The object store holding `location`, and the location as a URL.
+pub fn store_at(
+    state: &AppState,
+    location: &str,
+) -> Result<(url::Url, Arc<dyn object_store::ObjectStore>)> {
+    let url = url::Url::parse(location)
+        .map_err(|_| Error::Internal("a dataset has an invalid location".into()))?;
+    let listing = datafusion::datasource::listing::ListingTableUrl::parse(location)?;
+    let store = state
+        .engine
+        .state()
+        .runtime_env()
+        .object_store(&listing)
+        .map_err(|e| Error::Internal(format!("no object store for a dataset: {e}")))?;
+    Ok((url, store))
+}
+
+/// The Delta table at `location` (its log store, and the table when one exists).
+pub async fn table_at(
+    state: &AppState,
+    location: &str,
+) -> Result<(
+    deltalake_core::logstore::LogStoreRef,
+    Option<deltalake_core::DeltaTable>,
+)> {
+    let (url, store) = store_at(state, location)?;
+    let logs =
+        log_store(&url, store).map_err(|e| Error::Internal(format!("Delta log store: {e}")))?;
+    let table = delta::open(logs.clone()).await?;
+    Ok((logs, table))
+}
+
+/// Deletes the data files of an upload that did not commit, sparing any a
+/// commit references after all; returns whether `upload_id` is committed.
+async fn discard(
+    staged: &staged::Staged,
+    logs: &deltalake_core::logstore::LogStoreRef,
+    root: &url::Url,
+    upload_id: Option<&str>,
+) -> bool {
+    let table = match delta::open(logs.clone()).await {
+        Ok(table) => table,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reread the Delta log; the upload's files stay for start-up cleanup");
+            return false;
+        }
+    };
+    let (known, duplicate) = match &table {
+        Some(t) => {
+            let known = match staged::referenced(t).await {
+                Ok(known) => known,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the upload's files stay for start-up cleanup");
+                    return false;
+                }
+            };
+            let duplicate = match upload_id {
+                Some(id) => delta::committed(t, id).await.unwrap_or(false),
+                None => false,
+            };
+            (known, duplicate)
+        }
+        None => (Default::default(), false),
+    };
+    let known: std::collections::HashSet<_> =
+        known.iter().map(|p| orphans::in_store(root, p)).collect();
+    let deleted = staged.discard(|p| known.contains(p)).await;
+    tracing::info!(
+        files = deleted,
+        "files of an upload that did not commit deleted"
+    );
+    duplicate
 }
 
 /// The dataset's location, whether it is registered already, and its rules.
@@ -268,13 +355,15 @@ fn answer(
         "upload_id": upload_id,
         "duplicate": duplicate,
     });
+    let detail = json.to_string();
     Uploaded {
         dataset: dataset.to_string(),
         rows,
         bytes,
         result: PutResult {
-            app_metadata: json.to_string().into_bytes().into(),
+            app_metadata: detail.clone().into_bytes().into(),
         },
+        detail,
     }
 }
 

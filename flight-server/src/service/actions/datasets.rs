@@ -59,7 +59,7 @@ pub(crate) struct UpdateRequest {
 pub(crate) async fn register(
     state: &Arc<AppState>,
     principal: &Principal,
-    req: RegisterRequest,
+    mut req: RegisterRequest,
 ) -> Result<serde_json::Value> {
     let name = admin_of(state, principal, &req.name).await?;
     let tags = check_tags(req.tags)?;
@@ -67,6 +67,7 @@ pub(crate) async fn register(
     check_text("owner", &req.owner)?;
     let format = DatasetFormat::parse(&req.format)?;
     req.options.validate(format)?;
+    declare_transform(state, principal, &name, &mut req.options).await?;
     state.locations.check(&req.location)?;
     state
         .catalog
@@ -95,10 +96,26 @@ pub(crate) async fn register(
         }
         .into());
     }
-    let schema = probe(state, &candidate(&new)).await?;
+    // A curated dataset's table is created by its first transform run.
+    let fed_and_empty = new.options.transform.is_some()
+        && crate::upload::table_at(state, &new.location)
+            .await?
+            .1
+            .is_none();
+    let schema = if fed_and_empty {
+        None
+    } else {
+        Some(probe(state, &candidate(&new)).await?)
+    };
     let dataset = state.catalog.register_dataset(new).await?;
     tracing::info!(dataset = %dataset.name, by = %principal, "dataset registered");
-    Ok(with_schema(&dataset, &schema))
+    if dataset.options.transform.is_some() {
+        crate::curate::catch_up_all(state);
+    }
+    Ok(match schema {
+        Some(schema) => with_schema(&dataset, &schema),
+        None => dataset_json(&dataset),
+    })
 }
 
 /// Applies changes to a dataset; a new location, format or options are read
@@ -115,6 +132,10 @@ pub(crate) async fn update(
     }
     if let Some(o) = &req.owner {
         check_text("owner", o)?;
+    }
+    let mut req = req;
+    if let Some(options) = &mut req.options {
+        declare_transform(state, principal, &name, options).await?;
     }
     let reads_change = req.location.is_some() || req.format.is_some() || req.options.is_some();
     let change = DatasetUpdate {
@@ -134,7 +155,12 @@ pub(crate) async fn update(
     if updated.location != current.location {
         state.locations.check(&updated.location)?;
     }
-    let schema = if reads_change {
+    let fed_and_empty = updated.options.transform.is_some()
+        && crate::upload::table_at(state, &updated.location)
+            .await?
+            .1
+            .is_none();
+    let schema = if reads_change && !fed_and_empty {
         Some(probe(state, &updated).await?)
     } else {
         None
@@ -142,6 +168,9 @@ pub(crate) async fn update(
     let stored = state.catalog.update_dataset(&updated).await?;
     state.engine.tables().invalidate(&stored.name);
     tracing::info!(dataset = %stored.name, by = %principal, revision = stored.revision, "dataset updated");
+    if stored.options.transform.is_some() {
+        crate::curate::catch_up_all(state);
+    }
     Ok(match schema {
         Some(schema) => with_schema(&stored, &schema),
         None => dataset_json(&stored),
@@ -184,6 +213,48 @@ pub(crate) async fn refresh(
 }
 
 /// The dataset `name`, once `principal` is known to hold `admin` on it.
+/// A transform runs as the catalog user who declares it, who must be able
+/// to read its landing dataset and write the curated one.
+async fn declare_transform(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    curated: &DatasetName,
+    options: &mut DatasetOptions,
+) -> Result<()> {
+    let Some(transform) = &mut options.transform else {
+        return Ok(());
+    };
+    if !principal.is_local() {
+        return Err(Error::FailedPrecondition(
+            "a transform runs as the catalog user who declares it; identities of an external provider cannot declare one".into(),
+        ));
+    }
+    let landing = DatasetName::parse(&transform.landing)?;
+    if &landing == curated {
+        return Err(Error::InvalidArgument(
+            "a dataset cannot be its own landing dataset".into(),
+        ));
+    }
+    state
+        .authorizer
+        .require_grant(principal, Action::Read, &landing)
+        .await?;
+    state
+        .authorizer
+        .require_grant(principal, Action::Write, curated)
+        .await?;
+    transform.run_as = principal.name.clone();
+    let landing = state.catalog.dataset(&landing).await?;
+    crate::curate::landed::check(state, principal, &transform.sql, &landing.location)
+        .await
+        .map_err(|e| match e {
+            Error::Status(s) if s.code() == tonic::Code::InvalidArgument => Error::Status(
+                tonic::Status::invalid_argument(format!("transform 'sql': {}", s.message())),
+            ),
+            other => other,
+        })
+}
+
 async fn admin_of(state: &AppState, principal: &Principal, name: &str) -> Result<DatasetName> {
     let name = DatasetName::parse(name)?;
     state

@@ -46,6 +46,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Admin. Re-read a dataset's files or Delta log after the lake changed, on every replica. Body: {\"name\": \"ns.dataset\"}.",
     ),
     (
+        "replay",
+        "Admin. Rebuild a curated dataset: run its transform again over landing versions from_version..to_version (each version's rows on their own) and replace the curated table with the result in one commit; the feed continues after to_version. Body: {\"name\": \"ns.curated\", \"from_version\"?: 0, \"to_version\"?: latest}.",
+    ),
+    (
         "describe_dataset",
         "Read. Schema, owner, row count and size estimates, column statistics (min/max/nulls), partitions, Delta versions and last refresh. Body: {\"name\": \"ns.dataset\"}.",
     ),
@@ -173,6 +177,9 @@ pub async fn do_action(
         "delete_dataset" => datasets::delete(state, principal, parse(&action.r#type, body)?).await,
         "refresh_dataset" => {
             datasets::refresh(state, principal, parse(&action.r#type, body)?).await
+        }
+        "replay" => {
+            crate::curate::replay::replay(state, principal, parse(&action.r#type, body)?).await
         }
         "describe_dataset" => {
             describe::describe(state, principal, parse(&action.r#type, body)?).await
