@@ -98,8 +98,14 @@ async fn raw_admin(s: &TestServer) -> FlightClient {
     admin
 }
 
-const TRANSFORM: &str = "SELECT id, upper(city) AS city, CAST(round(amount * 100) AS BIGINT) AS cents \
-     FROM (SELECT DISTINCT id, city, amount FROM landing) WHERE amount >= 0";
+/// Deduplicates, normalises, casts, drops bad rows and joins the demo's
+/// reference dataset `demo.zones` (zones per city).
+const TRANSFORM: &str = "SELECT o.id, upper(o.city) AS city, CAST(round(o.amount * 100) AS BIGINT) AS cents, \
+     COALESCE(z.zones, 0) AS zones \
+     FROM (SELECT DISTINCT id, city, amount FROM landing) o \
+     LEFT JOIN (SELECT upper(city) AS city, count(*) AS zones FROM demo.zones GROUP BY upper(city)) z \
+     ON upper(o.city) = z.city \
+     WHERE o.amount >= 0";
 
 #[tokio::test]
 async fn landing_commits_feed_the_curated_dataset_and_replay_rebuilds_it() {
@@ -212,6 +218,25 @@ async fn landing_commits_feed_the_curated_dataset_and_replay_rebuilds_it() {
         ],
     )
     .await;
+
+    // The reference data joined in: Tromsø has demo zones, Bodø none.
+    let info = info_for(
+        &mut lander,
+        &serde_json::json!({"dataset": "cur.orders", "columns": ["id", "zones"], "filter": "id IN (4, 5)"}),
+    )
+    .await
+    .unwrap();
+    let batches = fetch_all(&mut lander, &info).await.unwrap();
+    let all = concat_batches(&batches[0].schema(), &batches).unwrap();
+    let ids = all.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let zones = all.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    let zones_of = |id: i64| {
+        (0..all.num_rows())
+            .find(|&i| ids.value(i) == id)
+            .map(|i| zones.value(i))
+    };
+    assert!(zones_of(4).unwrap() > 0);
+    assert_eq!(zones_of(5), Some(0));
 
     // Replay is for admins of the curated dataset.
     let denied = action(
