@@ -5,7 +5,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit};
 use arrow_flight::{FlightDescriptor, Ticket};
 use laker_integration_tests::{
-    DEMO_ROWS, TestServer, fetch, fetch_all, info_for, list, list_names, rows,
+    DEMO_ROWS, TestServer, fetch, fetch_all, info_for, list, list_names, rows, status,
 };
 use serde_json::json;
 
@@ -211,4 +211,45 @@ async fn zones_round_trip_values() {
     let city = batches[0].column(2).as_string::<i32>();
     assert_eq!(city.value(0), "Bergen");
     assert!(!batches[0].column(1).is_null(0));
+}
+
+#[tokio::test]
+async fn a_resumed_download_skips_the_rows_the_client_has() {
+    let s = TestServer::start().await;
+    let mut client = s.demo_client().await;
+    let spec =
+        json!({"dataset": "demo.trips", "columns": ["trip_id"], "filter": "trip_id < 50000"});
+    let info = info_for(&mut client, &spec).await.unwrap();
+    let ids = |batches: &[arrow::array::RecordBatch]| -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    };
+    let mut total = 0;
+    for endpoint in &info.endpoint {
+        let ticket = endpoint.ticket.clone().unwrap();
+        let whole = ids(&fetch(&mut client, ticket.clone()).await.unwrap());
+        total += whole.len();
+        let skips = [0, 1, 8191, 8192, 10_000, whole.len(), whole.len() + 5];
+        for skip in skips.into_iter().filter(|&n| n <= whole.len() + 5) {
+            client
+                .add_header("x-laker-skip-rows", &skip.to_string())
+                .unwrap();
+            let rest = ids(&fetch(&mut client, ticket.clone()).await.unwrap());
+            assert_eq!(rest, whole[skip.min(whole.len())..], "skipping {skip}");
+        }
+        client.metadata_mut().remove("x-laker-skip-rows");
+    }
+    assert_eq!(total, 50_000);
+    client.add_header("x-laker-skip-rows", "many").unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let e = status(fetch(&mut client, ticket).await.unwrap_err());
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("x-laker-skip-rows"), "{e:?}");
 }

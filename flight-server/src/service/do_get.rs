@@ -1,10 +1,19 @@
 //! DoGet: verify the ticket, re-authorise, re-plan, stream one partition.
 //! The download is audited when its stream ends (rows, bytes, outcome), or
 //! at once when it is refused.
+//!
+//! A client resuming an interrupted download sends the rows it already has
+//! in the `x-laker-skip-rows` header: the partition is planned exactly as
+//! before (same Delta version, same files in the same order), and its first
+//! rows are dropped instead of sent.
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow_flight::Ticket;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
 use tonic::Status;
@@ -17,11 +26,53 @@ use crate::state::AppState;
 use crate::stream::{FlightDataStream, flight_data_stream};
 use crate::ticket::Ticket as Decoded;
 
-/// Streams the rows a ticket stands for.
+/// Header of a resumed download: rows of the partition the client has.
+pub const SKIP_ROWS_HEADER: &str = "x-laker-skip-rows";
+
+/// The rows a resuming client asks to skip (0 without the header).
+pub fn skip_rows(headers: &tonic::metadata::MetadataMap) -> Result<u64> {
+    match headers.get(SKIP_ROWS_HEADER) {
+        None => Ok(0),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{SKIP_ROWS_HEADER} must be a number of rows"))
+            }),
+    }
+}
+
+/// `batches` without their first `skip` rows.
+fn skipping(batches: SendableRecordBatchStream, skip: u64) -> SendableRecordBatchStream {
+    if skip == 0 {
+        return batches;
+    }
+    let schema = batches.schema();
+    let mut left = skip;
+    let rest = batches.filter_map(move |batch| {
+        let out = match batch {
+            Ok(b) if left >= b.num_rows() as u64 => {
+                left -= b.num_rows() as u64;
+                None
+            }
+            Ok(b) if left > 0 => {
+                let from = left as usize;
+                left = 0;
+                Some(Ok::<RecordBatch, _>(b.slice(from, b.num_rows() - from)))
+            }
+            other => Some(other),
+        };
+        futures::future::ready(out)
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, rest))
+}
+
+/// Streams the rows a ticket stands for, skipping the first `skip`.
 pub async fn do_get(
     state: &Arc<AppState>,
     principal: &Principal,
-    ticket: Ticket,
+    (ticket, skip): (Ticket, u64),
     span: Span,
     call: AuditedCall,
     permit: Option<AuditPermit>,
@@ -41,6 +92,9 @@ pub async fn do_get(
     if let Some(p) = partition {
         detail["partition"] = p.into();
     }
+    if skip > 0 {
+        detail["skip_rows"] = skip.into();
+    }
     let call = call
         .with_dataset(spec.dataset.clone())
         .with_detail(&detail.to_string());
@@ -56,7 +110,7 @@ pub async fn do_get(
             )));
         }
         let batches = plan.execute(partition.map(|p| p as usize))?;
-        Ok((batches, plan.schema()))
+        Ok((skipping(batches, skip), plan.schema()))
     }
     .await;
     match planned {

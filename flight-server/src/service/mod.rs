@@ -267,12 +267,16 @@ impl FlightService for LakerFlightService {
             .await
             .map(Response::new);
         }
+        let skip = match do_get::skip_rows(request.metadata()) {
+            Ok(skip) => skip,
+            Err(e) => return Err(do_get::refused(call, permit, e).into()),
+        };
         observe(
             span,
             do_get::do_get(
                 &self.state,
                 &principal,
-                request.into_inner(),
+                (request.into_inner(), skip),
                 stream_span,
                 call,
                 permit,

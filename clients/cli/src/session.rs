@@ -1,0 +1,171 @@
+//! Connecting and authenticating: `--user`/`--password` (Basic, exchanged
+//! for a bearer token), `LAKER_TOKEN`, or the token `laker login` stored in
+//! the user's config directory (`credentials.json`, mode 0600).
+
+use std::path::PathBuf;
+
+use arrow_flight::FlightClient;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+
+use crate::error::{Failure, Result};
+
+/// Server URL used when none is given or stored.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:50051";
+
+/// What `laker login` stores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stored {
+    /// Server URL.
+    pub url: String,
+    /// Who logged in.
+    pub user: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+/// Where the credentials live: `$LAKER_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/laker`, else `~/.config/laker`.
+pub fn config_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("LAKER_CONFIG_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME") {
+        return Ok(PathBuf::from(dir).join("laker"));
+    }
+    std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".config").join("laker"))
+        .ok_or_else(|| Failure::new("cannot find a config directory: set LAKER_CONFIG_DIR"))
+}
+
+fn credentials_file() -> Result<PathBuf> {
+    Ok(config_dir()?.join("credentials.json"))
+}
+
+/// The stored login, if any.
+pub fn stored() -> Result<Option<Stored>> {
+    let path = credentials_file()?;
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Failure::new(format!(
+                "{} is not valid ({e}); run `laker login` again",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::new(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Stores a login, readable by the user only.
+pub fn store(login: &Stored) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let dir = config_dir()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let path = credentials_file()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    // An existing file keeps its mode on open: make sure.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(serde_json::to_string_pretty(login)?.as_bytes())?;
+    Ok(path)
+}
+
+/// Opens a channel to `url`.
+pub async fn channel(url: &str) -> Result<Channel> {
+    Channel::from_shared(url.to_string())
+        .map_err(|e| Failure::new(format!("invalid server URL '{url}': {e}")))?
+        // A connection that silently dies mid-download is noticed (and the
+        // download resumed) instead of waited on forever.
+        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+        .keep_alive_timeout(std::time::Duration::from_secs(20))
+        .connect()
+        .await
+        .map_err(|e| {
+            let mut message = format!("cannot connect to {url}: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            Failure::new(message)
+        })
+}
+
+/// Exchanges a user name and password for a bearer token.
+pub async fn login(channel: Channel, user: &str, password: &str) -> Result<String> {
+    let mut client = FlightClient::new(channel);
+    let basic = STANDARD.encode(format!("{user}:{password}"));
+    client.add_header("authorization", &format!("Basic {basic}"))?;
+    let token = client.handshake(Vec::<u8>::new()).await?;
+    Ok(String::from_utf8_lossy(&token).into_owned())
+}
+
+/// How a command authenticates.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// `--url`, if given.
+    pub url: Option<String>,
+    /// `--user`, if given.
+    pub user: Option<String>,
+    /// `--password`, if given.
+    pub password: Option<String>,
+    /// `LAKER_TOKEN`, if set.
+    pub token: Option<String>,
+}
+
+fn not_logged_in() -> Failure {
+    Failure::new("not logged in: run `laker login URL --as NAME`, or pass --user and --password")
+}
+
+/// A connected, authenticated session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The channel (shared by all clients of the session).
+    pub channel: Channel,
+    /// The bearer token.
+    pub token: String,
+}
+
+impl Session {
+    /// Connects with the given credentials, else `LAKER_TOKEN`, else the stored login.
+    pub async fn open(creds: &Credentials) -> Result<Self> {
+        let stored = stored()?;
+        if creds.user.is_none() && creds.token.is_none() && stored.is_none() {
+            return Err(not_logged_in());
+        }
+        let url = creds
+            .url
+            .clone()
+            .or_else(|| stored.as_ref().map(|s| s.url.clone()))
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
+        let channel = channel(&url).await?;
+        let token = match (&creds.user, &creds.password, &creds.token, stored) {
+            (Some(user), Some(password), _, _) => login(channel.clone(), user, password).await?,
+            (Some(_), None, _, _) => {
+                return Err(Failure::new("--user needs --password (or LAKER_PASSWORD)"));
+            }
+            (None, _, Some(token), _) => token.clone(),
+            (None, _, None, Some(stored)) => stored.token,
+            (None, _, None, None) => return Err(not_logged_in()),
+        };
+        Ok(Self { channel, token })
+    }
+
+    /// A Flight client carrying the session's token.
+    pub fn client(&self) -> Result<FlightClient> {
+        let mut client = FlightClient::new(self.channel.clone());
+        client.add_header("authorization", &format!("Bearer {}", self.token))?;
+        Ok(client)
+    }
+}
