@@ -3,8 +3,9 @@
 # the Rust unit and integration tests, then the Python tests that drive a
 # real laker-server with pyarrow.flight and the Flight SQL clients. Installs
 # what the tests need (pyarrow, pytest, moto_server, fake-gcs-server, the ADBC
-# driver, polars, flightsql-dbapi/SQLAlchemy, DataFusion for Python and
-# tpchgen-cli) into the virtualenv and Azurite (npm) into integration-tests/tools.
+# driver, polars, flightsql-dbapi/SQLAlchemy, DataFusion for Python,
+# tpchgen-cli, nbclient for the example notebook, and this repository's own
+# `laker` Python package) into the virtualenv and Azurite (npm) into integration-tests/tools.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
@@ -26,6 +27,8 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r integration-tests/python/requirements.txt
+# The Python client package, installed as users install it (rebuilt each run).
+"$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python
 
 echo "==> azurite (npm) in integration-tests/tools"
 tools="$PWD/integration-tests/tools"

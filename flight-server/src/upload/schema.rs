@@ -47,8 +47,14 @@ impl Conformer {
     /// Checks `upload` against `table` (`None`: the upload creates the table).
     pub fn new(dataset: &str, table: Option<&Schema>, upload: &Schema) -> Result<Self> {
         let Some(table) = table else {
+            // Schema metadata (pandas', say) is not part of a Delta schema.
+            let fields: Vec<_> = upload
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+                .collect();
             return Ok(Self {
-                target: Arc::new(upload.clone()),
+                target: Arc::new(Schema::new(fields)),
                 evolves: false,
             });
         };
@@ -142,6 +148,22 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("name", DataType::Utf8, true),
         ])
+    }
+
+    #[test]
+    fn a_new_table_drops_the_uploads_schema_metadata() {
+        let upload = table().with_metadata([("pandas".to_string(), "{}".to_string())].into());
+        let c = Conformer::new("a.b", None, &upload).unwrap();
+        assert!(c.target.metadata().is_empty());
+        let batch = RecordBatch::try_new(
+            Arc::new(upload),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.conform(&batch, 0).unwrap().schema(), c.target);
     }
 
     #[test]
