@@ -48,3 +48,8 @@ cargo test --workspace --locked
 echo "==> python tests"
 LAKER_SERVER_BIN="$CARGO_TARGET_DIR/debug/laker-server" \
   "$venv/bin/python" -m pytest integration-tests/python -q -p no:cacheprovider
+
+echo "==> benchmark smoke run (checks laker-bench works; no timings judged)"
+bench_dir="$(mktemp -d)"
+LAKER_BENCH_PYTHON="$venv/bin/python" "$CARGO_TARGET_DIR/debug/laker-bench" --smoke --work-dir "$bench_dir"
+rm -rf "$bench_dir"

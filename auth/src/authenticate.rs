@@ -77,6 +77,15 @@ pub struct Authenticator {
     catalog: Catalog,
     tokens: Arc<TokenService>,
     limiter: Arc<LoginLimiter>,
+    /// Password and key hashes checked at once: argon2 is slow and large
+    /// by design, so a crowd of logins waits here instead of starving every
+    /// other request of CPU (and of memory).
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// Hash checks run at once: one per core.
+fn hash_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Authenticator {
@@ -87,7 +96,24 @@ impl Authenticator {
             catalog,
             tokens,
             limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+            hashing: Arc::new(tokio::sync::Semaphore::new(hash_permits())),
         }
+    }
+
+    /// Runs a (slow, blocking) hash check once a hashing permit is free.
+    async fn hash_check<T: Send + 'static>(
+        &self,
+        what: &str,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Internal(format!("{what} check failed: {e}")))?;
+        tokio::task::spawn_blocking(check)
+            .await
+            .map_err(|e| AuthError::Internal(format!("{what} check failed: {e}")))
     }
 
     /// The same, limiting failed logins by `limits`.
@@ -113,15 +139,15 @@ impl Authenticator {
         }
         let user = self.catalog.user(&creds.username).await?;
         let password = creds.password.clone();
-        let ok = tokio::task::spawn_blocking(move || match user {
-            Some(user) => verify_password(&password, &user.password_hash) && !user.disabled,
-            None => {
-                verify_dummy(&password);
-                false
-            }
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("password check failed: {e}")))?;
+        let ok = self
+            .hash_check("password", move || match user {
+                Some(user) => verify_password(&password, &user.password_hash) && !user.disabled,
+                None => {
+                    verify_dummy(&password);
+                    false
+                }
+            })
+            .await?;
         if !ok {
             return Err(refused());
         }
@@ -144,18 +170,18 @@ impl Authenticator {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let username = username.trim().to_ascii_lowercase();
         let secret = secret.to_string();
-        let principal = tokio::task::spawn_blocking(move || {
-            let (Some(record), Some(user)) = (record, user) else {
-                verify_dummy(&secret);
-                return None;
-            };
-            let matches = verify_password(&secret, &record.secret_hash);
-            let owner = username == apikey::KEY_USER || username == record.principal;
-            (matches && owner && record.is_usable(now_ms) && !user.disabled)
-                .then(|| Principal::with_key(record.principal, record.id))
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("API key check failed: {e}")))?;
+        let principal = self
+            .hash_check("API key", move || {
+                let (Some(record), Some(user)) = (record, user) else {
+                    verify_dummy(&secret);
+                    return None;
+                };
+                let matches = verify_password(&secret, &record.secret_hash);
+                let owner = username == apikey::KEY_USER || username == record.principal;
+                (matches && owner && record.is_usable(now_ms) && !user.disabled)
+                    .then(|| Principal::with_key(record.principal, record.id))
+            })
+            .await?;
         principal.ok_or_else(refused)
     }
 

@@ -1,0 +1,197 @@
+//! The processes a benchmark run starts: a laker-server and the pyarrow
+//! baseline server, each waited on until it reports readiness; and what
+//! `/proc` says about them (peak memory, bytes read).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::Result;
+
+/// A child process killed when dropped.
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+    /// Where it listens (`host:port`).
+    pub addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Peak resident memory (VmHWM) in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        proc_field(self.child.id(), "status", "VmHWM:").map_or(0, |kb| kb * 1024)
+    }
+
+    /// Bytes the process has read through read syscalls (`rchar`): for a
+    /// local lake, the bytes it read from the object store.
+    pub fn bytes_read(&self) -> u64 {
+        proc_field(self.child.id(), "io", "rchar:").unwrap_or(0)
+    }
+}
+
+fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Waits (up to `timeout`) for a line of `child`'s `stream` that `ready` accepts.
+fn wait_for(
+    lines: impl BufRead + Send + 'static,
+    ready: impl Fn(&str) -> Option<String> + Send + 'static,
+    timeout: Duration,
+) -> Result<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in lines.lines().map_while(std::result::Result::ok) {
+            if !sent && let Some(found) = ready(&line) {
+                let _ = tx.send(found);
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(timeout)
+        .map_err(|_| "a server did not report readiness in time".into())
+}
+
+/// Starts `laker-server` on 127.0.0.1:0 over `data_dir`.
+pub fn laker_server(binary: &Path, data_dir: &Path, extra: &[String]) -> Result<Proc> {
+    let mut child = Command::new(binary)
+        .args(extra)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--log",
+            "warn,laker_flight_server::server=info",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let addr = wait_for(
+        BufReader::new(stderr),
+        |line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            (v["fields"]["message"] == "listening")
+                .then(|| v["fields"]["addr"].as_str().map(String::from))?
+        },
+        Duration::from_secs(120),
+    )?;
+    Ok(Proc { child, addr })
+}
+
+/// Creates the catalog's admin account.
+pub fn create_admin(binary: &Path, data_dir: &Path, password: &str) -> Result<()> {
+    let status = Command::new(binary)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["catalog", "create-admin", "--name", "admin"])
+        .env("LAKER_ADMIN_PASSWORD", password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err("create-admin failed".into());
+    }
+    Ok(())
+}
+
+/// Starts the pyarrow.flight baseline server over the Parquet files in `data`.
+pub fn pyarrow_server(python: &Path, script: &Path, data: &Path) -> Result<Proc> {
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let port = wait_for(
+        BufReader::new(stdout),
+        |line| line.strip_prefix("port ").map(|p| p.trim().to_string()),
+        Duration::from_secs(60),
+    )?;
+    Ok(Proc {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    })
+}
+
+/// Runs the Python client on one job; returns its JSON result.
+pub fn python_job(
+    python: &Path,
+    script: &Path,
+    job: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    use std::io::Write;
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(job.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("the Python client failed on {job}").into());
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Generates TPC-H `lineitem` at `scale` as `parts` Parquet files under
+/// `lake/tpch/lineitem/` (kept between runs of the same scale).
+pub fn generate(tpchgen: &Path, lake: &Path, scale: f64, parts: u32) -> Result<PathBuf> {
+    let dir = lake.join("tpch").join("lineitem");
+    let marker = lake.join("tpch").join(format!(".sf{scale}-parts{parts}"));
+    if marker.exists() {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(lake.join("tpch"));
+    std::fs::create_dir_all(lake.join("tpch"))?;
+    let status = Command::new(tpchgen)
+        .args(["parquet", "--tables", "lineitem"])
+        .args(["-s", &scale.to_string(), "--parts", &parts.to_string()])
+        .arg("--output-dir")
+        .arg(lake.join("tpch"))
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", tpchgen.display()))?;
+    if !status.success() {
+        return Err("tpchgen-cli failed".into());
+    }
+    std::fs::write(&marker, b"")?;
+    Ok(dir)
+}
+
+/// Total size of the files under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

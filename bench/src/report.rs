@@ -1,0 +1,165 @@
+//! The benchmark's report: one Markdown table of figures, each with its
+//! baseline from the same run and the ratio between them.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The median of `values` (zero when empty).
+pub fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn mb(bytes: f64) -> f64 {
+    bytes / 1e6
+}
+
+/// Collected figures.
+pub struct Report {
+    header: String,
+    rows: Vec<[String; 4]>,
+    notes: Vec<String>,
+    file_bytes: u64,
+}
+
+impl Report {
+    /// A report for a run at `scale` with `runs` runs per figure.
+    pub fn new(scale: f64, runs: usize, file_bytes: u64, server_args: &[String]) -> Self {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let header = format!(
+            "TPC-H lineitem at scale {scale} ({:.0} MB of Parquet); {cores} cores; medians of {runs} runs; \
+             ratios are Laker's figure over the baseline's (above 1: Laker is better).{}",
+            mb(file_bytes as f64),
+            if server_args.is_empty() {
+                String::new()
+            } else {
+                format!(" laker-server flags: `{}`.", server_args.join(" "))
+            }
+        );
+        Self {
+            header,
+            rows: Vec::new(),
+            notes: Vec::new(),
+            file_bytes,
+        }
+    }
+
+    /// A download's throughput against a baseline's (same rows).
+    pub fn throughput(
+        &mut self,
+        what: &str,
+        sizes: &serde_json::Value,
+        laker: &[Duration],
+        baseline: &str,
+        other: &[Duration],
+    ) {
+        let rows = sizes["rows"].as_f64().unwrap_or(0.0);
+        let bytes = sizes["bytes"].as_f64().unwrap_or(0.0);
+        let (l, o) = (median(laker).as_secs_f64(), median(other).as_secs_f64());
+        let rate = |s: f64| {
+            format!(
+                "{:.0} MB/s, {:.2} M rows/s ({s:.2} s)",
+                mb(bytes) / s.max(1e-9),
+                rows / 1e6 / s.max(1e-9)
+            )
+        };
+        self.rows.push([
+            what.to_string(),
+            rate(l),
+            format!("{baseline}: {}", rate(o)),
+            format!("{:.2}×", o / l.max(1e-9)),
+        ]);
+    }
+
+    /// Bytes each server read from the store for one selective download.
+    pub fn bytes_read(&mut self, laker: u64, pyarrow: u64, rows: u64) {
+        let share = |b: u64| 100.0 * b as f64 / self.file_bytes.max(1) as f64;
+        self.rows.push([
+            format!("Selective download: bytes read from the store ({rows} rows sent)"),
+            format!(
+                "{:.1} MB ({:.1}% of the files)",
+                mb(laker as f64),
+                share(laker)
+            ),
+            format!(
+                "pyarrow.flight server: {:.1} MB ({:.1}%)",
+                mb(pyarrow as f64),
+                share(pyarrow)
+            ),
+            format!("{:.2}×", pyarrow as f64 / (laker as f64).max(1.0)),
+        ]);
+    }
+
+    /// Peak resident memory of both servers over the whole run.
+    pub fn memory(&mut self, laker: u64, pyarrow: u64) {
+        self.rows.push([
+            "Server peak RSS over the run".into(),
+            format!("{:.0} MB", mb(laker as f64)),
+            format!("pyarrow.flight server: {:.0} MB", mb(pyarrow as f64)),
+            format!("{:.2}×", pyarrow as f64 / (laker as f64).max(1.0)),
+        ]);
+    }
+
+    /// Small downloads: errors and latency percentiles.
+    pub fn small(&mut self, n: usize, latencies: &[Duration], errors: &[String]) {
+        let mut sorted = latencies.to_vec();
+        sorted.sort();
+        self.rows.push([
+            format!(
+                "{n} small downloads at once (handshake + GetFlightInfo + DoGet of ≤1,000 rows)"
+            ),
+            format!(
+                "{} errors; p50 {:.0} ms, p99 {:.0} ms",
+                errors.len(),
+                percentile(&sorted, 0.5).as_secs_f64() * 1e3,
+                percentile(&sorted, 0.99).as_secs_f64() * 1e3
+            ),
+            "—".into(),
+            "—".into(),
+        ]);
+        if let Some(first) = errors.first() {
+            self.notes
+                .push(format!("first small-download error: {first}"));
+        }
+    }
+
+    /// Time to first batch.
+    pub fn first_batch(&mut self, laker: Duration, pyarrow: Duration) {
+        self.rows.push([
+            "Time to first batch, full dataset (GetFlightInfo + first DoGet batch)".into(),
+            format!("{:.1} ms", laker.as_secs_f64() * 1e3),
+            format!(
+                "pyarrow.flight server: {:.1} ms",
+                pyarrow.as_secs_f64() * 1e3
+            ),
+            format!(
+                "{:.2}×",
+                pyarrow.as_secs_f64() / laker.as_secs_f64().max(1e-9)
+            ),
+        ]);
+    }
+
+    /// The Markdown report.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{}\n\n| measurement | Laker | baseline | ratio |\n|---|---|---|---|\n",
+            self.header
+        );
+        for [a, b, c, d] in &self.rows {
+            let _ = writeln!(out, "| {a} | {b} | {c} | {d} |");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{note}");
+        }
+        out
+    }
+}
