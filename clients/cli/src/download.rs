@@ -148,7 +148,12 @@ async fn fetch_endpoint(
             let mut stream = client.do_get(ticket.clone()).await?;
             while let Some(batch) = stream.try_next().await? {
                 let n = batch.num_rows() as u64;
-                let size = batch.get_array_memory_size() as u64;
+                // The batch's own slices (buffers may be shared with others).
+                let size: u64 = batch
+                    .columns()
+                    .iter()
+                    .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64)
+                    .sum();
                 if tx.send(batch).await.is_err() {
                     return Err(FlightError::protocol("the output stopped"));
                 }
