@@ -145,7 +145,7 @@ def test_download_resumes_across_cut_connections(server):
 def test_tokens_are_refreshed_and_renewed(tmp_path):
     data = tmp_path / "short-tokens"
     data.mkdir()
-    server = start_server(data, "--token-ttl-secs", "3", demo=False)
+    server = start_server(data, "--token-ttl-secs", "5", demo=False)
     create_admin(data)
     try:
         lake = laker.connect(server.url, user="admin", password=ADMIN_PASSWORD)
@@ -153,7 +153,7 @@ def test_tokens_are_refreshed_and_renewed(tmp_path):
         visible = lake.datasets()
         assert visible
         # Within the last fifth of its life the token is swapped for a fresh one.
-        deadline = tokens._issued + 3 * 0.85
+        deadline = tokens._issued + 5 * 0.85
         time.sleep(max(0.0, deadline - time.time()))
         assert lake.datasets() == visible
         assert tokens.refreshes == 1 and tokens.logins == 1
