@@ -3,7 +3,6 @@
 //! the landing table's current schema (older files lacking newer nullable
 //! columns read them as nulls).
 
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -27,7 +26,7 @@ use crate::state::AppState;
 /// Schema the table `landing` is registered in.
 const SCHEMA: &str = "public";
 
-/// The files some landing versions added.
+/// The files one landing version added.
 #[derive(Debug, Clone)]
 pub struct Batch {
     files: Vec<ListingTableUrl>,
@@ -35,13 +34,12 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The rows `versions` of `table` (the landing dataset `landing`) added;
-    /// `None` when they added none.
-    pub async fn of_versions(
-        _state: &AppState,
+    /// The rows landing version `version` of `table` (the dataset
+    /// `landing`) added; `None` when it added none.
+    pub async fn of_version(
         landing: &Dataset,
         table: &DeltaTable,
-        versions: RangeInclusive<i64>,
+        version: i64,
     ) -> Result<Option<Self>> {
         let store = table.log_store().object_store(None);
         let base = if landing.location.ends_with('/') {
@@ -49,10 +47,10 @@ impl Batch {
         } else {
             format!("{}/", landing.location)
         };
-        let mut files = Vec::new();
-        for version in versions {
-            let commit = Path::from(format!("_delta_log/{version:020}.json"));
-            let read = |e: object_store::Error| match e {
+        let commit = Path::from(format!("_delta_log/{version:020}.json"));
+        let actions = crate::upload::staged::commit_actions(store.as_ref(), &commit)
+            .await
+            .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => {
                     Error::Status(tonic::Status::not_found(format!(
                         "landing version {version} of '{}' is not in its Delta log",
@@ -60,27 +58,20 @@ impl Batch {
                     )))
                 }
                 e => Error::Internal(format!("reading the Delta log failed: {e}")),
-            };
-            let actions = crate::upload::staged::commit_actions(store.as_ref(), &commit)
-                .await
-                .map_err(read)?;
-            for action in actions {
-                let Some(add) = action.get("add") else {
-                    continue;
-                };
-                if add
-                    .get("partitionValues")
-                    .and_then(|p| p.as_object())
-                    .is_some_and(|p| !p.is_empty())
-                {
-                    return Err(Error::FailedPrecondition(format!(
-                        "landing dataset '{}' is partitioned; transforms read unpartitioned landing tables",
-                        landing.name
-                    )));
-                }
-                let Some(path) = add.get("path").and_then(|p| p.as_str()) else {
-                    continue;
-                };
+            })?;
+        let mut files = Vec::new();
+        for add in actions.iter().filter_map(|a| a.get("add")) {
+            if add
+                .get("partitionValues")
+                .and_then(|p| p.as_object())
+                .is_some_and(|p| !p.is_empty())
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "landing dataset '{}' is partitioned; transforms read unpartitioned landing tables",
+                    landing.name
+                )));
+            }
+            if let Some(path) = add.get("path").and_then(|p| p.as_str()) {
                 files.push(ListingTableUrl::parse(format!("{base}{path}"))?);
             }
         }

@@ -53,20 +53,11 @@ impl Curator {
 /// date, then applies the landing dataset's retention, in the background.
 pub fn landed(state: &Arc<AppState>, landing: &DatasetName) {
     let state = Arc::clone(state);
-    let name = landing.clone();
-    let landing = landing.to_string();
+    let landing = landing.clone();
     tokio::spawn(async move {
-        match fed_from(&state, Some(&landing)).await {
-            Ok(curated) => {
-                for dataset in curated {
-                    catch_up_logged(&state, &dataset).await;
-                }
-            }
-            Err(e) => {
-                tracing::error!(landing = %landing, error = %e, "cannot list curated datasets")
-            }
-        }
-        let retained = match state.catalog.dataset(&name).await {
+        let name = landing.to_string();
+        catch_up_where(&state, |t| t.landing == name).await;
+        let retained = match state.catalog.dataset(&landing).await {
             Ok(dataset) => retention::enforce(&state, &dataset).await,
             Err(e) => Err(e.into()),
         };
@@ -79,32 +70,35 @@ pub fn landed(state: &Arc<AppState>, landing: &DatasetName) {
 /// At start-up: brings every curated dataset up to date, in the background.
 pub fn catch_up_all(state: &Arc<AppState>) {
     let state = Arc::clone(state);
+    tokio::spawn(async move { catch_up_where(&state, |_| true).await });
+}
+
+/// After `curated` declared its transform: brings it up to date, in the background.
+pub fn declared(state: &Arc<AppState>, curated: &DatasetName) {
+    let state = Arc::clone(state);
+    let curated = curated.clone();
     tokio::spawn(async move {
-        match fed_from(&state, None).await {
-            Ok(curated) => {
-                for dataset in curated {
-                    catch_up_logged(&state, &dataset).await;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot list curated datasets"),
+        match state.catalog.dataset(&curated).await {
+            Ok(dataset) => catch_up_logged(&state, &dataset).await,
+            Err(e) => tracing::error!(dataset = %curated, error = %e, "transform not started"),
         }
     });
 }
 
-/// Curated datasets (fed from `landing`, or from any landing dataset).
-async fn fed_from(state: &AppState, landing: Option<&str>) -> Result<Vec<Dataset>> {
-    Ok(state
-        .catalog
-        .datasets()
-        .await?
-        .into_iter()
-        .filter(|d| {
-            d.options
-                .transform
-                .as_ref()
-                .is_some_and(|t| landing.is_none_or(|l| t.landing == l))
-        })
-        .collect())
+/// Brings up to date the curated datasets whose transform `wanted` picks.
+async fn catch_up_where(state: &Arc<AppState>, wanted: impl Fn(&Transform) -> bool) {
+    let datasets = match state.catalog.datasets().await {
+        Ok(datasets) => datasets,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list curated datasets");
+            return;
+        }
+    };
+    for dataset in datasets {
+        if dataset.options.transform.as_ref().is_some_and(&wanted) {
+            catch_up_logged(state, &dataset).await;
+        }
+    }
 }
 
 async fn catch_up_logged(state: &Arc<AppState>, curated: &Dataset) {
@@ -172,12 +166,10 @@ pub async fn catch_up(state: &Arc<AppState>, curated: &Dataset) -> Result<usize>
     let mut done = 0;
     for version in first..=latest {
         // Versions that added nothing (metadata, retention) are skipped.
-        let Some(batch) =
-            landed::Batch::of_versions(state, &landing, &landing_table, version..=version).await?
+        let Some(batch) = landed::Batch::of_version(&landing, &landing_table, version).await?
         else {
             continue;
         };
-        let (logs, table) = crate::upload::table_at(state, &curated.location).await?;
         let rows = run(
             state,
             curated,
@@ -185,8 +177,6 @@ pub async fn catch_up(state: &Arc<AppState>, curated: &Dataset) -> Result<usize>
             &transform,
             vec![batch],
             Run {
-                logs,
-                table,
                 mode: SaveMode::Append,
                 transaction: (app_id.clone(), version),
             },
@@ -198,12 +188,8 @@ pub async fn catch_up(state: &Arc<AppState>, curated: &Dataset) -> Result<usize>
     Ok(done)
 }
 
-/// Where and how a transform's output is committed.
+/// How a transform's output is committed.
 pub struct Run {
-    /// The curated table's log store.
-    pub logs: deltalake_core::logstore::LogStoreRef,
-    /// The curated table, when it exists.
-    pub table: Option<deltalake_core::DeltaTable>,
     /// Append (the feed) or overwrite (a replay).
     pub mode: SaveMode,
     /// The progress recorded with the commit.
@@ -258,11 +244,10 @@ pub async fn run(
         transform.landing, target.transaction.1
     );
     let (app_id, landing_version) = target.transaction;
+    let (logs, table) = crate::upload::table_at(state, &curated.location).await?;
     let written = delta::write(
         delta::Commit {
-            table: target
-                .table
-                .unwrap_or_else(|| deltalake_core::DeltaTable::new(target.logs)),
+            table: table.unwrap_or_else(|| deltalake_core::DeltaTable::new(logs)),
             mode: target.mode,
             evolve: false,
             target_file_bytes: state.upload_limits.target_file_bytes,

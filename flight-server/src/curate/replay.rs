@@ -62,9 +62,7 @@ pub async fn replay(
     }
     let mut batches = Vec::new();
     for version in req.from_version..=to {
-        if let Some(batch) =
-            Batch::of_versions(state, &landing, &landing_table, version..=version).await?
-        {
+        if let Some(batch) = Batch::of_version(&landing, &landing_table, version).await? {
             batches.push(batch);
         }
     }
@@ -74,7 +72,6 @@ pub async fn replay(
             req.from_version, landing.name
         )));
     }
-    let (logs, table) = crate::upload::table_at(state, &curated.location).await?;
     let rows = run(
         state,
         &curated,
@@ -82,8 +79,6 @@ pub async fn replay(
         &transform,
         batches,
         Run {
-            logs,
-            table,
             mode: SaveMode::Overwrite,
             transaction: (progress_id(&transform.landing), to),
         },

@@ -103,20 +103,14 @@ pub async fn write_upload(
     // Also for a dataset not registered yet: an earlier upload may have
     // committed there and then failed to register it.
     let table = delta::open(logs.clone()).await?;
+    let duplicate = || answer(&dataset, None, 0, 0, target.upload_id.as_deref(), true);
     if let (Some(table), Some(id)) = (&table, &target.upload_id)
         && delta::committed(table, id).await?
     {
         // Already committed: acknowledge again, write nothing.
         let drained = futures::stream::once(async { Ok(first) }).chain(rest);
         drained.try_for_each(|_| async { Ok(()) }).await.ok();
-        return Ok(answer(
-            &dataset,
-            None,
-            0,
-            0,
-            target.upload_id.as_deref(),
-            true,
-        ));
+        return Ok(duplicate());
     }
     if table.is_some() && target.mode == target::Mode::Create {
         return Err(Error::Status(Status::already_exists(format!(
@@ -167,22 +161,14 @@ pub async fn write_upload(
     let failed = failure.lock().ok().and_then(|mut f| f.take());
     let version = match (written, failed) {
         (Ok(v), None) => v,
-        (written, failed) => {
-            let duplicate = discard(&staged, &logs, &url, target.upload_id.as_deref()).await;
-            return match (written, failed) {
-                (_, Some(status)) => Err(Error::Status(status)),
-                // A concurrent retry of the same upload won the commit.
-                (Err(_), None) if duplicate => Ok(answer(
-                    &dataset,
-                    None,
-                    0,
-                    0,
-                    target.upload_id.as_deref(),
-                    true,
-                )),
-                (Err(e), None) => Err(e),
-                (Ok(_), None) => Err(Error::Internal("unreachable upload state".into())),
-            };
+        (_, Some(status)) => {
+            discard(&staged, &logs, &url, target.upload_id.as_deref()).await;
+            return Err(Error::Status(status));
+        }
+        (Err(e), None) => {
+            let committed = discard(&staged, &logs, &url, target.upload_id.as_deref()).await;
+            // A concurrent retry of the same upload won the commit.
+            return if committed { Ok(duplicate()) } else { Err(e) };
         }
     };
     if !registered {

@@ -1,5 +1,5 @@
 //! Start-up cleanup of data files that uploads wrote but never committed
-//! (the server was killed midway). A file in a Delta dataset of the
+//! (the server was killed midway). A Parquet file in a Delta dataset of the
 //! server's own lake that no commit in the log mentions and that is older
 //! than the grace period is deleted; the grace period spares uploads still
 //! running on other replicas. Datasets elsewhere are left to their owners'
@@ -72,8 +72,11 @@ async fn clean_table(state: &AppState, location: &str, grace: Duration) -> Resul
                 .parts()
                 .next()
                 .is_some_and(|p| p.as_ref() == DELTA_LOG);
+            // Only Parquet data files: what uploads write (deletion vectors
+            // and other files of external writers are never touched).
+            let data = m.location.extension() == Some("parquet");
             futures::future::ready(
-                !in_log && !known.contains(&m.location) && m.last_modified <= cutoff,
+                data && !in_log && !known.contains(&m.location) && m.last_modified <= cutoff,
             )
         })
         .try_collect()

@@ -110,7 +110,7 @@ pub(crate) async fn register(
     let dataset = state.catalog.register_dataset(new).await?;
     tracing::info!(dataset = %dataset.name, by = %principal, "dataset registered");
     if dataset.options.transform.is_some() {
-        crate::curate::catch_up_all(state);
+        crate::curate::declared(state, &dataset.name);
     }
     Ok(match schema {
         Some(schema) => with_schema(&dataset, &schema),
@@ -169,7 +169,7 @@ pub(crate) async fn update(
     state.engine.tables().invalidate(&stored.name);
     tracing::info!(dataset = %stored.name, by = %principal, revision = stored.revision, "dataset updated");
     if stored.options.transform.is_some() {
-        crate::curate::catch_up_all(state);
+        crate::curate::declared(state, &stored.name);
     }
     Ok(match schema {
         Some(schema) => with_schema(&stored, &schema),
