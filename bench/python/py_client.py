@@ -4,7 +4,7 @@ JSON result: rows, Arrow bytes and seconds per run, and time to first batch.
 
 Jobs:
   {"kind": "flight", "url": ..., "user": ..., "password": ..., "command": <spec JSON>|null,
-   "path": [..]|null, "ticket_extra": {...}, "runs": n}
+   "path": [..]|null, "ticket_extra": {...}, "runs": n, "headers": [[name, value], ..]}
   {"kind": "local", "dir": ..., "columns": [...]|null, "runs": n}
 """
 
@@ -24,6 +24,7 @@ def flight(job: dict) -> dict:
     headers = []
     if job.get("user"):
         headers = [client.authenticate_basic_token(job["user"], job["password"])]
+    headers += [(n.encode(), v.encode()) for n, v in job.get("headers", [])]
     opts = fl.FlightCallOptions(headers=headers)
     if job.get("command") is not None:
         descriptor = fl.FlightDescriptor.for_command(json.dumps(job["command"]))

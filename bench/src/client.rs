@@ -20,6 +20,8 @@ pub struct Target {
     pub addr: String,
     /// Bearer token (Laker) or none (the baseline).
     pub token: Option<String>,
+    /// Extra headers sent with every call (`--laker-header`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Rows and Arrow bytes received.
@@ -54,6 +56,9 @@ async fn client(target: &Target) -> Result<FlightClient> {
     let mut client = FlightClient::new_from_inner(inner);
     if let Some(token) = &target.token {
         client.add_header("authorization", &format!("Bearer {token}"))?;
+    }
+    for (name, value) in &target.headers {
+        client.add_header(name, value)?;
     }
     Ok(client)
 }
@@ -205,6 +210,7 @@ pub async fn small_downloads(
             let target = Target {
                 addr,
                 token: Some(token),
+                headers: Vec::new(),
             };
             let got = download(&target, &FlightDescriptor::new_cmd(spec), None)
                 .await

@@ -67,6 +67,16 @@ struct Args {
     /// Extra laker-server flag (repeatable), to measure a setting: `--server-arg=--batch-size=65536`.
     #[arg(long, allow_hyphen_values = true)]
     server_arg: Vec<String>,
+    /// Header sent with every Laker call, as `name=value` (repeatable), to
+    /// measure a client-side option: `--laker-header=x-laker-compression=lz4`.
+    #[arg(long, value_parser = header)]
+    laker_header: Vec<(String, String)>,
+}
+
+fn header(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .ok_or_else(|| format!("expected name=value, got '{s}'"))
 }
 
 #[tokio::main]
@@ -130,6 +140,7 @@ async fn run(args: Args) -> Result<()> {
     let lt = Target {
         addr: laker.addr.clone(),
         token: Some(token),
+        headers: args.laker_header.clone(),
     };
     client::action(&lt, "create_namespace", serde_json::json!({"name": "tpch"})).await?;
     client::action(
@@ -149,11 +160,18 @@ async fn run(args: Args) -> Result<()> {
     let pt = Target {
         addr: pyarrow.addr.clone(),
         token: None,
+        headers: Vec::new(),
     };
     let client_py = bench_dir().join("py_client.py");
     let laker_full = FlightDescriptor::new_path(vec!["tpch".into(), "lineitem".into()]);
     let pyarrow_full = FlightDescriptor::new_path(vec!["lineitem".into()]);
-    let mut report = Report::new(args.scale, args.runs, file_bytes, &args.server_arg);
+    let mut settings = args.server_arg.clone();
+    settings.extend(
+        args.laker_header
+            .iter()
+            .map(|(n, v)| format!("header {n}: {v}")),
+    );
+    let mut report = Report::new(args.scale, args.runs, file_bytes, &settings);
 
     // Full download, Python client, against the pyarrow server and a local read.
     eprintln!("full download, Python client …");
@@ -163,9 +181,14 @@ async fn run(args: Args) -> Result<()> {
                command: serde_json::Value,
                path: serde_json::Value,
                extra: serde_json::Value| {
+        let headers = if user {
+            args.laker_header.clone()
+        } else {
+            Vec::new()
+        };
         serde_json::json!({"kind": "flight", "url": url, "user": if user {"admin"} else {""},
             "password": ADMIN_PASSWORD, "command": command, "path": path,
-            "ticket_extra": extra, "runs": args.runs})
+            "ticket_extra": extra, "runs": args.runs, "headers": headers})
     };
     let laker_url = format!("grpc://{}", laker.addr);
     let pyarrow_url = format!("grpc://{}", pyarrow.addr);

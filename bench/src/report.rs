@@ -42,7 +42,7 @@ impl Report {
             if server_args.is_empty() {
                 String::new()
             } else {
-                format!(" laker-server flags: `{}`.", server_args.join(" "))
+                format!(" Laker settings: `{}`.", server_args.join(", "))
             }
         );
         Self {

@@ -78,6 +78,11 @@ pub struct Cli {
     /// Rows per record batch [default: 8192].
     #[arg(long, env = "LAKER_BATCH_SIZE")]
     pub batch_size: Option<usize>,
+    /// Write DoGet responses straight from the record batches' buffers
+    /// (true), or through the generic gRPC encoder, which copies every
+    /// buffer twice (false) [default: true].
+    #[arg(long, env = "LAKER_DIRECT_DO_GET")]
+    pub direct_do_get: Option<bool>,
     /// Longest a SQL query may plan and run, in seconds; 0 for no limit [default: 300].
     #[arg(long, env = "LAKER_SQL_TIMEOUT_SECS")]
     pub sql_timeout_secs: Option<u64>,
@@ -240,6 +245,7 @@ pub struct FileConfig {
     audit_retention_days: Option<u64>,
     max_partitions: Option<usize>,
     batch_size: Option<usize>,
+    direct_do_get: Option<bool>,
     sql_timeout_secs: Option<u64>,
     sql_query_memory_mb: Option<usize>,
     sql_max_concurrent: Option<usize>,
@@ -294,6 +300,8 @@ pub struct ServerConfig {
     pub max_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// DoGet bodies written from the batches' own buffers.
+    pub direct_do_get: bool,
     /// Limits of SQL queries.
     pub sql_limits: crate::sql::limits::SqlLimits,
     /// Limits on one upload.
@@ -345,6 +353,7 @@ impl ServerConfig {
             ticket_ttl: Duration::from_secs(3600),
             max_partitions: 8,
             batch_size: 8192,
+            direct_do_get: true,
             sql_limits: crate::sql::limits::SqlLimits::default(),
             upload_limits: crate::upload::UploadLimits::default(),
             upload_orphan_grace: Duration::from_secs(3600),
@@ -406,6 +415,10 @@ impl ServerConfig {
             .or(file.max_partitions)
             .unwrap_or(c.max_partitions);
         c.batch_size = cli.batch_size.or(file.batch_size).unwrap_or(c.batch_size);
+        c.direct_do_get = cli
+            .direct_do_get
+            .or(file.direct_do_get)
+            .unwrap_or(c.direct_do_get);
         if let Some(secs) = cli.sql_timeout_secs.or(file.sql_timeout_secs) {
             c.sql_limits.timeout = (secs > 0).then(|| Duration::from_secs(secs));
         }

@@ -23,6 +23,7 @@ pub mod telemetry;
 pub mod ticket;
 pub mod tls;
 pub mod upload;
+pub(crate) mod wire;
 
 pub use config::{Cli, LogFormat, ServerConfig};
 pub use server::{RunningServer, ServerOptions, StartError, start};

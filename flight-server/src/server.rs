@@ -27,6 +27,7 @@ use crate::service::{HANDSHAKE_PATH, LakerFlightService};
 use crate::sql::limits::QueryLimiter;
 use crate::state::AppState;
 use crate::ticket::TicketCodec;
+use crate::wire::route::DoGetRoute;
 
 /// Largest outbound gRPC message: batches are split near
 /// [`crate::stream::MAX_FLIGHT_DATA_BYTES`],
@@ -231,7 +232,8 @@ pub async fn start(
         .await
         .map_err(start_err("cannot listen"))?;
     let addr = listener.local_addr().map_err(start_err("cannot listen"))?;
-    let service = FlightServiceServer::new(LakerFlightService::new(Arc::clone(&state)))
+    let flight = LakerFlightService::new(Arc::clone(&state));
+    let service = FlightServiceServer::new(flight.clone())
         .max_decoding_message_size(MAX_DECODING_BYTES)
         .max_encoding_message_size(MAX_ENCODING_BYTES);
     let mut auth = AuthLayer::new(tokens, &[HANDSHAKE_PATH]);
@@ -249,7 +251,12 @@ pub async fn start(
             auth = auth.with_fallback(crate::tls::certificate_authenticator());
         }
     }
-    let router = builder.layer(auth).add_service(service);
+    let mut builder = builder.layer(auth);
+    let router = if config.direct_do_get {
+        builder.add_service(DoGetRoute::new(flight, service))
+    } else {
+        builder.add_service(service)
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {

@@ -1,10 +1,11 @@
-//! Record batches → Flight data, with accounting.
+//! Record batches → Flight data messages ([`Frame`]s), with accounting.
 //!
-//! The stream is pull-based end to end: tonic polls it only when the HTTP/2
-//! flow-control window has room, the encoder polls DataFusion only when it
-//! needs the next batch, so a slow client slows the scan. Dropping the stream
-//! (client gone) drops the DataFusion stream and cancels the scan.
+//! The stream is pull-based end to end: the HTTP/2 layer polls it only when
+//! the flow-control window has room, the encoder polls DataFusion only when
+//! it needs the next batch, so a slow client slows the scan. Dropping the
+//! stream (client gone) drops the DataFusion stream and cancels the scan.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +13,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
+use arrow::ipc::CompressionType;
 use arrow_flight::FlightData;
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 use tonic::Status;
@@ -24,6 +24,8 @@ use crate::audit::AuditPermit;
 use crate::error::{Error, datafusion_status};
 use crate::metrics::{Metrics, StreamGuard};
 use crate::service::audited::{AuditedCall, outcome_of};
+use crate::wire::body::FrameStream;
+use crate::wire::{Frame, FrameEncoder};
 
 /// Largest Flight data message body; well under gRPC's 4 MiB default limit.
 pub const MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
@@ -31,32 +33,38 @@ pub const MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
 /// Boxed Flight data stream as returned to tonic.
 pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send>>;
 
-/// Encodes `batches` as Flight data, counting rows and bytes into `metrics`
-/// and recording them on `span` — and in the audit, if given — when the
-/// stream ends.
+/// `frames` as [`FlightData`] messages (each body joined into one buffer).
+pub(crate) fn into_flight_data(frames: FrameStream) -> FlightDataStream {
+    Box::pin(frames.map(|frame| frame.map(Frame::into_flight_data)))
+}
+
+/// Encodes `batches` as Flight data messages (bodies compressed if asked),
+/// counting rows and bytes into `metrics` and recording them on `span` —
+/// and in the audit, if given — when the stream ends.
 pub(crate) fn flight_data_stream(
     batches: SendableRecordBatchStream,
     schema: SchemaRef,
+    compression: Option<CompressionType>,
     metrics: &Arc<Metrics>,
     span: Span,
     audit: Option<(AuditedCall, Option<AuditPermit>)>,
-) -> FlightDataStream {
+) -> FrameStream {
     let rows = Arc::new(AtomicU64::new(0));
-    let counted_rows = Arc::clone(&rows);
-    let input = batches.map(move |batch| match batch {
-        Ok(batch) => {
-            counted_rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-            Ok(batch)
-        }
-        Err(e) => Err(FlightError::Tonic(Box::new(datafusion_status(&e)))),
-    });
-    let encoded = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-        .build(input)
-        .map(|r| r.map_err(flight_error_status));
+    let encoded: FrameStream =
+        match FrameEncoder::try_new(&schema, compression, MAX_FLIGHT_DATA_BYTES) {
+            Ok(encoder) => Box::pin(Encode {
+                queued: VecDeque::from([encoder.schema_frame()]),
+                encoder,
+                batches,
+                rows: Arc::clone(&rows),
+                done: false,
+            }),
+            Err(e) => Box::pin(futures::stream::once(
+                async move { Err(encoding_failed(&e)) },
+            )),
+        };
     Box::pin(ObservedStream {
-        inner: Box::pin(encoded),
+        inner: encoded,
         guard: Some(metrics.open_stream()),
         metrics: Arc::clone(metrics),
         rows,
@@ -70,10 +78,54 @@ pub(crate) fn flight_data_stream(
     })
 }
 
-fn flight_error_status(e: FlightError) -> Status {
-    match e {
-        FlightError::Tonic(status) => *status,
-        other => Error::Internal(format!("encoding flight data failed: {other}")).into(),
+fn encoding_failed(e: &arrow::error::ArrowError) -> Status {
+    Error::Internal(format!("encoding flight data failed: {e}")).into()
+}
+
+/// Record batches → frames: the schema first, then each batch's messages.
+/// A batch is pulled only once the frames of the previous one are taken.
+struct Encode {
+    encoder: FrameEncoder,
+    batches: SendableRecordBatchStream,
+    queued: VecDeque<Frame>,
+    rows: Arc<AtomicU64>,
+    done: bool,
+}
+
+impl Stream for Encode {
+    type Item = Result<Frame, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(frame) = self.queued.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.batches.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(datafusion_status(&e))));
+                }
+                Poll::Ready(Some(Ok(batch))) => {
+                    let frames = self.encoder.encode(&batch);
+                    match frames {
+                        Ok(frames) => {
+                            self.rows
+                                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                            self.queued.extend(frames);
+                        }
+                        Err(e) => {
+                            self.done = true;
+                            return Poll::Ready(Some(Err(encoding_failed(&e))));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -85,7 +137,7 @@ enum Outcome {
 }
 
 struct ObservedStream {
-    inner: FlightDataStream,
+    inner: FrameStream,
     guard: Option<StreamGuard>,
     metrics: Arc<Metrics>,
     rows: Arc<AtomicU64>,
@@ -139,13 +191,13 @@ impl ObservedStream {
 }
 
 impl Stream for ObservedStream {
-    type Item = Result<FlightData, Status>;
+    type Item = Result<Frame, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
         match &polled {
-            Poll::Ready(Some(Ok(data))) => {
-                let n = (data.data_body.len() + data.data_header.len()) as u64;
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = (frame.body_len() + frame.header.len()) as u64;
                 self.bytes += n;
                 self.metrics.add_bytes(n);
                 self.flush_rows();

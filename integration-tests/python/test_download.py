@@ -92,3 +92,16 @@ def test_download_is_logged_with_rows_and_bytes(server, client, opts):
     assert span["bytes"] > 0
     assert "ms" in span
     assert event["fields"]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+def test_compressed_download_reads_the_same(server, client, opts, codec):
+    spec = {"dataset": "demo.trips", "filter": "trip_id < 100000"}
+    plain = client.do_get(fl.Ticket(json.dumps(spec)), opts).read_all()
+    headers = [client.authenticate_basic_token("demo", "demo"),
+               (b"x-laker-compression", codec.encode())]
+    compressed = client.do_get(
+        fl.Ticket(json.dumps(spec)), fl.FlightCallOptions(headers=headers)
+    ).read_all()
+    assert plain.num_rows == compressed.num_rows == 100_000
+    assert compressed.sort_by("trip_id").equals(plain.sort_by("trip_id"))

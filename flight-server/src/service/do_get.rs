@@ -6,10 +6,16 @@
 //! in the `x-laker-skip-rows` header: the partition is planned exactly as
 //! before (same Delta version, same files in the same order), and its first
 //! rows are dropped instead of sent.
+//!
+//! A client may ask for compressed message bodies with the
+//! `x-laker-compression` header (`lz4` or `zstd`; Arrow IPC buffer
+//! compression, which every Arrow Flight client decodes). Off by default:
+//! on fast networks it costs more CPU than it saves.
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::ipc::CompressionType;
 use arrow_flight::Ticket;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -23,8 +29,9 @@ use crate::audit::AuditPermit;
 use crate::error::{Error, Result};
 use crate::service::audited::AuditedCall;
 use crate::state::AppState;
-use crate::stream::{FlightDataStream, flight_data_stream};
+use crate::stream::flight_data_stream;
 use crate::ticket::Ticket as Decoded;
+use crate::wire::body::FrameStream;
 
 /// Header of a resumed download: rows of the partition the client has.
 pub const SKIP_ROWS_HEADER: &str = "x-laker-skip-rows";
@@ -40,6 +47,24 @@ pub fn skip_rows(headers: &tonic::metadata::MetadataMap) -> Result<u64> {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("{SKIP_ROWS_HEADER} must be a number of rows"))
             }),
+    }
+}
+
+/// Header choosing the compression of message bodies.
+pub const COMPRESSION_HEADER: &str = "x-laker-compression";
+
+/// The body compression a client asks for (none without the header).
+pub fn compression(headers: &tonic::metadata::MetadataMap) -> Result<Option<CompressionType>> {
+    let Some(value) = headers.get(COMPRESSION_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str().map(|v| v.trim().to_ascii_lowercase()) {
+        Ok(v) if v == "lz4" || v == "lz4_frame" => Ok(Some(CompressionType::LZ4_FRAME)),
+        Ok(v) if v == "zstd" => Ok(Some(CompressionType::ZSTD)),
+        Ok(v) if v == "none" || v.is_empty() => Ok(None),
+        _ => Err(Error::InvalidArgument(format!(
+            "{COMPRESSION_HEADER} must be lz4, zstd or none"
+        ))),
     }
 }
 
@@ -68,15 +93,16 @@ fn skipping(batches: SendableRecordBatchStream, skip: u64) -> SendableRecordBatc
     Box::pin(RecordBatchStreamAdapter::new(schema, rest))
 }
 
-/// Streams the rows a ticket stands for, skipping the first `skip`.
+/// Streams the rows a ticket stands for, skipping the first `skip`,
+/// bodies compressed with `compression`.
 pub async fn do_get(
     state: &Arc<AppState>,
     principal: &Principal,
-    (ticket, skip): (Ticket, u64),
+    (ticket, skip, compression): (Ticket, u64, Option<CompressionType>),
     span: Span,
     call: AuditedCall,
     permit: Option<AuditPermit>,
-) -> Result<FlightDataStream> {
+) -> Result<FrameStream> {
     let decoded = match state
         .tickets
         .decode(&ticket.ticket, &principal.name, unix_now())
@@ -117,6 +143,7 @@ pub async fn do_get(
         Ok((batches, schema)) => Ok(flight_data_stream(
             batches,
             schema,
+            compression,
             &state.metrics,
             span,
             Some((call, permit)),

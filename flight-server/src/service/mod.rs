@@ -34,6 +34,7 @@ use crate::service::audited::AuditedCall;
 use crate::sql;
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
+use crate::wire::body::FrameStream;
 
 /// gRPC path of the Handshake RPC (the only one callable without a token).
 pub const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
@@ -104,6 +105,57 @@ impl LakerFlightService {
         let record = call.finish(&result);
         self.state.audit.record(record).await;
         result
+    }
+}
+
+impl LakerFlightService {
+    /// DoGet as encoded messages, for [`crate::wire::route::DoGetRoute`] to
+    /// write without copying (and for [`FlightService::do_get`]).
+    pub(crate) async fn do_get_frames(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<FrameStream, Status> {
+        let principal = self.caller(&request, "DoGet").await?;
+        let span = rpc_span("DoGet", Some(&principal.name));
+        let stream_span = span.clone();
+        let call = AuditedCall::start(&request, &principal.name, "DoGet");
+        // Room for the record of how the download ends is reserved now, so
+        // a full audit queue slows new downloads rather than losing records.
+        let permit = self.state.audit.reserve().await;
+        let headers = request.metadata();
+        let options =
+            do_get::skip_rows(headers).and_then(|skip| Ok((skip, do_get::compression(headers)?)));
+        let (skip, compression) = match options {
+            Ok(options) => options,
+            Err(e) => return Err(do_get::refused(call, permit, e).into()),
+        };
+        if let Some(command) = sql::decode_command(&request.get_ref().ticket) {
+            let call = call.with_detail(&sql::describe_command(&command));
+            return observe(
+                span,
+                sql::do_get(
+                    &self.state,
+                    &principal,
+                    (command, compression),
+                    stream_span,
+                    call,
+                    permit,
+                ),
+            )
+            .await;
+        }
+        observe(
+            span,
+            do_get::do_get(
+                &self.state,
+                &principal,
+                (request.into_inner(), skip, compression),
+                stream_span,
+                call,
+                permit,
+            ),
+        )
+        .await
     }
 }
 
@@ -251,39 +303,8 @@ impl FlightService for LakerFlightService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let principal = self.caller(&request, "DoGet").await?;
-        let span = rpc_span("DoGet", Some(&principal.name));
-        let stream_span = span.clone();
-        let call = AuditedCall::start(&request, &principal.name, "DoGet");
-        // Room for the record of how the download ends is reserved now, so
-        // a full audit queue slows new downloads rather than losing records.
-        let permit = self.state.audit.reserve().await;
-        if let Some(command) = sql::decode_command(&request.get_ref().ticket) {
-            let call = call.with_detail(&sql::describe_command(&command));
-            return observe(
-                span,
-                sql::do_get(&self.state, &principal, command, stream_span, call, permit),
-            )
-            .await
-            .map(Response::new);
-        }
-        let skip = match do_get::skip_rows(request.metadata()) {
-            Ok(skip) => skip,
-            Err(e) => return Err(do_get::refused(call, permit, e).into()),
-        };
-        observe(
-            span,
-            do_get::do_get(
-                &self.state,
-                &principal,
-                (request.into_inner(), skip),
-                stream_span,
-                call,
-                permit,
-            ),
-        )
-        .await
-        .map(Response::new)
+        let frames = self.do_get_frames(request).await?;
+        Ok(Response::new(crate::stream::into_flight_data(frames)))
     }
 
     async fn do_put(

@@ -23,6 +23,7 @@ mod type_info;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use arrow::ipc::CompressionType;
 use arrow_flight::sql::{Any, Command, ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{
     CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightDescriptor,
@@ -43,7 +44,8 @@ use crate::error::{Error, Result};
 use crate::service::audited::AuditedCall;
 use crate::service::do_get::refused;
 use crate::state::AppState;
-use crate::stream::{FlightDataStream, flight_data_stream};
+use crate::stream::flight_data_stream;
+use crate::wire::body::FrameStream;
 use handle::StatementHandle;
 use limits::{QueryLimiter, bounded};
 
@@ -219,11 +221,11 @@ async fn plan_in(
 pub(crate) async fn do_get(
     state: &Arc<AppState>,
     principal: &Principal,
-    command: Command,
+    (command, compression): (Command, Option<CompressionType>),
     span: Span,
     call: AuditedCall,
     permit: Option<AuditPermit>,
-) -> Result<FlightDataStream> {
+) -> Result<FrameStream> {
     let (call, batches) = match command {
         Command::TicketStatementQuery(t) => {
             let handle = match StatementHandle::verify(
@@ -250,6 +252,7 @@ pub(crate) async fn do_get(
     Ok(flight_data_stream(
         batches,
         schema,
+        compression,
         &state.metrics,
         span,
         Some((call, permit)),

@@ -1,0 +1,15 @@
+//! DoGet on the wire without copying column data.
+//!
+//! The generic path (arrow-flight's encoder, then tonic's prost codec)
+//! copies every column buffer twice before the kernel sees it: into the
+//! IPC message body, then the body into the gRPC frame. Here a record batch
+//! becomes a [`Frame`]: its IPC header plus the batch's own Arrow buffers
+//! (shared, not copied), and [`route::DoGetRoute`] writes those buffers as
+//! the HTTP/2 body of the DoGet response. Every other RPC goes through tonic
+//! unchanged.
+
+pub(crate) mod body;
+pub(crate) mod frame;
+pub(crate) mod route;
+
+pub(crate) use frame::{Frame, FrameEncoder};
