@@ -142,6 +142,19 @@ def test_download_resumes_across_cut_connections(server):
     assert pa.compute.count_distinct(table["trip_id"]).as_py() == 2_000_000
 
 
+def test_a_cut_sql_result_fails_instead_of_resuming(server):
+    # A query run again may order its rows differently: skipping the rows
+    # already received could duplicate some and lose others.
+    proxy = CuttingProxy(server.addr, cut_after=4 << 20, cuts=1)
+    try:
+        with laker.connect(proxy.url, user="demo", password="demo") as lake:
+            with pytest.raises(laker.LakerError):
+                lake.sql("SELECT trip_id, fare FROM demo.trips")
+        assert proxy.cuts_done == 1
+    finally:
+        proxy.close()
+
+
 def test_tokens_are_refreshed_and_renewed(tmp_path):
     data = tmp_path / "short-tokens"
     data.mkdir()

@@ -317,6 +317,31 @@ async fn statement_tickets_are_bound_to_their_principal() {
 }
 
 #[tokio::test]
+async fn sql_results_cannot_be_resumed_by_skipping_rows() {
+    let s = TestServer::start().await;
+    let mut sql = sql_client(&s, "demo", "demo").await;
+    let info = sql
+        .execute("SELECT trip_id FROM demo.trips LIMIT 10".to_string(), None)
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    sql.set_header("x-laker-skip-rows", "5");
+    let e = status(sql.do_get(ticket.clone()).await.unwrap_err());
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(
+        e.message(),
+        "x-laker-skip-rows resumes downloads only; run the SQL query again"
+    );
+    sql.set_header("x-laker-skip-rows", "0");
+    let rows: usize = fetch(&mut sql, info)
+        .await
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 10);
+}
+
+#[tokio::test]
 async fn key_commands_type_info_schema_and_poll() {
     use arrow::datatypes::DataType;
     use arrow_flight::FlightDescriptor;

@@ -131,6 +131,14 @@ impl LakerFlightService {
         };
         if let Some(command) = sql::decode_command(&request.get_ref().ticket) {
             let call = call.with_detail(&sql::describe_command(&command));
+            if skip > 0 {
+                // A query run again need not return its rows in the same order.
+                let e = Error::InvalidArgument(format!(
+                    "{} resumes downloads only; run the SQL query again",
+                    do_get::SKIP_ROWS_HEADER
+                ));
+                return Err(do_get::refused(call, permit, e).into());
+            }
             return observe(
                 span,
                 sql::do_get(

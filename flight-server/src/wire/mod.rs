@@ -1,8 +1,9 @@
 //! DoGet on the wire without copying column data.
 //!
-//! The generic path (arrow-flight's encoder, then tonic's prost codec)
-//! copies every column buffer twice before the kernel sees it: into the
-//! IPC message body, then the body into the gRPC frame. Here a record batch
+//! A generic gRPC path copies every column buffer twice before the kernel
+//! sees it: into one IPC message body, then the body into the gRPC frame
+//! (tonic's prost codec). That path is still there for
+//! `--direct-do-get=false` ([`Frame::into_flight_data`]). Here a record batch
 //! becomes a [`Frame`]: its IPC header plus the batch's own Arrow buffers
 //! (shared, not copied), and [`route::DoGetRoute`] writes those buffers as
 //! the HTTP/2 body of the DoGet response. Every other RPC goes through tonic

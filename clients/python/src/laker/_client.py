@@ -239,7 +239,8 @@ class Client:
         info = self._info(fl.FlightDescriptor.for_command(statement_query(query)))
         progress = self._progress(info)
         try:
-            return _download.collect(self._flight, self._headers, info, self.parallel, progress)
+            return _download.collect(self._flight, self._headers, info, self.parallel, progress,
+                                     resume=False)
         finally:
             progress.close()
 

@@ -62,8 +62,12 @@ def fetch_endpoint(
     ticket: fl.Ticket,
     emit: Callable[[pa.RecordBatch], None],
     progress: Progress,
+    resume: bool = True,
 ) -> int:
-    """Streams one endpoint into ``emit``; resumes after connection failures."""
+    """Streams one endpoint into ``emit``; after a connection failure, starts
+    again, asking the server to skip the rows received when ``resume`` (a
+    download), or only if nothing was received yet (a SQL result, whose
+    rows need not come in the same order twice)."""
     received = 0
     resumes = 0
     while True:
@@ -81,7 +85,7 @@ def fetch_endpoint(
                 received += batch.num_rows
                 progress.add(batch)
         except Exception as e:  # noqa: BLE001 (translated or resumed)
-            if resumable(e) and resumes < MAX_RESUMES:
+            if resumable(e) and resumes < MAX_RESUMES and (resume or received == 0):
                 resumes += 1
                 time.sleep(0.05 * resumes)
                 continue
@@ -95,17 +99,20 @@ def fetch_all(
     emit: Callable[[int, pa.RecordBatch], None],
     parallel: int,
     progress: Progress,
+    resume: bool = True,
 ) -> None:
     """Fetches every endpoint of ``info``; ``emit(endpoint_index, batch)``."""
     endpoints = list(info.endpoints)
     workers = 1 if getattr(info, "ordered", False) else max(1, min(parallel, len(endpoints)))
     if workers == 1:
         for i, endpoint in enumerate(endpoints):
-            fetch_endpoint(client, headers, endpoint.ticket, lambda b, i=i: emit(i, b), progress)
+            fetch_endpoint(client, headers, endpoint.ticket, lambda b, i=i: emit(i, b), progress,
+                           resume)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [
-            pool.submit(fetch_endpoint, client, headers, e.ticket, lambda b, i=i: emit(i, b), progress)
+            pool.submit(fetch_endpoint, client, headers, e.ticket, lambda b, i=i: emit(i, b), progress,
+                        resume)
             for i, e in enumerate(endpoints)
         ]
         for f in futures:
@@ -118,10 +125,11 @@ def collect(
     info: fl.FlightInfo,
     parallel: int,
     progress: Progress,
+    resume: bool = True,
 ) -> pa.Table:
     """The whole result as a table, endpoints in their order."""
     parts: List[List[pa.RecordBatch]] = [[] for _ in info.endpoints]
-    fetch_all(client, headers, info, lambda i, b: parts[i].append(b), parallel, progress)
+    fetch_all(client, headers, info, lambda i, b: parts[i].append(b), parallel, progress, resume)
     batches = [b for part in parts for b in part]
     if not batches:
         return info.schema.empty_table()
