@@ -83,6 +83,16 @@ pub struct Cli {
     /// buffer twice (false) [default: true].
     #[arg(long, env = "LAKER_DIRECT_DO_GET")]
     pub direct_do_get: Option<bool>,
+    /// A DataFusion Parquet reader option, `name=value`, e.g.
+    /// `enable_page_index=false` (any `datafusion.execution.parquet.*`;
+    /// repeatable; comma-separated in the environment).
+    #[arg(
+        long = "parquet-option",
+        env = "LAKER_PARQUET_OPTIONS",
+        value_delimiter = ',',
+        value_parser = parquet_option
+    )]
+    pub parquet_options: Vec<(String, String)>,
     /// Longest a SQL query may plan and run, in seconds; 0 for no limit [default: 300].
     #[arg(long, env = "LAKER_SQL_TIMEOUT_SECS")]
     pub sql_timeout_secs: Option<u64>,
@@ -246,6 +256,8 @@ pub struct FileConfig {
     max_partitions: Option<usize>,
     batch_size: Option<usize>,
     direct_do_get: Option<bool>,
+    #[serde(default)]
+    parquet_options: BTreeMap<String, String>,
     sql_timeout_secs: Option<u64>,
     sql_query_memory_mb: Option<usize>,
     sql_max_concurrent: Option<usize>,
@@ -302,6 +314,8 @@ pub struct ServerConfig {
     pub batch_size: usize,
     /// DoGet bodies written from the batches' own buffers.
     pub direct_do_get: bool,
+    /// DataFusion Parquet reader options, by short name.
+    pub parquet_options: Vec<(String, String)>,
     /// Limits of SQL queries.
     pub sql_limits: crate::sql::limits::SqlLimits,
     /// Limits on one upload.
@@ -335,6 +349,14 @@ pub struct ServerConfig {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// Parses `name=value` of `--parquet-option`.
+fn parquet_option(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected name=value, got '{s}'"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
 impl ServerConfig {
     /// Defaults for everything, with the data directory at `data_dir`.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
@@ -354,6 +376,7 @@ impl ServerConfig {
             max_partitions: 8,
             batch_size: 8192,
             direct_do_get: true,
+            parquet_options: Vec::new(),
             sql_limits: crate::sql::limits::SqlLimits::default(),
             upload_limits: crate::upload::UploadLimits::default(),
             upload_orphan_grace: Duration::from_secs(3600),
@@ -415,6 +438,11 @@ impl ServerConfig {
             .or(file.max_partitions)
             .unwrap_or(c.max_partitions);
         c.batch_size = cli.batch_size.or(file.batch_size).unwrap_or(c.batch_size);
+        c.parquet_options = if cli.parquet_options.is_empty() {
+            file.parquet_options.into_iter().collect()
+        } else {
+            cli.parquet_options
+        };
         c.direct_do_get = cli
             .direct_do_get
             .or(file.direct_do_get)
@@ -506,6 +534,9 @@ impl ServerConfig {
         }
         if self.notify.webhook_url.is_some() != self.notify.webhook_secret_file.is_some() {
             return err("--notify-webhook-url and --notify-webhook-secret-file go together");
+        }
+        for (name, value) in &self.parquet_options {
+            laker_query::check_parquet_option(name, value).map_err(ConfigError)?;
         }
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
             return err("--batch-size must be between 1 and 1048576");
@@ -599,6 +630,46 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn parquet_options_from_flags_or_file_are_checked() {
+        let c = parse(&[
+            "--parquet-option",
+            "enable_page_index=false",
+            "--parquet-option",
+            "metadata_size_hint = 1048576",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.parquet_options,
+            [
+                ("enable_page_index".to_string(), "false".to_string()),
+                ("metadata_size_hint".to_string(), "1048576".to_string())
+            ]
+        );
+        c.validate().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("laker.toml");
+        std::fs::write(
+            &file,
+            "[parquet_options]
+bloom_filter_on_read = \"false\"\n",
+        )
+        .unwrap();
+        let c = parse(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            c.parquet_options,
+            [("bloom_filter_on_read".to_string(), "false".to_string())]
+        );
+
+        let e = parse(&["--parquet-option", "enable_page_index"]).unwrap_err();
+        assert!(e.0.contains("expected name=value"), "{e}");
+        for bad in ["no_such_option=1", "enable_page_index=maybe"] {
+            let e = parse(&["--parquet-option", bad]).unwrap_err();
+            assert!(e.0.starts_with("invalid Parquet option"), "{e}");
+        }
     }
 
     #[test]

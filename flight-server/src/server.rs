@@ -180,6 +180,7 @@ pub async fn start(
             max_partitions: config.max_partitions,
             batch_size: config.batch_size,
             mask_hash_key: TicketCodec::mask_key(&secret),
+            parquet_options: config.parquet_options.clone(),
         },
         runtime,
         TableResolver::with_system_tables(catalog.clone()),

@@ -310,3 +310,28 @@ async fn the_generic_encoder_path_sends_the_same_data() {
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     }
 }
+
+#[tokio::test]
+async fn parquet_reader_options_reach_the_scan() {
+    let s = TestServer::start_with(|c| {
+        c.parquet_options = vec![("schema_force_view_types".into(), "true".into())];
+    })
+    .await;
+    let mut client = s.demo_client().await;
+    let info = info_for(&mut client, &json!({"dataset": "demo.zones"}))
+        .await
+        .unwrap();
+    let batches = fetch_all(&mut client, &info).await.unwrap();
+    let strings: Vec<&DataType> = batches[0]
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.data_type())
+        .filter(|t| matches!(t, DataType::Utf8 | DataType::Utf8View))
+        .collect();
+    assert!(!strings.is_empty());
+    assert!(
+        strings.iter().all(|t| **t == DataType::Utf8View),
+        "{strings:?}"
+    );
+}

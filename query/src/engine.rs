@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// Key mixed into values masked with `hash`, so digests are stable on
     /// this deployment but cannot be matched against precomputed tables.
     pub mask_hash_key: String,
+    /// DataFusion Parquet reader options (`datafusion.execution.parquet.*`,
+    /// by their short name), applied over Laker's defaults; checked with
+    /// [`check_parquet_option`].
+    pub parquet_options: Vec<(String, String)>,
 }
 
 impl Default for EngineConfig {
@@ -45,8 +49,22 @@ impl Default for EngineConfig {
             max_partitions: 8,
             batch_size: 8192,
             mask_hash_key: String::new(),
+            parquet_options: Vec::new(),
         }
     }
+}
+
+/// Prefix of the DataFusion options that `parquet_options` may set.
+const PARQUET_OPTIONS: &str = "datafusion.execution.parquet.";
+
+/// Checks that `name` (e.g. `enable_page_index`) is a DataFusion Parquet
+/// reader option and `value` a valid value for it.
+pub fn check_parquet_option(name: &str, value: &str) -> Result<(), String> {
+    let mut options = datafusion::config::ConfigOptions::new();
+    options
+        .set(&format!("{PARQUET_OPTIONS}{name}"), value)
+        .map(|_| ())
+        .map_err(|e| format!("invalid Parquet option {name}={value}: {e}"))
 }
 
 /// Compiles download specs and resolves dataset tables.
@@ -105,6 +123,12 @@ impl QueryEngine {
         // partition must read exactly its own file group, never steal the
         // files of siblings that (in this plan instance) never run.
         options.execution.enable_file_stream_work_stealing = false;
+        for (name, value) in &config.parquet_options {
+            // Checked when the configuration was read.
+            if let Err(e) = options.set(&format!("{PARQUET_OPTIONS}{name}"), value) {
+                tracing::warn!(error = %e, option = %name, "Parquet option ignored");
+            }
+        }
         let mut state = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(runtime)

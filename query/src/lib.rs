@@ -10,7 +10,7 @@ pub mod principal_fns;
 mod secure_view;
 pub mod spec;
 
-pub use engine::{DownloadPlan, EngineConfig, QueryEngine};
+pub use engine::{DownloadPlan, EngineConfig, QueryEngine, check_parquet_option};
 pub use error::{QueryError, Result};
 pub use policy::ReadAccess;
 pub use principal_fns::PrincipalContext;
