@@ -39,6 +39,12 @@ impl Catalog {
         Ok(Self { pool, backend })
     }
 
+    /// Checks the database answers (a trivial query on a pooled connection).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Which database backs this catalog.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -81,6 +81,11 @@ impl AuditLog {
         }
     }
 
+    /// Records (and flush requests) waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Waits until every record queued so far is in the database.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();

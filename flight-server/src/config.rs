@@ -38,6 +38,18 @@ pub struct Cli {
     /// Address to listen on [default: 127.0.0.1:50051].
     #[arg(long, env = "LAKER_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Address of the HTTP port serving /healthz, /readyz and /metrics
+    /// [default: none, not served].
+    #[arg(long, env = "LAKER_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Seconds running calls may take to finish after SIGTERM before they
+    /// are cut [default: 30].
+    #[arg(long, env = "LAKER_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Seconds between HTTP/2 keep-alive pings on idle connections and
+    /// long streams, so proxies do not cut them; 0 turns them off [default: 30].
+    #[arg(long, env = "LAKER_KEEPALIVE_SECS")]
+    pub keepalive_secs: Option<u64>,
     /// Data directory: SQLite catalog, signing secret and the local lake [default: ./laker-data].
     #[arg(long, env = "LAKER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -242,6 +254,9 @@ pub struct SeedArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    shutdown_grace_secs: Option<u64>,
+    keepalive_secs: Option<u64>,
     data_dir: Option<PathBuf>,
     catalog_url: Option<String>,
     demo: Option<bool>,
@@ -288,6 +303,12 @@ pub struct FileConfig {
 pub struct ServerConfig {
     /// Listening address.
     pub listen: SocketAddr,
+    /// Where /healthz, /readyz and /metrics are served, if anywhere.
+    pub http_listen: Option<SocketAddr>,
+    /// How long running calls may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+    /// HTTP/2 keep-alive ping interval (none: off).
+    pub keepalive: Option<Duration>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Catalog database URL.
@@ -363,6 +384,9 @@ impl ServerConfig {
         let data_dir = data_dir.into();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: None,
+            shutdown_grace: Duration::from_secs(30),
+            keepalive: Some(Duration::from_secs(30)),
             catalog_url: sqlite_url(&data_dir),
             secret_file: data_dir.join("secret.key"),
             previous_secret_files: Vec::new(),
@@ -425,6 +449,13 @@ impl ServerConfig {
                 (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
         }
         c.listen = cli.listen.or(file.listen).unwrap_or(c.listen);
+        c.http_listen = cli.http_listen.or(file.http_listen);
+        if let Some(v) = cli.shutdown_grace_secs.or(file.shutdown_grace_secs) {
+            c.shutdown_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = cli.keepalive_secs.or(file.keepalive_secs) {
+            c.keepalive = (v > 0).then(|| Duration::from_secs(v));
+        }
         c.demo = cli.demo || file.demo.unwrap_or(false);
         c.demo_rows = cli.demo_rows.or(file.demo_rows).unwrap_or(c.demo_rows);
         if let Some(v) = cli.token_ttl_secs.or(file.token_ttl_secs) {
@@ -630,6 +661,26 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn operations_flags() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.http_listen, None);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(c.keepalive, Some(Duration::from_secs(30)));
+        let c = parse(&[
+            "--http-listen",
+            "127.0.0.1:9090",
+            "--shutdown-grace-secs",
+            "5",
+            "--keepalive-secs",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.http_listen.map(|a| a.port()), Some(9090));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(c.keepalive, None);
     }
 
     #[test]

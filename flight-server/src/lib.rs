@@ -8,6 +8,7 @@ pub mod config;
 pub mod curate;
 pub mod demo;
 pub mod error;
+pub mod http;
 pub mod idp_config;
 pub mod locations;
 pub mod metrics;

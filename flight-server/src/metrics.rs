@@ -1,51 +1,182 @@
-//! Live counters of the server, readable by embedders and tests.
+//! The server's metrics: live counters readable by embedders and tests, and
+//! their Prometheus exposition, served at `/metrics` on the HTTP port.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a counted gRPC call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcCode {
+    rpc: String,
+    code: String,
+}
+
+/// Label of a timed gRPC call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Rpc {
+    rpc: String,
+}
 
 /// Counters shared by all requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    active_streams: AtomicUsize,
-    streams_started: AtomicU64,
-    rows_sent: AtomicU64,
-    bytes_sent: AtomicU64,
+    registry: Registry,
+    active_streams: Gauge<i64, AtomicI64>,
+    streams_started: Counter,
+    rows_sent: Counter,
+    bytes_sent: Counter,
+    rpc_calls: Family<RpcCode, Counter>,
+    rpc_seconds: Family<Rpc, Histogram>,
+    audit_queue: Gauge<i64, AtomicI64>,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    /// Serialises the copy of sampled counters at scrape time.
+    sampling: Mutex<()>,
+}
+
+fn rpc_histogram() -> Histogram {
+    // 1 ms … about 4 minutes.
+    Histogram::new(exponential_buckets(0.001, 4.0, 10))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("laker");
+        let m = Self {
+            active_streams: Gauge::default(),
+            streams_started: Counter::default(),
+            rows_sent: Counter::default(),
+            bytes_sent: Counter::default(),
+            rpc_calls: Family::default(),
+            rpc_seconds: Family::new_with_constructor(rpc_histogram),
+            audit_queue: Gauge::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            sampling: Mutex::new(()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "rpc_requests",
+            "gRPC calls by method and status code",
+            m.rpc_calls.clone(),
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "gRPC call latency by method, to the end of the response stream",
+            m.rpc_seconds.clone(),
+        );
+        registry.register(
+            "download_streams_active",
+            "DoGet streams open (running or waiting on the client)",
+            m.active_streams.clone(),
+        );
+        registry.register(
+            "download_streams",
+            "DoGet streams started",
+            m.streams_started.clone(),
+        );
+        registry.register("rows_sent", "Rows streamed to clients", m.rows_sent.clone());
+        registry.register(
+            "bytes_sent",
+            "Flight data bytes streamed to clients",
+            m.bytes_sent.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting to be written to the catalog",
+            m.audit_queue.clone(),
+        );
+        registry.register(
+            "table_cache_hits",
+            "Dataset tables served from the cache (same dataset revision)",
+            m.cache_hits.clone(),
+        );
+        registry.register(
+            "table_cache_misses",
+            "Dataset tables opened afresh (first use or a new revision)",
+            m.cache_misses.clone(),
+        );
+        Self { registry, ..m }
+    }
 }
 
 impl Metrics {
     /// DoGet streams currently open (scans running or suspended by backpressure).
     pub fn active_streams(&self) -> usize {
-        self.active_streams.load(Ordering::SeqCst)
+        usize::try_from(self.active_streams.get()).unwrap_or(0)
     }
 
     /// DoGet streams started since the server started.
     pub fn streams_started(&self) -> u64 {
-        self.streams_started.load(Ordering::Relaxed)
+        self.streams_started.get()
     }
 
     /// Rows handed to clients since start.
     pub fn rows_sent(&self) -> u64 {
-        self.rows_sent.load(Ordering::Relaxed)
+        self.rows_sent.get()
     }
 
     /// Flight data bytes handed to clients since start.
     pub fn bytes_sent(&self) -> u64 {
-        self.bytes_sent.load(Ordering::Relaxed)
+        self.bytes_sent.get()
     }
 
     pub(crate) fn add_rows(&self, n: u64) {
-        self.rows_sent.fetch_add(n, Ordering::Relaxed);
+        self.rows_sent.inc_by(n);
     }
 
     pub(crate) fn add_bytes(&self, n: u64) {
-        self.bytes_sent.fetch_add(n, Ordering::Relaxed);
+        self.bytes_sent.inc_by(n);
+    }
+
+    /// Counts one finished gRPC call of method `rpc`.
+    pub(crate) fn record_rpc(&self, rpc: &str, code: tonic::Code, took: Duration) {
+        self.rpc_calls
+            .get_or_create(&RpcCode {
+                rpc: rpc.to_string(),
+                code: format!("{code:?}"),
+            })
+            .inc();
+        self.rpc_seconds
+            .get_or_create(&Rpc {
+                rpc: rpc.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a stream as open until the guard is dropped.
     pub(crate) fn open_stream(self: &Arc<Self>) -> StreamGuard {
-        self.active_streams.fetch_add(1, Ordering::SeqCst);
-        self.streams_started.fetch_add(1, Ordering::Relaxed);
+        self.active_streams.inc();
+        self.streams_started.inc();
         StreamGuard(Arc::clone(self))
+    }
+
+    /// The Prometheus text exposition, after copying in the values sampled
+    /// from elsewhere: the audit queue depth and the table cache counters.
+    pub fn render(&self, audit_queue: usize, (hits, misses): (u64, u64)) -> String {
+        {
+            let _one_at_a_time = self.sampling.lock();
+            self.audit_queue
+                .set(i64::try_from(audit_queue).unwrap_or(i64::MAX));
+            for (counter, now) in [(&self.cache_hits, hits), (&self.cache_misses, misses)] {
+                let seen = counter.get();
+                if now > seen {
+                    counter.inc_by(now - seen);
+                }
+            }
+        }
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
     }
 }
 
@@ -55,6 +186,6 @@ pub(crate) struct StreamGuard(Arc<Metrics>);
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.0.active_streams.fetch_sub(1, Ordering::SeqCst);
+        self.0.active_streams.dec();
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -13,17 +14,20 @@ use laker_catalog::{Catalog, TableResolver};
 use laker_query::{EngineConfig, QueryEngine};
 use object_store::ObjectStore;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
 
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::demo;
+use crate::http::Lifecycle;
+use crate::http::rpc_layer::RpcMetricsLayer;
 use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
-use crate::service::{HANDSHAKE_PATH, LakerFlightService};
+use crate::service::{FLIGHT_SERVICE, HANDSHAKE_PATH, HEALTH_PATHS, LakerFlightService};
 use crate::sql::limits::QueryLimiter;
 use crate::state::AppState;
 use crate::ticket::TicketCodec;
@@ -33,6 +37,12 @@ use crate::wire::route::DoGetRoute;
 /// [`crate::stream::MAX_FLIGHT_DATA_BYTES`],
 /// but one huge value cannot be split and must still go out.
 const MAX_ENCODING_BYTES: usize = 64 << 20;
+
+/// How long a keep-alive ping may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the HTTP port may take to close at shutdown.
+const HTTP_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// Largest inbound gRPC message.
 const MAX_DECODING_BYTES: usize = 16 << 20;
@@ -69,15 +79,25 @@ fn start_err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StartError +
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     state: Arc<AppState>,
-    shutdown: Option<oneshot::Sender<()>>,
+    lifecycle: Lifecycle,
+    grace: Duration,
+    stop: CancellationToken,
+    stop_http: CancellationToken,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    http_task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningServer {
     /// The address the server listens on (with the real port when bound to :0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the HTTP health and metrics port, if it is served.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Shared state (catalog, metrics) for embedders and tests.
@@ -90,16 +110,33 @@ impl RunningServer {
         &self.state.metrics
     }
 
-    /// Stops accepting calls, lets running ones finish, and waits.
+    /// Reports not ready (readiness and gRPC health), stops accepting
+    /// calls, lets running ones finish within the grace period, stops
+    /// waiting for those still running after it, then writes every queued
+    /// audit record.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.lifecycle.drain().await;
+        self.stop.cancel();
         if let Some(task) = self.task.take() {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "server ended with an error"),
-                Err(e) => tracing::error!(error = %e, "server task failed"),
+            let cut = task.abort_handle();
+            match tokio::time::timeout(self.grace, task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "server ended with an error"),
+                Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+                Err(_) => {
+                    tracing::warn!(
+                        grace_secs = self.grace.as_secs(),
+                        "calls still running after the grace period are cut"
+                    );
+                    cut.abort();
+                }
+            }
+        }
+        self.stop_http.cancel();
+        if let Some(task) = self.http_task.take() {
+            let cut = task.abort_handle();
+            if tokio::time::timeout(HTTP_SHUTDOWN, task).await.is_err() {
+                cut.abort();
             }
         }
         self.state.audit.flush().await;
@@ -120,9 +157,8 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.stop.cancel();
+        self.stop_http.cancel();
     }
 }
 
@@ -237,7 +273,8 @@ pub async fn start(
     let service = FlightServiceServer::new(flight.clone())
         .max_decoding_message_size(MAX_DECODING_BYTES)
         .max_encoding_message_size(MAX_ENCODING_BYTES);
-    let mut auth = AuthLayer::new(tokens, &[HANDSHAKE_PATH]);
+    let public = [HANDSHAKE_PATH, HEALTH_PATHS[0], HEALTH_PATHS[1]];
+    let mut auth = AuthLayer::new(tokens, &public);
     if let Some(idp) = &config.identity_provider {
         let idp = ExternalIdp::start(idp.clone())
             .await
@@ -245,29 +282,67 @@ pub async fn start(
         tracing::info!(issuer = %idp.issuer(), "external identity provider configured");
         auth = auth.with_external(idp);
     }
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(config.keepalive)
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     if let Some(tls) = crate::tls::server_tls(config).map_err(start_err("TLS"))? {
         builder = builder.tls_config(tls).map_err(start_err("TLS"))?;
         if config.tls_client_ca.is_some() {
             auth = auth.with_fallback(crate::tls::certificate_authenticator());
         }
     }
-    let mut builder = builder.layer(auth);
+    // Outermost first: every call is counted, including those auth refuses.
+    let mut builder = builder
+        .layer(RpcMetricsLayer::new(Arc::clone(&state.metrics)))
+        .layer(auth);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(FLIGHT_SERVICE, ServingStatus::Serving)
+        .await;
+    let lifecycle = Lifecycle::new(health);
     let router = if config.direct_do_get {
         builder.add_service(DoGetRoute::new(flight, service))
     } else {
         builder.add_service(service)
+    }
+    .add_service(health_service);
+    let stop = CancellationToken::new();
+    // The HTTP port outlives the Flight port at shutdown, so probes see
+    // "shutting down" while running calls finish.
+    let stop_http = CancellationToken::new();
+    let http = match config.http_listen {
+        Some(http_listen) => {
+            let listener = TcpListener::bind(http_listen)
+                .await
+                .map_err(start_err("cannot listen on the HTTP port"))?;
+            let http_addr = listener
+                .local_addr()
+                .map_err(start_err("cannot listen on the HTTP port"))?;
+            let task = tokio::spawn(crate::http::serve(
+                listener,
+                Arc::clone(&state),
+                lifecycle.clone(),
+                stop_http.clone().cancelled_owned(),
+            ));
+            tracing::info!(addr = %http_addr, "HTTP health and metrics listening");
+            Some((http_addr, task))
+        }
+        None => None,
     };
-    let (tx, rx) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = rx.await;
-    }));
+    let task =
+        tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()));
     tracing::info!(addr = %addr, demo = config.demo, "listening");
+    let (http_addr, http_task) = http.unzip();
     Ok(RunningServer {
         addr,
+        http_addr,
         state,
-        shutdown: Some(tx),
+        lifecycle,
+        grace: config.shutdown_grace,
+        stop,
+        stop_http,
         task: Some(task),
+        http_task,
     })
 }

@@ -13,6 +13,7 @@ mod errors;
 mod flight_sql;
 mod formats;
 mod lakes;
+mod lifecycle;
 mod onboard;
 mod postgres;
 mod reference;

@@ -10,6 +10,7 @@ pub mod delta;
 mod listing;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use datafusion::catalog::{Session, TableProvider};
@@ -60,6 +61,8 @@ struct CachedSource {
 pub struct TableResolver {
     cache: RwLock<HashMap<DatasetName, CachedSource>>,
     system: Option<Catalog>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for TableResolver {
@@ -157,10 +160,26 @@ impl TableResolver {
         }
     }
 
+    /// Tables served from the cache and tables opened, since start.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
     fn cached(&self, dataset: &Dataset) -> Option<Source> {
-        let cache = self.cache.read().ok()?;
-        let entry = cache.get(&dataset.name)?;
-        (entry.revision == dataset.revision).then(|| entry.source.clone())
+        let found = self.cache.read().ok().and_then(|cache| {
+            let entry = cache.get(&dataset.name)?;
+            (entry.revision == dataset.revision).then(|| entry.source.clone())
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     async fn open(&self, session: &dyn Session, dataset: &Dataset) -> Result<Source> {

@@ -36,8 +36,17 @@ use crate::state::AppState;
 use crate::stream::FlightDataStream;
 use crate::wire::body::FrameStream;
 
-/// gRPC path of the Handshake RPC (the only one callable without a token).
+/// gRPC path of the Handshake RPC (the only Flight RPC callable without a token).
 pub const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
+
+/// gRPC name of the Flight service (as reported by gRPC health).
+pub const FLIGHT_SERVICE: &str = "arrow.flight.protocol.FlightService";
+
+/// gRPC paths of the health service, callable without a token.
+pub const HEALTH_PATHS: [&str; 2] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
 
 /// Laker's Arrow Flight service.
 #[derive(Debug, Clone)]
