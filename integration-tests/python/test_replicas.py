@@ -1,0 +1,176 @@
+"""Stateless replicas: three laker-server processes on different ports share
+one PostgreSQL catalog, one data directory (signing secret and lake) and
+nothing else. Tokens, tickets and Flight SQL statement handles from one
+replica are honoured by the others; datasets registered through one are seen
+by all; a download cut by a killed replica completes on another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.flight as fl
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ADMIN_PASSWORD, DEMO_ROWS, _server_binary, start_server, stop_server
+
+BASE_URL = os.environ.get("LAKER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", BASE_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+                   check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def catalog_url():
+    name = f"laker_replicas_{uuid.uuid4().hex[:12]}"
+    psql(f"CREATE DATABASE {name}")
+    try:
+        yield BASE_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory, catalog_url):
+    data_dir = tmp_path_factory.mktemp("shared")
+    common = ("--catalog-url", catalog_url)
+    # The first replica creates the signing secret and the demo datasets.
+    started = [start_server(data_dir, *common)]
+    try:
+        started += [start_server(data_dir, *common, demo=False) for _ in range(2)]
+        subprocess.run(
+            [_server_binary(), "--data-dir", str(data_dir), *common,
+             "catalog", "create-admin", "--name", "admin"],
+            env={**os.environ, "LAKER_ADMIN_PASSWORD": ADMIN_PASSWORD},
+            check=True, capture_output=True, text=True,
+        )
+        yield started
+    finally:
+        for s in started:
+            stop_server(s)
+
+
+def connect(server, user="demo", password="demo"):
+    client = fl.FlightClient(server.url)
+    token = client.authenticate_basic_token(user, password)
+    return client, token
+
+
+def options(*headers):
+    return fl.FlightCallOptions(headers=list(headers))
+
+
+def test_tokens_and_tickets_from_one_replica_work_on_the_others(replicas):
+    a, b, c = replicas
+    client_a, token = connect(a)
+    spec = {"dataset": "demo.trips", "columns": ["trip_id", "fare"], "filter": "trip_id < 30000"}
+    info = client_a.get_flight_info(
+        fl.FlightDescriptor.for_command(json.dumps(spec)), options(token))
+    for other in (b, c):
+        # The token A issued, used on another replica without logging in there.
+        client = fl.FlightClient(other.url)
+        tables = [client.do_get(e.ticket, options(token)).read_all() for e in info.endpoints]
+        got = pa.concat_tables(tables)
+        assert got.num_rows == 30_000
+        assert sorted(got["trip_id"].to_pylist()) == list(range(30_000))
+        client.close()
+    client_a.close()
+
+
+def test_statement_handles_move_between_replicas(replicas):
+    a, b, _ = replicas
+    client_a, token = connect(a)
+    command = encode_statement_query("SELECT count(*) AS n FROM demo.trips WHERE trip_id < 1234")
+    info = client_a.get_flight_info(fl.FlightDescriptor.for_command(command), options(token))
+    client_b = fl.FlightClient(b.url)
+    table = client_b.do_get(info.endpoints[0].ticket, options(token)).read_all()
+    assert table.to_pylist() == [{"n": 1234}]
+
+
+def encode_statement_query(sql: str) -> bytes:
+    """A Flight SQL CommandStatementQuery packed in google.protobuf.Any."""
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2]) + varint(len(payload)) + payload
+
+    def varint(n: int) -> bytes:
+        out = b""
+        while n >= 0x80:
+            out += bytes([n & 0x7F | 0x80])
+            n >>= 7
+        return out + bytes([n])
+
+    inner = field(1, sql.encode())
+    type_url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
+    return field(1, type_url) + field(2, inner)
+
+
+def test_a_dataset_registered_on_one_replica_is_seen_by_all(replicas, tmp_path):
+    a, b, c = replicas
+    admin_c, token = connect(c, "admin", ADMIN_PASSWORD)
+    lake = c.data_dir / "lake" / "shared" / "events"
+    lake.mkdir(parents=True)
+    pq.write_table(pa.table({"id": list(range(500)), "kind": ["x"] * 500}), lake / "part-0.parquet")
+    for kind, body in [
+        ("create_namespace", {"name": "shared"}),
+        ("register_dataset", {"name": "shared.events", "format": "parquet",
+                              "location": lake.as_uri() + "/"}),
+        ("grant", {"user": "demo", "pattern": "shared.*", "action": "read"}),
+    ]:
+        list(admin_c.do_action(fl.Action(kind, json.dumps(body).encode()), options(token)))
+    for other in (a, b):
+        client, demo = connect(other)
+        deadline = time.monotonic() + 5
+        names = []
+        while time.monotonic() < deadline:
+            names = [f.descriptor.path for f in client.list_flights(options=options(demo))]
+            if [b"shared", b"events"] in names:
+                break
+            time.sleep(0.1)
+        assert [b"shared", b"events"] in names
+        got = client.do_get(fl.Ticket(json.dumps({"dataset": "shared.events"})),
+                            options(demo)).read_all()
+        assert got.num_rows == 500
+        client.close()
+
+
+def test_a_download_cut_by_a_killed_replica_completes_on_another(replicas, catalog_url):
+    a, b, c = replicas
+    client_a, token = connect(a)
+    info = client_a.get_flight_info(fl.FlightDescriptor.for_path("demo", "trips"), options(token))
+    assert info.total_records == DEMO_ROWS
+    # An extra replica, to be killed mid-stream.
+    victim = start_server(a.data_dir, "--catalog-url", catalog_url, demo=False)
+    ids: list[int] = []
+    try:
+        for n, endpoint in enumerate(info.endpoints):
+            if n == 0:
+                reader = fl.FlightClient(victim.url).do_get(endpoint.ticket, options(token))
+                chunk = reader.read_chunk()
+                ids += chunk.data.column("trip_id").to_pylist()
+                victim.proc.kill()
+                victim.proc.wait(timeout=10)
+                with pytest.raises(fl.FlightError):
+                    while True:
+                        chunk = reader.read_chunk()
+                        ids += chunk.data.column("trip_id").to_pylist()
+                # The client retries on another replica, skipping what it has.
+                have = sum(1 for _ in ids)
+                resumed = fl.FlightClient(b.url).do_get(
+                    endpoint.ticket, options(token, (b"x-laker-skip-rows", str(have).encode())))
+                ids += resumed.read_all().column("trip_id").to_pylist()
+            else:
+                target = (b, c)[n % 2]
+                table = fl.FlightClient(target.url).do_get(endpoint.ticket, options(token)).read_all()
+                ids += table.column("trip_id").to_pylist()
+    finally:
+        stop_server(victim)
+    assert len(ids) == DEMO_ROWS
+    assert len(set(ids)) == DEMO_ROWS
