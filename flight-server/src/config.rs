@@ -141,6 +141,11 @@ pub struct Cli {
     /// Age after which a data file no Delta commit references (left by an upload that never committed) is deleted at start-up [default: 3600].
     #[arg(long, env = "LAKER_UPLOAD_ORPHAN_GRACE_SECS")]
     pub upload_orphan_grace_secs: Option<u64>,
+    /// Configured store (a `[stores.<name>]`) under whose prefix uploads
+    /// create new datasets, as `<namespace>/<dataset>/`; replicas must use
+    /// a shared store [default: the data directory's lake/].
+    #[arg(long, env = "LAKER_UPLOAD_STORE")]
+    pub upload_store: Option<String>,
     /// Failed logins allowed per user name before Handshake refuses it for the lockout window [default: 5].
     #[arg(long, env = "LAKER_LOGIN_MAX_FAILURES")]
     pub login_max_failures: Option<u32>,
@@ -284,6 +289,7 @@ pub struct FileConfig {
     notify_nats_stream: Option<String>,
     notify_nats_subject_prefix: Option<String>,
     upload_orphan_grace_secs: Option<u64>,
+    upload_store: Option<String>,
     upload_target_file_mb: Option<u64>,
     login_max_failures: Option<u32>,
     login_max_failures_per_address: Option<u32>,
@@ -343,6 +349,8 @@ pub struct ServerConfig {
     pub upload_limits: crate::upload::UploadLimits,
     /// Age after which unreferenced data files of uploads are deleted at start-up.
     pub upload_orphan_grace: Duration,
+    /// Store new uploaded datasets go to (none: the data directory's lake).
+    pub upload_store: Option<String>,
     /// Where upload commits are announced.
     pub notify: crate::notify::NotifyConfig,
     /// Retry schedule of notifications.
@@ -404,6 +412,7 @@ impl ServerConfig {
             sql_limits: crate::sql::limits::SqlLimits::default(),
             upload_limits: crate::upload::UploadLimits::default(),
             upload_orphan_grace: Duration::from_secs(3600),
+            upload_store: None,
             notify: crate::notify::NotifyConfig::default(),
             notify_backoff: crate::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),
@@ -518,6 +527,7 @@ impl ServerConfig {
         {
             c.upload_orphan_grace = Duration::from_secs(v);
         }
+        c.upload_store = cli.upload_store.or(file.upload_store);
         if let Some(v) = cli.login_max_failures.or(file.login_max_failures) {
             c.login_limits.per_user = v;
         }

@@ -26,6 +26,11 @@ impl LocationPolicy {
         self.allowed.push((name.to_string(), prefix));
     }
 
+    /// The prefix allowed for the store `name`.
+    pub fn prefix(&self, name: &str) -> Option<&Url> {
+        self.allowed.iter().find(|(n, _)| n == name).map(|(_, u)| u)
+    }
+
     /// The allowed prefixes.
     pub fn prefixes(&self) -> impl Iterator<Item = (&str, &Url)> {
         self.allowed.iter().map(|(n, u)| (n.as_str(), u))

@@ -211,6 +211,15 @@ pub async fn start(
     for (url, store) in options.object_stores {
         runtime.register_object_store(&url, store);
     }
+    let upload_store = config
+        .upload_store
+        .clone()
+        .unwrap_or_else(|| DATA_DIR_STORE.to_string());
+    if locations.prefix(&upload_store).is_none() {
+        return Err(StartError(format!(
+            "--upload-store '{upload_store}' is not a configured store"
+        )));
+    }
     let engine = QueryEngine::with_tables(
         &EngineConfig {
             max_partitions: config.max_partitions,
@@ -250,6 +259,7 @@ pub async fn start(
         sql_limits: QueryLimiter::new(config.sql_limits),
         cancellations: Arc::default(),
         upload_limits: config.upload_limits,
+        upload_store,
         notifier,
         curator: Default::default(),
     });

@@ -624,3 +624,59 @@ async fn concurrent_retries_of_one_upload_commit_once() {
     assert_eq!(fresh, 1, "{answers:?}");
     assert_eq!(count(&mut w).await, 15);
 }
+
+#[tokio::test]
+async fn uploads_create_datasets_in_the_configured_upload_store() {
+    let shared = tempfile::tempdir().unwrap();
+    let url = url::Url::from_directory_path(shared.path()).unwrap();
+    let (s, mut w, mut admin) = writer_server_with(|c| {
+        c.stores.insert(
+            "shared".into(),
+            laker_flight_server::stores::StoreConfig {
+                url: url.to_string(),
+                ..Default::default()
+            },
+        );
+        c.upload_store = Some("shared".into());
+    })
+    .await;
+    let created = put(&mut w, "create", None, vec![events(0..10)])
+        .await
+        .unwrap();
+    assert_eq!(created["rows"], 10);
+    assert_eq!(count(&mut w).await, 10);
+    let described = action(
+        &mut admin,
+        "describe_dataset",
+        serde_json::json!({"name": "up.events"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        described["location"],
+        format!("{url}up/events/"),
+        "{described}"
+    );
+    let log = shared.path().join("up/events/_delta_log");
+    assert!(log.join("00000000000000000000.json").is_file());
+    assert!(
+        !s.lake_dir().join("up").exists(),
+        "nothing in the data directory's lake"
+    );
+
+    let e = laker_flight_server::start(
+        &{
+            let mut c = laker_flight_server::ServerConfig::with_data_dir(s.dir.path());
+            c.listen = "127.0.0.1:0".parse().unwrap();
+            c.upload_store = Some("nowhere".into());
+            c
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--upload-store 'nowhere' is not a configured store"
+    );
+}

@@ -291,12 +291,9 @@ async fn resolve(
             state.catalog.namespace(&target.name.namespace).await?;
             let lake = state
                 .locations
-                .prefixes()
-                .find(|(name, _)| *name == crate::server::DATA_DIR_STORE)
-                .map(|(_, url)| url.clone())
-                .ok_or_else(|| {
-                    Error::Internal("the data directory's lake is not configured".into())
-                })?;
+                .prefix(&state.upload_store)
+                .cloned()
+                .ok_or_else(|| Error::Internal("the upload store is not configured".into()))?;
             let location = lake
                 .join(&format!(
                     "{}/{}/",

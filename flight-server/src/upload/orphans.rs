@@ -12,6 +12,7 @@ use futures::TryStreamExt;
 use laker_catalog::model::DatasetFormat;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
+use url::Url;
 
 use super::staged::{DELTA_LOG, referenced};
 use crate::error::{Error, Result};
@@ -27,13 +28,13 @@ pub struct Cleaned {
 }
 
 /// Deletes orphan upload files older than `grace` in the Delta datasets
-/// under the data directory's lake.
+/// under the upload store (where uploads create datasets). Replicas sharing
+/// that store must use a grace longer than their longest upload.
 pub async fn clean(state: &Arc<AppState>, grace: Duration) -> Result<Cleaned> {
     let Some(lake) = state
         .locations
-        .prefixes()
-        .find(|(name, _)| *name == crate::server::DATA_DIR_STORE)
-        .map(|(_, url)| url.to_string())
+        .prefix(&state.upload_store)
+        .map(Url::to_string)
     else {
         return Ok(Cleaned::default());
     };
