@@ -50,6 +50,10 @@ pub struct Cli {
     /// long streams, so proxies do not cut them; 0 turns them off [default: 30].
     #[arg(long, env = "LAKER_KEEPALIVE_SECS")]
     pub keepalive_secs: Option<u64>,
+    /// OpenTelemetry collector to export traces to over OTLP/gRPC, e.g.
+    /// `http://otel-collector:4317` [default: none, not exported].
+    #[arg(long, env = "LAKER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Data directory: SQLite catalog, signing secret and the local lake [default: ./laker-data].
     #[arg(long, env = "LAKER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -262,6 +266,7 @@ pub struct FileConfig {
     http_listen: Option<SocketAddr>,
     shutdown_grace_secs: Option<u64>,
     keepalive_secs: Option<u64>,
+    otlp_endpoint: Option<String>,
     data_dir: Option<PathBuf>,
     catalog_url: Option<String>,
     demo: Option<bool>,
@@ -315,6 +320,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// HTTP/2 keep-alive ping interval (none: off).
     pub keepalive: Option<Duration>,
+    /// OTLP/gRPC endpoint traces are exported to.
+    pub otlp_endpoint: Option<String>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Catalog database URL.
@@ -395,6 +402,7 @@ impl ServerConfig {
             http_listen: None,
             shutdown_grace: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(30)),
+            otlp_endpoint: None,
             catalog_url: sqlite_url(&data_dir),
             secret_file: data_dir.join("secret.key"),
             previous_secret_files: Vec::new(),
@@ -459,6 +467,7 @@ impl ServerConfig {
         }
         c.listen = cli.listen.or(file.listen).unwrap_or(c.listen);
         c.http_listen = cli.http_listen.or(file.http_listen);
+        c.otlp_endpoint = cli.otlp_endpoint.or(file.otlp_endpoint);
         if let Some(v) = cli.shutdown_grace_secs.or(file.shutdown_grace_secs) {
             c.shutdown_grace = Duration::from_secs(v);
         }

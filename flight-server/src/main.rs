@@ -16,10 +16,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = telemetry::init(config.log_format, &config.log) {
-        eprintln!("laker-server: {e}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -30,6 +26,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The trace exporter's gRPC channel lives on the runtime.
+    let entered = runtime.enter();
+    let telemetry = match telemetry::init(
+        config.log_format,
+        &config.log,
+        config.otlp_endpoint.as_deref(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("laker-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    drop(entered);
+    let code = run_command(&runtime, command, config);
+    telemetry.shutdown();
+    code
+}
+
+fn run_command(
+    runtime: &tokio::runtime::Runtime,
+    command: Option<Command>,
+    config: ServerConfig,
+) -> ExitCode {
     match command {
         None => runtime.block_on(run(config)),
         Some(Command::Catalog(CatalogCommand::Seed(args))) => {
