@@ -7,6 +7,7 @@ by all; a download cut by a killed replica completes on another.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -174,3 +175,34 @@ def test_a_download_cut_by_a_killed_replica_completes_on_another(replicas, catal
         stop_server(victim)
     assert len(ids) == DEMO_ROWS
     assert len(set(ids)) == DEMO_ROWS
+
+
+def test_signing_keys_rotate_without_downtime(replicas, catalog_url, tmp_path):
+    """Phase 1: replicas accept the new key but still sign with the old one.
+    Phase 2: they sign with the new key and still accept the old one. At
+    every step of a rolling update, every token in use is accepted."""
+    a, _, _ = replicas
+    old = a.data_dir / "secret.key"
+    new = tmp_path / "new.key"
+    new.write_text(base64.b64encode(os.urandom(48)).decode())
+    common = ("--catalog-url", catalog_url)
+    phase1 = start_server(a.data_dir, *common, "--previous-secret-file", str(new), demo=False)
+    phase2 = start_server(a.data_dir, *common, "--secret-file", str(new),
+                          "--previous-secret-file", str(old), demo=False)
+    try:
+        tokens = {s: connect(s)[1] for s in (a, phase1, phase2)}
+        spec = fl.Ticket(json.dumps({"dataset": "demo.zones"}))
+        # Old and phase-1 replicas sign with the old key, phase-2 with the new:
+        # a phase-1 replica accepts both; a phase-2 replica accepts both.
+        for server, accepted in [(phase1, (a, phase1, phase2)), (phase2, (a, phase1, phase2)),
+                                 (a, (a, phase1))]:
+            client = fl.FlightClient(server.url)
+            for issuer in accepted:
+                assert client.do_get(spec, options(tokens[issuer])).read_all().num_rows > 0
+            client.close()
+        # A server that has never heard of the new key refuses its tokens.
+        with pytest.raises(fl.FlightUnauthenticatedError):
+            fl.FlightClient(a.url).do_get(spec, options(tokens[phase2])).read_all()
+    finally:
+        stop_server(phase1)
+        stop_server(phase2)
