@@ -1,6 +1,6 @@
 """Stateless replicas: three laker-server processes on different ports share
 one PostgreSQL catalog, one data directory (signing secret and lake) and
-nothing else. Tokens, tickets and Flight SQL statement handles from one
+nothing else. Tokens, tickets, Flight SQL statement and prepared-statement handles from one
 replica are honoured by the others; datasets registered through one are seen
 by all; a download cut by a killed replica completes on another.
 """
@@ -96,21 +96,68 @@ def test_statement_handles_move_between_replicas(replicas):
     assert table.to_pylist() == [{"n": 1234}]
 
 
+def test_prepared_statement_handles_move_between_replicas(replicas):
+    a, b, c = replicas
+    client_a, token = connect(a)
+    request = packed("ActionCreatePreparedStatementRequest",
+                     field(1, b"SELECT count(*) AS n FROM demo.trips WHERE trip_id < 777"))
+    results = list(client_a.do_action(fl.Action("CreatePreparedStatement", request), options(token)))
+    handle = fields(fields(results[0].body.to_pybytes())[2])[1]
+    # Planned on B, run on C.
+    command = packed("CommandPreparedStatementQuery", field(1, handle))
+    info = fl.FlightClient(b.url).get_flight_info(fl.FlightDescriptor.for_command(command), options(token))
+    table = fl.FlightClient(c.url).do_get(info.endpoints[0].ticket, options(token)).read_all()
+    assert table.to_pylist() == [{"n": 777}]
+
+
+def varint(n: int) -> bytes:
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def packed(message: str, body: bytes) -> bytes:
+    """A Flight SQL message packed in google.protobuf.Any."""
+    type_url = f"type.googleapis.com/arrow.flight.protocol.sql.{message}".encode()
+    return field(1, type_url) + field(2, body)
+
+
+def fields(data: bytes) -> dict[int, bytes]:
+    """The length-delimited fields of a protobuf message (others skipped)."""
+    out, i = {}, 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        if key & 7 == 2:
+            n, i = read_varint(data, i)
+            out[key >> 3], i = data[i:i + n], i + n
+        elif key & 7 == 0:
+            _, i = read_varint(data, i)
+        else:
+            raise ValueError(f"unexpected wire type {key & 7}")
+    return out
+
+
+def read_varint(data: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return n, i
+
+
 def encode_statement_query(sql: str) -> bytes:
     """A Flight SQL CommandStatementQuery packed in google.protobuf.Any."""
-    def field(number: int, payload: bytes) -> bytes:
-        return bytes([number << 3 | 2]) + varint(len(payload)) + payload
-
-    def varint(n: int) -> bytes:
-        out = b""
-        while n >= 0x80:
-            out += bytes([n & 0x7F | 0x80])
-            n >>= 7
-        return out + bytes([n])
-
-    inner = field(1, sql.encode())
-    type_url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
-    return field(1, type_url) + field(2, inner)
+    return packed("CommandStatementQuery", field(1, sql.encode()))
 
 
 def test_a_dataset_registered_on_one_replica_is_seen_by_all(replicas, tmp_path):
