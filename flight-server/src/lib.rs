@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod curate;
+pub(crate) mod cut;
 pub mod demo;
 pub mod error;
 pub mod http;

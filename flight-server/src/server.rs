@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use futures::TryStreamExt;
 use laker_auth::external::ExternalIdp;
 use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
@@ -22,6 +23,7 @@ use tonic_health::ServingStatus;
 
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
+use crate::cut::Cuttable;
 use crate::demo;
 use crate::http::Lifecycle;
 use crate::http::rpc_layer::RpcMetricsLayer;
@@ -85,6 +87,7 @@ pub struct RunningServer {
     grace: Duration,
     stop: CancellationToken,
     stop_http: CancellationToken,
+    cut: CancellationToken,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -117,19 +120,22 @@ impl RunningServer {
     pub async fn shutdown(mut self) {
         self.lifecycle.drain().await;
         self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            let cut = task.abort_handle();
-            match tokio::time::timeout(self.grace, task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::error!(error = %e, "server ended with an error"),
-                Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        if let Some(mut task) = self.task.take() {
+            let ended = match tokio::time::timeout(self.grace, &mut task).await {
+                Ok(ended) => ended,
                 Err(_) => {
                     tracing::warn!(
                         grace_secs = self.grace.as_secs(),
                         "calls still running after the grace period are cut"
                     );
-                    cut.abort();
+                    self.cut.cancel();
+                    task.await
                 }
+            };
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "server ended with an error"),
+                Err(e) => tracing::error!(error = %e, "server task failed"),
             }
         }
         self.stop_http.cancel();
@@ -339,7 +345,13 @@ pub async fn start(
         }
         None => None,
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let cut = CancellationToken::new();
+    let incoming = {
+        let cut = cut.clone();
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .map_ok(move |tcp| Cuttable::new(tcp, &cut))
+    };
     let task =
         tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()));
     tracing::info!(addr = %addr, demo = config.demo, "listening");
@@ -352,6 +364,7 @@ pub async fn start(
         grace: config.shutdown_grace,
         stop,
         stop_http,
+        cut,
         task: Some(task),
         http_task,
     })

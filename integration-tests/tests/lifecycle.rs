@@ -124,7 +124,7 @@ async fn health_readiness_and_metrics_are_served() {
 }
 
 #[tokio::test]
-async fn shutdown_reports_not_ready_and_waits_at_most_the_grace_period() {
+async fn shutdown_reports_not_ready_then_cuts_and_audits_what_outlives_the_grace() {
     let s = TestServer::start_with(|c| {
         with_http(c);
         c.shutdown_grace = Duration::from_secs(1);
@@ -143,7 +143,12 @@ async fn shutdown_reports_not_ready_and_waits_at_most_the_grace_period() {
     assert!(open.next().await.unwrap().unwrap().num_rows() > 0);
     assert_eq!(s.server.metrics().active_streams(), 1);
 
-    let TestServer { server, dir, .. } = s;
+    let TestServer {
+        server,
+        dir,
+        catalog,
+        ..
+    } = s;
     let shutdown = tokio::spawn(server.shutdown());
     let mut not_ready = None;
     for _ in 0..200 {
@@ -161,5 +166,23 @@ async fn shutdown_reports_not_ready_and_waits_at_most_the_grace_period() {
         .expect("shutdown ends after the grace period")
         .unwrap();
     assert!(get(http, "/healthz").await.is_none(), "HTTP port closed");
+    // The cut download ends with an error, never as a complete stream.
+    let mut ended = None;
+    while let Some(item) = open.next().await {
+        if let Err(e) = item {
+            ended = Some(e);
+            break;
+        }
+    }
+    assert!(ended.is_some(), "a cut download must not look complete");
+    // ... and is in the audit, which was flushed before shutdown returned.
+    let records = catalog.audit_page(0, 1000).await.unwrap();
+    let download = records
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r.action == "DoGet" && r.dataset == "demo.trips")
+        .expect("the cut download is audited");
+    assert_eq!(download.outcome, "cancelled", "{download:?}");
+    assert!(download.rows > 0);
     drop(dir);
 }
