@@ -10,6 +10,7 @@ mod grants;
 mod keys;
 pub mod model;
 pub mod names;
+mod replicas;
 mod roles;
 pub mod rules;
 pub mod store;

@@ -54,6 +54,12 @@ pub struct Cli {
     /// `http://otel-collector:4317` [default: none, not exported].
     #[arg(long, env = "LAKER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// This replica's own address as clients reach it
+    /// (`grpc://10.0.0.5:50051`; port 0: the port listened on). Replicas
+    /// that advertise one share each download's endpoints among them
+    /// [default: none].
+    #[arg(long, env = "LAKER_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
     /// Data directory: SQLite catalog, signing secret and the local lake [default: ./laker-data].
     #[arg(long, env = "LAKER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -267,6 +273,7 @@ pub struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     keepalive_secs: Option<u64>,
     otlp_endpoint: Option<String>,
+    advertise_url: Option<String>,
     data_dir: Option<PathBuf>,
     catalog_url: Option<String>,
     demo: Option<bool>,
@@ -322,6 +329,8 @@ pub struct ServerConfig {
     pub keepalive: Option<Duration>,
     /// OTLP/gRPC endpoint traces are exported to.
     pub otlp_endpoint: Option<String>,
+    /// This replica's address for endpoint locations.
+    pub advertise_url: Option<String>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Catalog database URL.
@@ -403,6 +412,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(30)),
             otlp_endpoint: None,
+            advertise_url: None,
             catalog_url: sqlite_url(&data_dir),
             secret_file: data_dir.join("secret.key"),
             previous_secret_files: Vec::new(),
@@ -468,6 +478,7 @@ impl ServerConfig {
         c.listen = cli.listen.or(file.listen).unwrap_or(c.listen);
         c.http_listen = cli.http_listen.or(file.http_listen);
         c.otlp_endpoint = cli.otlp_endpoint.or(file.otlp_endpoint);
+        c.advertise_url = cli.advertise_url.or(file.advertise_url);
         if let Some(v) = cli.shutdown_grace_secs.or(file.shutdown_grace_secs) {
             c.shutdown_grace = Duration::from_secs(v);
         }
@@ -584,6 +595,13 @@ impl ServerConfig {
         }
         if self.notify.webhook_url.is_some() != self.notify.webhook_secret_file.is_some() {
             return err("--notify-webhook-url and --notify-webhook-secret-file go together");
+        }
+        if let Some(url) = &self.advertise_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| ConfigError(format!("invalid --advertise-url {url}: {e}")))?;
+            if !matches!(parsed.scheme(), "grpc" | "grpc+tls") || parsed.port().is_none() {
+                return err("--advertise-url must be grpc://host:port or grpc+tls://host:port");
+            }
         }
         for (name, value) in &self.parquet_options {
             laker_query::check_parquet_option(name, value).map_err(ConfigError)?;

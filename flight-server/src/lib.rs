@@ -14,6 +14,7 @@ pub mod idp_config;
 pub mod locations;
 pub mod metrics;
 pub mod notify;
+pub mod replicas;
 pub mod seed;
 pub mod server;
 pub mod service;

@@ -88,6 +88,7 @@ pub struct RunningServer {
     stop: CancellationToken,
     stop_http: CancellationToken,
     cut: CancellationToken,
+    heartbeat: Option<JoinHandle<()>>,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -120,6 +121,10 @@ impl RunningServer {
     pub async fn shutdown(mut self) {
         self.lifecycle.drain().await;
         self.stop.cancel();
+        if let Some(heartbeat) = self.heartbeat.take() {
+            // Gone from the catalog first, so no new endpoint points here.
+            let _ = heartbeat.await;
+        }
         if let Some(mut task) = self.task.take() {
             let ended = match tokio::time::timeout(self.grace, &mut task).await {
                 Ok(ended) => ended,
@@ -266,6 +271,7 @@ pub async fn start(
         cancellations: Arc::default(),
         upload_limits: config.upload_limits,
         upload_store,
+        fan_out: config.advertise_url.is_some(),
         notifier,
         curator: Default::default(),
     });
@@ -345,6 +351,14 @@ pub async fn start(
         }
         None => None,
     };
+    let heartbeat = match &config.advertise_url {
+        Some(url) => {
+            let url = crate::replicas::advertised(url, addr).map_err(StartError)?;
+            tracing::info!(url = %url, "advertised to the other replicas");
+            Some(crate::replicas::start_heartbeat(state.catalog.clone(), url, stop.clone()).await)
+        }
+        None => None,
+    };
     let cut = CancellationToken::new();
     let incoming = {
         let cut = cut.clone();
@@ -365,6 +379,7 @@ pub async fn start(
         stop,
         stop_http,
         cut,
+        heartbeat,
         task: Some(task),
         http_task,
     })

@@ -45,6 +45,8 @@ pub struct AppState {
     pub cancellations: Arc<Cancellations>,
     /// Limits on one upload.
     pub upload_limits: crate::upload::UploadLimits,
+    /// Whether endpoints are spread over advertised replicas.
+    pub fan_out: bool,
     /// The store uploads create new datasets in (a [`LocationPolicy`] name).
     pub upload_store: String,
     /// Announces upload commits.

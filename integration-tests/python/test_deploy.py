@@ -47,6 +47,7 @@ FULL = {
     "ingress": {"enabled": True, "className": "nginx", "tlsSecret": "laker-ingress-tls"},
     "autoscaling": {"enabled": False},
     "replicaCount": 4,
+    "fanOut": True,
     "extraConfig": '[identity_provider]\nissuer = "https://sso.example/realms/data"\n'
                    'audience = "laker"\njwks_url = "https://sso.example/certs"\n',
 }
@@ -86,6 +87,11 @@ def test_deployment_runs_unprivileged_with_probes_and_secrets():
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert secrets == {"laker-signing-key", "laker-signing-key-2026-11", "laker-tls"}
     assert container["envFrom"] == [{"secretRef": {"name": "laker-s3"}}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LAKER_ADVERTISE_URL"]["value"] == "grpc+tls://$(POD_IP):50051"
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert "LAKER_ADVERTISE_URL" not in {e["name"] for e in
+                                         render()["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]["env"]}
     # The pod outlives the server's own grace period and the pre-stop pause.
     config = docs["ConfigMap"][0]["data"]["laker.toml"]
     assert '[identity_provider]\nissuer = "https://sso.example/realms/data"' in config

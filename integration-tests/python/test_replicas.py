@@ -42,7 +42,7 @@ def catalog_url():
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory, catalog_url):
     data_dir = tmp_path_factory.mktemp("shared")
-    common = ("--catalog-url", catalog_url)
+    common = ("--catalog-url", catalog_url, "--advertise-url", "grpc://127.0.0.1:0")
     # The first replica creates the signing secret and the demo datasets.
     started = [start_server(data_dir, *common)]
     try:
@@ -253,3 +253,30 @@ def test_signing_keys_rotate_without_downtime(replicas, catalog_url, tmp_path):
     finally:
         stop_server(phase1)
         stop_server(phase2)
+
+
+def test_endpoints_are_spread_over_the_live_replicas(replicas, catalog_url):
+    a, b, c = replicas
+    urls = {s.url for s in replicas}
+    client_a, token = connect(a)
+    info = client_a.get_flight_info(fl.FlightDescriptor.for_path("demo", "trips"), options(token))
+    assert len(info.endpoints) == 8
+    locations = [[loc.uri.decode() for loc in e.locations] for e in info.endpoints]
+    assert all(len(loc) == 1 for loc in locations), locations
+    assert {loc[0] for loc in locations} == urls
+    ids = []
+    for endpoint in info.endpoints:
+        at = fl.FlightClient(endpoint.locations[0])
+        ids += at.do_get(endpoint.ticket, options(token)).read_all().column("trip_id").to_pylist()
+        at.close()
+    assert len(ids) == len(set(ids)) == DEMO_ROWS
+
+    # A replica that shuts down leaves the rotation before it stops serving.
+    extra = start_server(a.data_dir, "--catalog-url", catalog_url,
+                         "--advertise-url", "grpc://127.0.0.1:0", demo=False)
+    def located() -> set[str]:
+        info = client_a.get_flight_info(fl.FlightDescriptor.for_path("demo", "trips"), options(token))
+        return {loc.uri.decode() for e in info.endpoints for loc in e.locations}
+    assert located() == urls | {extra.url}
+    stop_server(extra)
+    assert located() == urls

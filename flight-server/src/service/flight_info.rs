@@ -49,6 +49,11 @@ pub async fn get_flight_info(
     .iter()
     .map(|c| FlightEndpoint::new().with_ticket(Ticket::new(state.tickets.sign(c))))
     .collect();
+    let endpoints = if state.fan_out {
+        crate::replicas::spread(&state.catalog, endpoints).await
+    } else {
+        endpoints
+    };
     let schema = with_dataset_metadata(&plan.schema(), &dataset, plan.delta_version);
     let info = FlightInfo::new()
         .try_with_schema(&schema)
