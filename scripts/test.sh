@@ -5,7 +5,8 @@
 # what the tests need (pyarrow, pytest, moto_server, fake-gcs-server, the ADBC
 # driver, polars, flightsql-dbapi/SQLAlchemy, DataFusion for Python,
 # tpchgen-cli, nbclient for the example notebook, and this repository's own
-# `laker` Python package) into the virtualenv and Azurite (npm) into integration-tests/tools.
+# `laker` Python package) into the virtualenv and Azurite (npm) into integration-tests/tools;
+# PostgreSQL and NATS JetStream are started (installed if missing) by scripts/services.sh.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
@@ -18,6 +19,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export LAKER_TEST_POSTGRES_URL="${LAKER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 venv="${LAKER_VENV:-$PWD/.venv}"
+
+echo "==> services: PostgreSQL and NATS JetStream on loopback"
+scripts/services.sh
 
 echo "==> building (debug)"
 cargo build --workspace --all-targets --locked

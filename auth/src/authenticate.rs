@@ -65,6 +65,13 @@ impl BasicCredentials {
     }
 }
 
+/// A user name as the catalog stores it (trimmed, lower-cased): the one
+/// normalisation for looking a user up, naming the principal and counting
+/// its failed logins, so `' Eve'` is locked out exactly when `eve` is.
+pub fn login_name(raw: &str) -> String {
+    laker_catalog::names::normalize_ident(raw)
+}
+
 /// Strips an HTTP auth scheme (case-insensitive) and the following space.
 pub fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let (head, rest) = value.split_once(' ')?;
@@ -137,7 +144,7 @@ impl Authenticator {
         if apikey::looks_like_key(&creds.password) {
             return self.verify_api_key(&creds.username, &creds.password).await;
         }
-        let user = self.catalog.user(&creds.username).await?;
+        let user = self.catalog.user(&login_name(&creds.username)).await?;
         let password = creds.password.clone();
         let ok = self
             .hash_check("password", move || match user {
@@ -151,7 +158,7 @@ impl Authenticator {
         if !ok {
             return Err(refused());
         }
-        Ok(Principal::new(creds.username.trim().to_ascii_lowercase()))
+        Ok(Principal::new(login_name(&creds.username)))
     }
 
     /// Checks an API key sent as the password, with user name `key` or the
@@ -160,6 +167,9 @@ impl Authenticator {
     async fn verify_api_key(&self, username: &str, text: &str) -> Result<Principal> {
         let refused = || AuthError::Unauthenticated("invalid or revoked API key".into());
         let Some((id, secret)) = apikey::parse(text) else {
+            let text = text.to_string();
+            self.hash_check("API key", move || verify_dummy(&text))
+                .await?;
             return Err(refused());
         };
         let record = self.catalog.api_key(id).await?;
@@ -168,7 +178,7 @@ impl Authenticator {
             None => None,
         };
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let username = username.trim().to_ascii_lowercase();
+        let username = login_name(username);
         let secret = secret.to_string();
         let principal = self
             .hash_check("API key", move || {
@@ -233,6 +243,31 @@ impl Authenticator {
         })
     }
 
+    /// Fails with `Unauthenticated` when `what` (a ticket or statement
+    /// handle, issued to `principal` at `issued_at_ms`, Unix epoch ms) was
+    /// issued before the principal's tokens were last revoked: logging out
+    /// ends the tickets cut before, as well as the tokens.
+    pub async fn require_not_revoked(
+        &self,
+        principal: &Principal,
+        issued_at_ms: i64,
+        what: &str,
+    ) -> Result<()> {
+        if !principal.is_local() {
+            return Ok(());
+        }
+        match self.catalog.user(&principal.name).await? {
+            Some(user) if issued_at_ms >= user.tokens_not_before => Ok(()),
+            Some(_) => Err(AuthError::Unauthenticated(format!(
+                "this {what} was issued before you logged out or your tokens were revoked; \
+                 authenticate and ask for a new one"
+            ))),
+            None => Err(AuthError::Unauthenticated(format!(
+                "'{principal}' can no longer log in"
+            ))),
+        }
+    }
+
     /// A fresh token for a caller whose token is still valid, provided the
     /// principal still exists and is enabled.
     pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
@@ -254,7 +289,7 @@ impl Authenticator {
         let subject = match apikey::parse(&creds.password) {
             Some((id, _)) => format!("key {id}"),
             None if apikey::looks_like_key(&creds.password) => "key (malformed)".to_string(),
-            None => creds.username.clone(),
+            None => login_name(&creds.username),
         };
         if let Err(limited) = self.limiter.check(&subject, source, now) {
             return Err(AuthError::RateLimited {
@@ -290,6 +325,53 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every refused login costs exactly one argon2 verification, whatever
+    /// the reason: no refusal can be told apart from another by its time.
+    #[tokio::test]
+    async fn every_refused_login_costs_one_verification() {
+        let _counting = crate::password::COUNTING.lock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let catalog = Catalog::connect(&url).await.unwrap();
+        let hash = crate::password::hash_password("right-password").unwrap();
+        catalog.create_user("alice", &hash).await.unwrap();
+        catalog.create_service_account("etl").await.unwrap();
+        catalog.create_user("gone", &hash).await.unwrap();
+        catalog.set_user_disabled("gone", true).await.unwrap();
+        let tokens = Arc::new(TokenService::new(
+            &[1u8; 32],
+            std::time::Duration::from_secs(60),
+        ));
+        let auth = Authenticator::new(catalog, tokens);
+        let creds = |u: &str, p: &str| BasicCredentials {
+            username: u.into(),
+            password: p.into(),
+        };
+        for (user, password) in [
+            ("alice", "wrong"),
+            ("nosuchuser", "whatever"),
+            ("etl", ""),
+            ("etl", "anything"),
+            ("gone", "right-password"),
+            ("key", "lk_malformed"),
+            ("key", "lk_0123456789abcdef_notasecret"),
+        ] {
+            let before = crate::password::verifications();
+            let refused = auth.verify_basic(&creds(user, password)).await;
+            assert!(refused.is_err(), "{user}");
+            assert_eq!(
+                crate::password::verifications() - before,
+                1,
+                "{user}/{password}: one verification"
+            );
+        }
+        let before = crate::password::verifications();
+        auth.verify_basic(&creds("alice", "right-password"))
+            .await
+            .unwrap();
+        assert_eq!(crate::password::verifications() - before, 1);
+    }
 
     #[test]
     fn parses_basic_header() {

@@ -27,8 +27,13 @@ pub struct AuthLayer {
     tokens: Arc<TokenService>,
     external: Option<Arc<ExternalIdp>>,
     fallback: Option<Fallback>,
+    refused: Option<RefusalHook>,
     public_paths: Arc<[String]>,
 }
+
+/// Told of every call the layer refuses: the request's extensions (the
+/// connection), its path and why (for the audit).
+pub type RefusalHook = Arc<dyn Fn(&http::Extensions, &str, &str) + Send + Sync>;
 
 /// Authenticates a call without a bearer token from what the transport
 /// knows (e.g. a verified client certificate); `None` refuses it.
@@ -50,6 +55,7 @@ impl AuthLayer {
             tokens,
             external: None,
             fallback: None,
+            refused: None,
             public_paths: public_paths.iter().map(|p| p.to_string()).collect(),
         }
     }
@@ -57,6 +63,12 @@ impl AuthLayer {
     /// Authenticates calls without a bearer token with `fallback`.
     pub fn with_fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = Some(fallback);
+        self
+    }
+
+    /// Tells `hook` of every refused call.
+    pub fn with_refusal_hook(mut self, hook: RefusalHook) -> Self {
+        self.refused = Some(hook);
         self
     }
 
@@ -70,7 +82,7 @@ impl AuthLayer {
     /// and ES256 tokens must come from the configured identity provider.
     /// Each verifier accepts only its own algorithms, so a token cannot be
     /// passed off as the other kind.
-    pub fn verify(&self, token: &str) -> crate::Result<Principal> {
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Unauthenticated("bearer token is invalid".into()))?;
         match (&self.external, header.alg) {
@@ -140,7 +152,12 @@ where
                 req.extensions_mut().insert(principal);
                 Either::Left(self.inner.call(req))
             }
-            Err(message) => Either::Right(ready(Ok(unauthenticated(&message)))),
+            Err(message) => {
+                if let Some(hook) = &self.layer.refused {
+                    hook(req.extensions(), req.uri().path(), &message);
+                }
+                Either::Right(ready(Ok(unauthenticated(&message))))
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Laker authentication and authorisation: argon2 password hashes, HS256
-//! bearer tokens, principals, grants, and the tower layer that authenticates
-//! every call.
+//! Laker auth: credentials (argon2 hashes, API keys), HS256 bearer tokens,
+//! external identity providers, principals, grants' checks, and the tower
+//! layer that authenticates every call. It must not know datasets' data
+//! (Arrow, DataFusion, the lake), queries or uploads.
 
 pub mod apikey;
 pub mod authenticate;

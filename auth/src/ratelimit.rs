@@ -1,5 +1,6 @@
 //! Brute-force protection for Handshake: failed logins are counted per user
-//! name and per source address in fixed windows; once a key reaches its
+//! name (as the caller normalised it, see [`crate::authenticate::login_name`])
+//! and per source address in fixed windows; once a key reaches its
 //! limit, further attempts are refused — before any password is hashed —
 //! until the window ends.
 
@@ -83,7 +84,7 @@ impl LoginLimiter {
                     .then(|| (self.limits.window - elapsed).as_secs_f64().ceil().max(1.0) as u64)
             })
         };
-        let user_key = Key::User(user.to_ascii_lowercase());
+        let user_key = Key::User(user.to_string());
         if let Some(retry) = over(&user_key, self.limits.per_user) {
             return Err(Limited {
                 what: format!("user '{user}'"),
@@ -118,8 +119,7 @@ impl LoginLimiter {
                 windows.remove(&oldest);
             }
         }
-        let keys =
-            std::iter::once(Key::User(user.to_ascii_lowercase())).chain(address.map(Key::Address));
+        let keys = std::iter::once(Key::User(user.to_string())).chain(address.map(Key::Address));
         for key in keys {
             let w = windows.entry(key).or_insert(Window {
                 started: now,
@@ -139,7 +139,7 @@ impl LoginLimiter {
     /// address's does not, so one good account cannot launder guesses).
     pub fn succeeded(&self, user: &str) {
         if let Ok(mut windows) = self.windows.lock() {
-            windows.remove(&Key::User(user.to_ascii_lowercase()));
+            windows.remove(&Key::User(user.to_string()));
         }
     }
 }
@@ -162,8 +162,8 @@ mod tests {
         let t0 = Instant::now();
         let addr: Option<IpAddr> = Some([10, 0, 0, 1].into());
         for _ in 0..3 {
-            assert!(l.check("Alice", addr, t0).is_ok());
-            l.failed("Alice", addr, t0);
+            assert!(l.check("alice", addr, t0).is_ok());
+            l.failed("alice", addr, t0);
         }
         let refused = l
             .check("alice", None, t0 + Duration::from_secs(20))

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
-use crate::Result;
+use crate::result::Result;
 
 /// Where to download from, and as whom.
 #[derive(Debug, Clone)]
@@ -231,4 +231,40 @@ pub async fn small_downloads(
         }
     }
     (latencies, errors)
+}
+
+/// Streams opened and left unread, and how many were refused.
+pub struct Stalled {
+    /// The open streams (dropping them disconnects).
+    pub streams: Vec<arrow_flight::decode::FlightRecordBatchStream>,
+    /// Downloads the server refused (RESOURCE_EXHAUSTED).
+    pub refused: usize,
+}
+
+/// Opens `n` downloads of `spec` (a JSON spec ticket: the whole result in
+/// one stream), each from its own client as stalled clients are, reads each
+/// one's first batch and stops reading. (On one shared connection the unread
+/// data of the first streams would fill the connection's HTTP/2 window and
+/// hold back the later streams' first batches.)
+pub async fn stalled(target: &Target, n: usize, spec: &serde_json::Value) -> Result<Stalled> {
+    let mut stalled = Stalled {
+        streams: Vec::new(),
+        refused: 0,
+    };
+    for _ in 0..n {
+        let mut client = client(target).await?;
+        match client.do_get(Ticket::new(spec.to_string())).await {
+            Ok(mut stream) => {
+                stream.try_next().await?;
+                stalled.streams.push(stream);
+            }
+            Err(arrow_flight::error::FlightError::Tonic(status))
+                if status.code() == tonic::Code::ResourceExhausted =>
+            {
+                stalled.refused += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(stalled)
 }

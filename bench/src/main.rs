@@ -13,6 +13,9 @@
 mod client;
 mod procs;
 mod report;
+mod result;
+
+use result::Result;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,9 +25,6 @@ use clap::Parser;
 
 use client::Target;
 use report::{Report, median};
-
-/// Errors of the benchmark (it is a tool: any failure ends the run).
-pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 /// Columns of the selective download and its filter (about 10% of rows).
@@ -52,6 +52,10 @@ struct Args {
     /// Small downloads started at once.
     #[arg(long, default_value_t = 1000)]
     small: usize,
+    /// Full downloads opened and left unread, to see memory stay bounded
+    /// (set the budget with `--server-arg=--memory-limit-mb=N`).
+    #[arg(long, default_value_t = 200)]
+    stalled: usize,
     /// A tiny run that only checks the tool works (scale 0.01, one run).
     #[arg(long)]
     smoke: bool,
@@ -88,6 +92,7 @@ async fn main() {
         args.runs = 1;
         args.clients = 4;
         args.small = 20;
+        args.stalled = 10;
     }
     if let Err(e) = run(args).await {
         eprintln!("laker-bench: {e}");
@@ -328,6 +333,22 @@ async fn run(args: Args) -> Result<()> {
         pf.push(client::first_batch(&pt, &pyarrow_full).await?);
     }
     report.first_batch(median(&lf), median(&pf));
+
+    // Stalled downloads: memory held stays within the budget and comes back.
+    eprintln!("{} stalled downloads …", args.stalled);
+    let before = laker.rss();
+    let stalled = client::stalled(
+        &lt,
+        args.stalled,
+        &serde_json::json!({"dataset": "tpch.lineitem"}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = laker.rss();
+    let counts = (stalled.streams.len(), stalled.refused);
+    drop(stalled);
+    let after = laker.settle_below(before + (64 << 20), Duration::from_secs(30));
+    report.stalled(args.stalled, counts, [before, held, after]);
 
     let text = report.render();
     println!("{text}");

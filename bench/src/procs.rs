@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::Result;
+use crate::result::Result;
 
 /// A child process killed when dropped.
 pub struct Proc {
@@ -29,6 +29,24 @@ impl Proc {
     /// Peak resident memory (VmHWM) in bytes.
     pub fn peak_rss(&self) -> u64 {
         proc_field(self.child.id(), "status", "VmHWM:").map_or(0, |kb| kb * 1024)
+    }
+
+    /// Resident memory now (VmRSS) in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_field(self.child.id(), "status", "VmRSS:").map_or(0, |kb| kb * 1024)
+    }
+
+    /// Waits up to `timeout` for resident memory to fall to `bytes`;
+    /// returns the last reading.
+    pub fn settle_below(&self, bytes: u64, timeout: Duration) -> u64 {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let rss = self.rss();
+            if rss <= bytes || std::time::Instant::now() > deadline {
+                return rss;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// Bytes the process has read through read syscalls (`rchar`): for a

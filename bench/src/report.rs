@@ -109,6 +109,28 @@ impl Report {
         ]);
     }
 
+    /// Stalled downloads: admitted and refused streams, memory held, and
+    /// memory once their clients left (all Laker; a pyarrow server has no
+    /// budget to compare with).
+    pub fn stalled(
+        &mut self,
+        n: usize,
+        (open, refused): (usize, usize),
+        [before, held, after]: [u64; 3],
+    ) {
+        self.rows.push([
+            format!("{n} stalled full downloads (one stream each, first batch read, then no reads)"),
+            format!(
+                "{open} open, {refused} refused; server RSS {:.0} MB → {:.0} MB with them → {:.0} MB after they left",
+                mb(before as f64),
+                mb(held as f64),
+                mb(after as f64)
+            ),
+            "—".into(),
+            "—".into(),
+        ]);
+    }
+
     /// Small downloads: errors and latency percentiles.
     pub fn small(&mut self, n: usize, latencies: &[Duration], errors: &[String]) {
         let mut sorted = latencies.to_vec();

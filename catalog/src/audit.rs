@@ -1,7 +1,7 @@
 //! The audit log: one record per authenticated call or attempt, stored in
 //! the catalog database.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::store::Catalog;
 
 /// One audited event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// When the call started, Unix epoch milliseconds.
     pub time: i64,
@@ -113,8 +113,10 @@ impl Catalog {
             .collect()
     }
 
-    /// The usage summary: successful downloads per day, principal and
-    /// dataset (small: one row per active principal, dataset and day).
+    /// The usage summary: successful downloads (DoGet streams, plain and
+    /// SQL) per day, principal and dataset (small: one row per active
+    /// principal, dataset and day). A SQL query reading several datasets
+    /// counts, with its rows and bytes, for each of them.
     pub async fn usage(&self) -> Result<Vec<UsageRow>> {
         let rows = sqlx::query(
             "SELECT time / 86400000 AS day, principal, dataset, COUNT(*) AS downloads, \
@@ -124,18 +126,39 @@ impl Catalog {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(UsageRow {
-                    day: row.try_get("day")?,
-                    principal: row.try_get("principal")?,
-                    dataset: row.try_get("dataset")?,
-                    downloads: row.try_get("downloads")?,
-                    rows: row.try_get("row_count")?,
-                    bytes: row.try_get("byte_count")?,
-                })
-            })
-            .collect()
+        let mut usage: std::collections::BTreeMap<(i64, String, String), [i64; 3]> =
+            std::collections::BTreeMap::new();
+        for row in &rows {
+            let day: i64 = row.try_get("day")?;
+            let principal: String = row.try_get("principal")?;
+            let datasets: String = row.try_get("dataset")?;
+            let counts: [i64; 3] = [
+                row.try_get("downloads")?,
+                row.try_get("row_count")?,
+                row.try_get("byte_count")?,
+            ];
+            for dataset in datasets.split(',').filter(|d| !d.is_empty()) {
+                let sum = usage
+                    .entry((day, principal.clone(), dataset.to_string()))
+                    .or_default();
+                for (total, n) in sum.iter_mut().zip(counts) {
+                    *total = total.saturating_add(n);
+                }
+            }
+        }
+        Ok(usage
+            .into_iter()
+            .map(
+                |((day, principal, dataset), [downloads, rows, bytes])| UsageRow {
+                    day,
+                    principal,
+                    dataset,
+                    downloads,
+                    rows,
+                    bytes,
+                },
+            )
+            .collect())
     }
 }
 

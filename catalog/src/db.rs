@@ -36,6 +36,9 @@ impl Backend {
 pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
     sqlx::any::install_default_drivers();
     let backend = Backend::from_url(url)?;
+    if backend == Backend::Sqlite {
+        private_sqlite_file(url)?;
+    }
     let options = AnyConnectOptions::from_str(url)
         .map_err(|e| CatalogError::invalid(format!("invalid catalog URL: {e}")))?;
     let pool = AnyPoolOptions::new()
@@ -57,6 +60,49 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
         Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
     }
     Ok((pool, backend))
+}
+
+/// Creates the SQLite catalog file readable by its owner only (it holds
+/// password hashes and the audit), or tightens an existing one. SQLite
+/// gives its WAL and shared-memory files the database file's permissions.
+fn private_sqlite_file(url: &str) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+            return Ok(());
+        };
+        let path = options.get_filename();
+        if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+            return Ok(());
+        }
+        // Created here only where the URL lets the driver create it.
+        if url.contains("mode=rwc") {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            match created {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // A missing directory and the like: the driver reports it.
+                Err(_) => return Ok(()),
+            }
+        }
+        let wide = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0);
+        if wide {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| {
+                    CatalogError::invalid(format!(
+                        "cannot make the catalog file readable by its owner only: {e}"
+                    ))
+                },
+            )?;
+            tracing::warn!("the catalog file was readable by others; its mode is now 0600");
+        }
+    }
+    Ok(())
 }
 
 /// Current time as Unix epoch milliseconds.

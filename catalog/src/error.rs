@@ -1,13 +1,11 @@
 //! Errors of the catalog crate.
 
-use datafusion::error::DataFusionError;
-
 /// Result alias for catalog operations.
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
 /// What went wrong in the catalog. Variants separate the caller's mistakes
-/// (`InvalidArgument`, `NotFound`, `AlreadyExists`) from faults of the backing
-/// systems (`Database`, `Lake`), so the server can map each to the right status.
+/// (`InvalidArgument`, `NotFound`, `AlreadyExists`) from faults of the
+/// database, so the server can map each to the right status.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The caller supplied an invalid name, URL or option.
@@ -35,24 +33,12 @@ pub enum CatalogError {
     /// Applying migrations to the catalog database failed.
     #[error("catalog migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    /// Reading the dataset's files from the lake failed.
-    #[error("lake error: {0}")]
-    Lake(#[from] DataFusionError),
-    /// The dataset's object store is not configured on this server.
-    #[error("{0}")]
-    StoreNotConfigured(String),
     /// The object changed concurrently; the caller should re-read and retry.
     #[error("{0}")]
     Conflict(String),
     /// The object still holds others (a namespace with datasets).
     #[error("{0}")]
     NotEmpty(String),
-    /// A dataset registered as Delta has no Delta transaction log.
-    #[error("{0}")]
-    NotADeltaTable(String),
-    /// Reading a Delta table's transaction log failed.
-    #[error("delta error: {0}")]
-    Delta(String),
     /// A stored row could not be decoded (corrupt catalog).
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),

@@ -1,6 +1,7 @@
-//! The Laker catalog: namespaces, datasets, users and grants stored in SQLite
-//! (embedded default) or PostgreSQL, and datasets resolved to DataFusion
-//! tables over the lake's object stores.
+//! Laker catalog: the metadata database (namespaces, datasets, users, roles,
+//! grants, API keys, replicas, the audit log) in SQLite or PostgreSQL.
+//! It owns records only: it must not know how a dataset's files are read,
+//! nor Arrow, DataFusion, object stores, grants' enforcement or transport.
 
 pub mod access;
 pub mod audit;
@@ -15,13 +16,10 @@ mod roles;
 pub mod rules;
 pub mod store;
 pub mod system;
-pub mod tables;
 pub mod users;
 
 pub use access::{ColumnMask, Grant, GrantPolicy, Grantee, Role};
 pub use db::Backend;
-/// The `deltalake` crate this catalog reads Delta tables with.
-pub use deltalake_core as deltalake;
 pub use error::{CatalogError, Result};
 pub use keys::ApiKey;
 pub use model::{
@@ -30,4 +28,3 @@ pub use model::{
 };
 pub use names::DatasetName;
 pub use store::Catalog;
-pub use tables::{DeltaVersion, ResolvedTable, TableResolver};

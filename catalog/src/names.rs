@@ -11,7 +11,7 @@ const MAX_IDENT_LEN: usize = 63;
 /// lower-cased. Identifiers start with a letter or `_` and hold ASCII letters,
 /// digits and `_`; they are case-insensitive.
 pub fn validate_ident(kind: &str, raw: &str) -> Result<String> {
-    let ident = raw.trim().to_ascii_lowercase();
+    let ident = normalize_ident(raw);
     let mut chars = ident.chars();
     let ok_start = chars
         .next()
@@ -24,6 +24,11 @@ pub fn validate_ident(kind: &str, raw: &str) -> Result<String> {
         )));
     }
     Ok(ident)
+}
+
+/// An identifier as stored: trimmed and lower-cased (not yet validated).
+pub fn normalize_ident(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase()
 }
 
 /// Shortens user input quoted back in error messages.

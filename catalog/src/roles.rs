@@ -78,19 +78,17 @@ impl Catalog {
     pub async fn delete_role(&self, name: &str) -> Result<()> {
         let name = validate_role(name)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM access_grants WHERE grantee_kind = 'role' AND grantee = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM role_members WHERE role = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM roles WHERE name = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let removed = Self::delete_bound(
+            &mut tx,
+            &[
+                "DELETE FROM access_grants WHERE grantee_kind = 'role' AND grantee = $1",
+                "DELETE FROM role_members WHERE role = $1",
+                "DELETE FROM roles WHERE name = $1",
+            ],
+            &name,
+        )
+        .await?;
+        if removed == 0 {
             return Err(CatalogError::not_found("role", name));
         }
         tx.commit().await?;

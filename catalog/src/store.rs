@@ -262,6 +262,24 @@ impl Catalog {
         })
     }
 
+    /// Runs each DELETE of `statements` with `$1` bound to `key`, in `tx`;
+    /// the rows the last one removed.
+    pub(crate) async fn delete_bound(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        statements: &[&'static str],
+        key: &str,
+    ) -> Result<u64> {
+        let mut removed = 0;
+        for statement in statements {
+            removed = sqlx::query(*statement)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+
     /// Deletes an empty namespace; one that still holds datasets is refused.
     pub async fn delete_namespace(&self, name: &str) -> Result<()> {
         let name = validate_ident("namespace", name)?;
@@ -341,6 +359,14 @@ pub fn validate_location(location: &str) -> Result<url::Url> {
     if raw_path.split(['/', '\\']).any(dot_segment) {
         return Err(CatalogError::invalid(format!(
             "dataset location '{location}' contains '.' or '..' path segments"
+        )));
+    }
+    // An encoded separator reads as a separator to object stores but not
+    // to a URL: refuse it rather than let one location spell another.
+    let lower = raw_path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err(CatalogError::invalid(format!(
+            "dataset location '{location}' contains an encoded path separator (%2F or %5C)"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() || url.password().is_some() {

@@ -162,23 +162,18 @@ impl Catalog {
     pub async fn delete_user(&self, name: &str) -> Result<()> {
         let name = validate_ident("user", name)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM access_grants WHERE grantee_kind = 'user' AND grantee = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM role_members WHERE principal = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM api_keys WHERE principal = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM users WHERE name = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let removed = Self::delete_bound(
+            &mut tx,
+            &[
+                "DELETE FROM access_grants WHERE grantee_kind = 'user' AND grantee = $1",
+                "DELETE FROM role_members WHERE principal = $1",
+                "DELETE FROM api_keys WHERE principal = $1",
+                "DELETE FROM users WHERE name = $1",
+            ],
+            &name,
+        )
+        .await?;
+        if removed == 0 {
             return Err(CatalogError::not_found("principal", name));
         }
         tx.commit().await?;

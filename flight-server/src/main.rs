@@ -2,15 +2,22 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use laker_flight_server::config::{CatalogCommand, Command};
+/// jemalloc, with its background threads returning freed memory to the
+/// system within seconds whatever the threads that freed it do next: the
+/// memory of downloads whose clients left comes back (glibc's allocator
+/// keeps much of it in its arenas).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use clap::CommandFactory;
+use laker_flight_server::config::{CatalogCommand, Command, load};
 use laker_flight_server::{Cli, ServerConfig, ServerOptions, bootstrap, seed, start, telemetry};
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    let command = cli.command.take();
-    let config = match ServerConfig::from_cli(cli) {
-        Ok(c) => c,
+    // Usage errors, --help and --version end here, as clap does.
+    let matches = Cli::command().get_matches();
+    let (command, config) = match load(&matches) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("laker-server: {e}");
             return ExitCode::from(2);
@@ -18,6 +25,9 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Planning recurses over a request's expressions: bounded by
+        // --max-expr-depth, and run on stacks far larger than that needs.
+        .thread_stack_size(laker_flight_server::WORKER_STACK_BYTES)
         .build()
     {
         Ok(rt) => rt,

@@ -38,6 +38,8 @@ pub struct Metrics {
     audit_queue: Gauge<i64, AtomicI64>,
     cache_hits: Counter,
     cache_misses: Counter,
+    refusals_skipped: Counter,
+    memory_reserved: Gauge<i64, AtomicI64>,
     /// Serialises the copy of sampled counters at scrape time.
     sampling: Mutex<()>,
 }
@@ -60,6 +62,8 @@ impl Default for Metrics {
             audit_queue: Gauge::default(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
+            refusals_skipped: Counter::default(),
+            memory_reserved: Gauge::default(),
             sampling: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -104,11 +108,26 @@ impl Default for Metrics {
             "Dataset tables opened afresh (first use or a new revision)",
             m.cache_misses.clone(),
         );
+        registry.register(
+            "audit_refusals_skipped",
+            "Refused unauthenticated calls not audited individually (over the per-address budget)",
+            m.refusals_skipped.clone(),
+        );
+        registry.register(
+            "memory_reserved_bytes",
+            "Memory reserved by downloads, uploads, queries and lake reads (--memory-limit-mb)",
+            m.memory_reserved.clone(),
+        );
         Self { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Counts a refused call not audited individually.
+    pub fn refusal_skipped(&self) {
+        self.refusals_skipped.inc();
+    }
+
     /// DoGet streams currently open (scans running or suspended by backpressure).
     pub fn active_streams(&self) -> usize {
         usize::try_from(self.active_streams.get()).unwrap_or(0)
@@ -161,11 +180,18 @@ impl Metrics {
 
     /// The Prometheus text exposition, after copying in the values sampled
     /// from elsewhere: the audit queue depth and the table cache counters.
-    pub fn render(&self, audit_queue: usize, (hits, misses): (u64, u64)) -> String {
+    pub fn render(
+        &self,
+        audit_queue: usize,
+        (hits, misses): (u64, u64),
+        memory_reserved: usize,
+    ) -> String {
         {
             let _one_at_a_time = self.sampling.lock();
             self.audit_queue
                 .set(i64::try_from(audit_queue).unwrap_or(i64::MAX));
+            self.memory_reserved
+                .set(i64::try_from(memory_reserved).unwrap_or(i64::MAX));
             for (counter, now) in [(&self.cache_hits, hits), (&self.cache_misses, misses)] {
                 let seen = counter.get();
                 if now > seen {

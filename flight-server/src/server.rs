@@ -11,7 +11,14 @@ use futures::TryStreamExt;
 use laker_auth::external::ExternalIdp;
 use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
-use laker_catalog::{Catalog, TableResolver};
+use laker_catalog::Catalog;
+use laker_ingest::locations::LocationPolicy;
+use laker_ingest::notify::Notifier;
+use laker_ingest::{CurateCtx, Curator, UploadCtx};
+use laker_query::TableResolver;
+use laker_query::admission::Admission;
+use laker_query::memory::ServerMemory;
+use laker_query::sql::limits::QueryLimiter;
 use laker_query::{EngineConfig, QueryEngine};
 use object_store::ObjectStore;
 use tokio::net::TcpListener;
@@ -25,20 +32,21 @@ use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::cut::Cuttable;
 use crate::demo;
+use crate::do_get_route::DoGetRoute;
 use crate::http::Lifecycle;
 use crate::http::rpc_layer::RpcMetricsLayer;
-use crate::locations::LocationPolicy;
 use crate::metrics::Metrics;
 use crate::service::{FLIGHT_SERVICE, HANDSHAKE_PATH, HEALTH_PATHS, LakerFlightService};
-use crate::sql::limits::QueryLimiter;
+use crate::signed::Signer;
 use crate::state::AppState;
-use crate::ticket::TicketCodec;
-use crate::wire::route::DoGetRoute;
 
 /// Largest outbound gRPC message: batches are split near
 /// [`crate::stream::MAX_FLIGHT_DATA_BYTES`],
 /// but one huge value cannot be split and must still go out.
 const MAX_ENCODING_BYTES: usize = 64 << 20;
+
+/// Calls one client connection may have open at once (HTTP/2 streams).
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// How long a keep-alive ping may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -200,9 +208,17 @@ pub async fn start(
         .collect::<Result<Vec<_>, _>>()
         .map_err(start_err("previous signing secret"))?;
 
+    // One budget for everything downloads, uploads and queries hold.
+    let memory = ServerMemory::new(config.stream_limits.memory_limit);
     let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::clone(memory.pool()))
         .build_arc()
         .map_err(start_err("cannot build the query runtime"))?;
+    // Lake reads are charged to the budget: the local disk by default…
+    let local: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new());
+    if let Ok(file) = url::Url::parse("file://") {
+        runtime.register_object_store(&file, memory.accounted(local));
+    }
     let mut locations = LocationPolicy::new();
     let lake_dir = data_dir.join("lake");
     if let Ok(lake) = url::Url::from_directory_path(&lake_dir) {
@@ -216,11 +232,11 @@ pub async fn start(
             .prefix(name)
             .map_err(start_err("invalid object store"))?;
         tracing::info!(store = %name, url = %url, prefix = %prefix, "object store configured");
-        runtime.register_object_store(&url, built);
+        runtime.register_object_store(&url, memory.accounted(built));
         locations.allow(name, prefix);
     }
     for (url, store) in options.object_stores {
-        runtime.register_object_store(&url, store);
+        runtime.register_object_store(&url, memory.accounted(store));
     }
     let upload_store = config
         .upload_store
@@ -231,16 +247,18 @@ pub async fn start(
             "--upload-store '{upload_store}' is not a configured store"
         )));
     }
-    let engine = QueryEngine::with_tables(
+    let engine = Arc::new(QueryEngine::with_tables(
         &EngineConfig {
             max_partitions: config.max_partitions,
             batch_size: config.batch_size,
-            mask_hash_key: TicketCodec::mask_key(&secret),
+            mask_hash_key: Signer::mask_key(&secret),
             parquet_options: config.parquet_options.clone(),
+            expr_limits: config.expr_limits,
+            function_limits: config.function_limits,
         },
         runtime,
         TableResolver::with_system_tables(catalog.clone()),
-    );
+    ));
     if config.demo {
         demo::install(&catalog, &lake_dir, config.demo_rows)
             .await
@@ -252,31 +270,59 @@ pub async fn start(
             .with_previous_secrets(previous.iter().map(Vec::as_slice)),
     );
     let sinks = config.notify.sinks().map_err(start_err("notifications"))?;
-    let notifier = crate::notify::Notifier::start(sinks, config.notify_backoff);
-    let (audit, _writer) =
-        AuditLog::start(catalog.clone(), config.audit_queue, config.audit_retention);
+    let notifier = Notifier::start(sinks, config.notify_backoff);
+    let (audit, _writer) = AuditLog::start(
+        catalog.clone(),
+        config.audit_queue,
+        config.audit_retention,
+        Some(&data_dir.join("audit-journal")),
+    )
+    .map_err(start_err("cannot open the audit journal"))?;
+    let authenticator = Authenticator::new(catalog.clone(), Arc::clone(&tokens))
+        .with_login_limits(config.login_limits);
+    let authorizer = Authorizer::new(catalog.clone());
+    let admission = Arc::new(Admission::new(memory.clone(), config.stream_limits));
+    let curator = Arc::new(Curator::new(CurateCtx {
+        catalog: catalog.clone(),
+        engine: Arc::clone(&engine),
+        authenticator: authenticator.clone(),
+        authorizer: authorizer.clone(),
+        sql_limits: config.sql_limits,
+        memory: memory.clone(),
+        target_file_bytes: config.upload_limits.target_file_bytes,
+        notifier: notifier.clone(),
+        audit: Arc::new(audit.clone()),
+    }));
+    let uploads = Arc::new(UploadCtx {
+        catalog: catalog.clone(),
+        engine: Arc::clone(&engine),
+        authorizer: authorizer.clone(),
+        admission: Arc::clone(&admission),
+        limits: config.upload_limits,
+        locations: locations.clone(),
+        store: upload_store,
+        notifier,
+        curator: Arc::clone(&curator),
+    });
     let state = Arc::new(AppState {
         audit,
-        authenticator: Authenticator::new(catalog.clone(), Arc::clone(&tokens))
-            .with_login_limits(config.login_limits),
-        authorizer: Authorizer::new(catalog.clone()),
+        authenticator,
+        authorizer,
         catalog,
         engine,
-        tickets: TicketCodec::new(&secret)
-            .with_previous_secrets(previous.iter().map(Vec::as_slice)),
+        tickets: Signer::new(&secret).with_previous_secrets(previous.iter().map(Vec::as_slice)),
         ticket_ttl: config.ticket_ttl,
         metrics: Arc::default(),
         locations,
-        sql_limits: QueryLimiter::new(config.sql_limits),
+        sql_limits: QueryLimiter::new(config.sql_limits, memory),
+        admission,
         cancellations: Arc::default(),
-        upload_limits: config.upload_limits,
-        upload_store,
         fan_out: config.advertise_url.is_some(),
-        notifier,
-        curator: Default::default(),
+        curator,
+        uploads,
     });
     // Before serving, so no upload of this process can be mistaken for an orphan.
-    match crate::upload::orphans::clean(&state, config.upload_orphan_grace).await {
+    match laker_ingest::upload::orphans::clean(&state.uploads, config.upload_orphan_grace).await {
         Ok(c) => tracing::info!(
             datasets = c.datasets,
             files = c.files,
@@ -285,7 +331,7 @@ pub async fn start(
         Err(e) => tracing::warn!(error = %e, "orphan upload cleanup failed"),
     }
     // Landing versions committed while no server was running are transformed now.
-    crate::curate::catch_up_all(&state);
+    laker_ingest::curate::catch_up_all(&state.curator);
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -296,7 +342,15 @@ pub async fn start(
         .max_decoding_message_size(MAX_DECODING_BYTES)
         .max_encoding_message_size(MAX_ENCODING_BYTES);
     let public = [HANDSHAKE_PATH, HEALTH_PATHS[0], HEALTH_PATHS[1]];
-    let mut auth = AuthLayer::new(tokens, &public);
+    let refusals = Arc::new(crate::audit::refusals::Refusals::new(
+        state.audit.clone(),
+        Arc::clone(&state.metrics),
+    ));
+    let mut auth = AuthLayer::new(tokens, &public).with_refusal_hook(Arc::new(
+        move |extensions: &http::Extensions, path: &str, reason: &str| {
+            refusals.refused(extensions, path, reason);
+        },
+    ));
     if let Some(idp) = &config.identity_provider {
         let idp = ExternalIdp::start(idp.clone())
             .await
@@ -306,7 +360,10 @@ pub async fn start(
     }
     let mut builder = Server::builder()
         .http2_keepalive_interval(config.keepalive)
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        // tonic sets no bound by default: one connection could open any
+        // number of calls at once.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION));
     if let Some(tls) = crate::tls::server_tls(config).map_err(start_err("TLS"))? {
         builder = builder.tls_config(tls).map_err(start_err("TLS"))?;
         if config.tls_client_ca.is_some() {

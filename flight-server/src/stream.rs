@@ -20,10 +20,9 @@ use futures::{Stream, StreamExt};
 use tonic::Status;
 use tracing::Span;
 
-use crate::audit::AuditPermit;
+use crate::audit::call::{AuditedCall, outcome_of};
 use crate::error::{Error, datafusion_status};
 use crate::metrics::{Metrics, StreamGuard};
-use crate::service::audited::{AuditedCall, outcome_of};
 use crate::wire::body::FrameStream;
 use crate::wire::{Frame, FrameEncoder};
 
@@ -40,14 +39,16 @@ pub(crate) fn into_flight_data(frames: FrameStream) -> FlightDataStream {
 
 /// Encodes `batches` as Flight data messages (bodies compressed if asked),
 /// counting rows and bytes into `metrics` and recording them on `span` —
-/// and in the audit, if given — when the stream ends.
+/// and in the audit, if given — when the stream ends. `held` (the
+/// stream's admission: its slot and memory) is released at the end too.
 pub(crate) fn flight_data_stream(
     batches: SendableRecordBatchStream,
     schema: SchemaRef,
     compression: Option<CompressionType>,
     metrics: &Arc<Metrics>,
     span: Span,
-    audit: Option<(AuditedCall, Option<AuditPermit>)>,
+    audit: Option<AuditedCall>,
+    held: Option<Box<dyn Send>>,
 ) -> FrameStream {
     let rows = Arc::new(AtomicU64::new(0));
     let encoded: FrameStream =
@@ -75,6 +76,7 @@ pub(crate) fn flight_data_stream(
         error: (String::new(), String::new()),
         span,
         audit,
+        held,
     })
 }
 
@@ -148,7 +150,8 @@ struct ObservedStream {
     /// Outcome code and message of the error that ended the stream.
     error: (String, String),
     span: Span,
-    audit: Option<(AuditedCall, Option<AuditPermit>)>,
+    audit: Option<AuditedCall>,
+    held: Option<Box<dyn Send>>,
 }
 
 impl ObservedStream {
@@ -165,6 +168,9 @@ impl ObservedStream {
         self.outcome = outcome;
         self.flush_rows();
         self.guard = None;
+        // The batches are done: their memory and the stream's slot are free.
+        self.inner = Box::pin(futures::stream::empty());
+        self.held = None;
         let ms = self.started.elapsed().as_millis() as u64;
         self.span.record("rows", self.reported_rows);
         self.span.record("bytes", self.bytes);
@@ -179,13 +185,13 @@ impl ObservedStream {
                 }
             }
         }
-        if let Some((call, Some(permit))) = self.audit.take() {
+        if let Some(call) = self.audit.take() {
             let (code, message) = match outcome {
                 Outcome::Completed => ("ok".to_string(), String::new()),
                 Outcome::Failed => self.error.clone(),
                 Outcome::Cancelled => ("cancelled".to_string(), String::new()),
             };
-            permit.send(call.finish_with(code, message, self.reported_rows, self.bytes));
+            call.end_now(code, message, self.reported_rows, self.bytes);
         }
     }
 }

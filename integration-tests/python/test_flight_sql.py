@@ -67,6 +67,21 @@ def test_prepared_statement_with_bound_parameters(server):
     assert oslo == sorted(z["zone_id"] for z in zones if z["city"] == "Oslo" and z["zone_id"] > 50)
 
 
+def test_qmark_parameters_as_the_dbapi_driver_sends_them(server):
+    """ADBC's DB-API (paramstyle qmark), like JDBC and most BI tools, writes `?`."""
+    assert flight_sql.paramstyle == "qmark"
+    trips = pq.read_table(server.data_dir / "lake" / "demo" / "trips").to_pandas()
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM demo.trips WHERE fare > ?", (10.0,))
+        assert cur.fetch_arrow_table().column("n").to_pylist() == [int((trips["fare"] > 10.0).sum())]
+        cur.execute(
+            "SELECT count(*) AS n FROM demo.trips WHERE fare > ? AND passengers >= ?", (30.0, 2))
+        expected = int(((trips["fare"] > 30.0) & (trips["passengers"] >= 2)).sum())
+        assert cur.fetch_arrow_table().column("n").to_pylist() == [expected]
+        with pytest.raises(adbc_driver_manager.Error, match="not both"):
+            cur.execute("SELECT ? + $1", (1,))
+
+
 def test_pandas_read_sql(server):
     import pandas as pd
 

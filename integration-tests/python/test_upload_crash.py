@@ -27,7 +27,9 @@ ROWS_PER_BATCH = 1000
 # writes a data file midway, so killed uploads leave files behind.
 PAYLOAD = 200
 PASSWORD = "crash-writer-password"
-FLAGS = ("--upload-orphan-grace-secs", "0", "--upload-target-file-mb", "1")
+# One writer runs every upload at once: lift the per-user stream cap (64).
+FLAGS = ("--upload-orphan-grace-secs", "0", "--upload-target-file-mb", "1",
+         "--max-streams-per-user", str(UPLOADS + 10))
 
 
 def batch(upload: int, part: int) -> pa.RecordBatch:

@@ -5,10 +5,12 @@
 
 pub mod azurite;
 pub mod counting_store;
+pub mod craft;
 pub mod emulator;
 pub mod fake_gcs;
 pub mod moto;
 pub mod postgres;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -422,8 +422,18 @@ async fn revoked_tokens_stop_at_the_next_call_and_new_logins_work() {
         Code::Unauthenticated,
         "tickets die with their tokens"
     );
-    // A new login is a new session; the old ticket works with it.
+    // A new login is a new session; a ticket cut before the logout stays
+    // dead with it, a new ticket works.
     let mut again = s.demo_client().await;
+    let err = status(
+        laker_integration_tests::fetch(&mut again, ticket)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    assert!(err.message().contains("logged out"), "{}", err.message());
+    let info = again.get_flight_info(trips()).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
     assert!(
         laker_integration_tests::fetch(&mut again, ticket)
             .await

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod adversarial;
 mod audit;
 mod auth;
 mod catalog;
@@ -12,6 +13,7 @@ mod download;
 mod errors;
 mod flight_sql;
 mod formats;
+mod hardening;
 mod lakes;
 mod lifecycle;
 mod onboard;

@@ -2,8 +2,8 @@
 //! store (a real S3-compatible server here) and registers them there.
 
 use laker_flight_server::config::SeedArgs;
+use laker_flight_server::config::stores::StoreConfig;
 use laker_flight_server::seed::seed;
-use laker_flight_server::stores::StoreConfig;
 use laker_flight_server::{ServerConfig, ServerOptions};
 use laker_integration_tests::moto::MotoServer;
 use laker_integration_tests::{fetch_all, info_for, rows};

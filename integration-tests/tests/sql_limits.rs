@@ -70,12 +70,15 @@ async fn each_user_runs_at_most_the_configured_queries_at_once() {
 
 #[tokio::test]
 async fn a_query_over_its_memory_pool_is_resource_exhausted() {
-    let s = TestServer::start_with(|c| c.sql_limits.memory_per_query = 1 << 20).await;
+    let s = TestServer::start_with(|c| c.sql_limits.memory_per_query = 32 << 20).await;
     let mut sql = sql_client(&s, "demo", "demo").await;
-    // array_agg keeps every value in memory and cannot spill.
-    let e = query(&mut sql, "SELECT array_agg(trip_id) FROM demo.trips")
-        .await
-        .unwrap_err();
+    // array_agg keeps every value in memory and cannot spill (2M × ~40 bytes).
+    let e = query(
+        &mut sql,
+        "SELECT cardinality(array_agg(repeat(city, 4))) FROM demo.trips",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("resource limit"), "{}", e.message());
     // Small queries fit.

@@ -70,6 +70,7 @@ fn claims(exp: u64) -> TicketClaims {
         partitions: 1,
         revision: 1,
         exp,
+        iat_ms: laker_flight_server::ticket::now_ms(),
     }
 }
 

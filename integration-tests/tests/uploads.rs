@@ -449,7 +449,7 @@ async fn commits_are_announced_by_a_signed_webhook_with_retries() {
     let (_s, mut w, _admin) = writer_server_with(move |c| {
         c.notify.webhook_url = Some(webhook_url);
         c.notify.webhook_secret_file = Some(secret_file);
-        c.notify_backoff = laker_flight_server::notify::Backoff {
+        c.notify_backoff = laker_ingest::notify::Backoff {
             first: std::time::Duration::from_millis(20),
             max: std::time::Duration::from_millis(100),
             attempts: 5,
@@ -479,7 +479,7 @@ async fn commits_are_announced_by_a_signed_webhook_with_retries() {
     assert_eq!(event["principal"], "writer");
     assert_eq!(event["upload_id"], "first-load");
     assert_eq!(event["mode"], "create");
-    let expected = laker_flight_server::notify::signature(b"a-shared-webhook-secret", &body);
+    let expected = laker_ingest::notify::signature(b"a-shared-webhook-secret", &body);
     assert!(
         head.contains(&format!("x-laker-signature: {expected}")),
         "{head}"
@@ -632,7 +632,7 @@ async fn uploads_create_datasets_in_the_configured_upload_store() {
     let (s, mut w, mut admin) = writer_server_with(|c| {
         c.stores.insert(
             "shared".into(),
-            laker_flight_server::stores::StoreConfig {
+            laker_flight_server::config::stores::StoreConfig {
                 url: url.to_string(),
                 ..Default::default()
             },

@@ -15,17 +15,23 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionConfig;
-use laker_catalog::{ColumnMask, Dataset, DeltaVersion, GrantPolicy, ResolvedTable, TableResolver};
+use futures::StreamExt;
+use laker_catalog::{ColumnMask, Dataset, DatasetName, GrantPolicy};
 
 use crate::error::{QueryError, Result};
-use crate::filter::{compile_filter, user_message};
+use crate::filter::{compile_filter, parse_expr, simplify_now};
+use crate::functions::FunctionLimits;
+use crate::limits::ExprLimits;
+use crate::plan_guard::PlanGuard;
 use crate::policy::{PolicyCompiler, ReadAccess};
 use crate::principal_fns::{bind_principal, principal_functions};
 use crate::secure_view::SecureView;
 use crate::spec::DownloadSpec;
+use crate::tables::{DeltaVersion, ResolvedTable, TableResolver};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -41,6 +47,10 @@ pub struct EngineConfig {
     /// by their short name), applied over Laker's defaults; checked with
     /// [`check_parquet_option`].
     pub parquet_options: Vec<(String, String)>,
+    /// How deep and large client expressions and queries may be.
+    pub expr_limits: ExprLimits,
+    /// What functions, literals and projected batches may allocate.
+    pub function_limits: FunctionLimits,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +60,8 @@ impl Default for EngineConfig {
             batch_size: 8192,
             mask_hash_key: String::new(),
             parquet_options: Vec::new(),
+            expr_limits: ExprLimits::default(),
+            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -123,17 +135,28 @@ impl QueryEngine {
         // partition must read exactly its own file group, never steal the
         // files of siblings that (in this plan instance) never run.
         options.execution.enable_file_stream_work_stealing = false;
+        // A stream's or query's memory is its own budget: one sort over the
+        // merged partitions spills within it, where per-partition sorts
+        // sharing it would starve each other (and each sets memory aside
+        // to merge what it spilled).
+        options.optimizer.repartition_sorts = false;
+        options.execution.sort_spill_reservation_bytes = 8 << 20;
         for (name, value) in &config.parquet_options {
             // Checked when the configuration was read.
             if let Err(e) = options.set(&format!("{PARQUET_OPTIONS}{name}"), value) {
                 tracing::warn!(error = %e, option = %name, "Parquet option ignored");
             }
         }
-        let mut state = SessionStateBuilder::new()
+        let session = crate::limits::with_limits(session, config.expr_limits);
+        let function_limits = config.function_limits.for_batch_size(config.batch_size);
+        let session = crate::functions::with_function_limits(session, function_limits);
+        let mut builder = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(runtime)
             .with_default_features()
-            .build();
+            .with_physical_optimizer_rule(Arc::new(PlanGuard::new(function_limits)));
+        crate::functions::guard(&mut builder, function_limits);
+        let mut state = builder.build();
         for udf in principal_functions() {
             // Registering a new name cannot fail; a clash would only replace.
             let _ = state.register_udf(udf);
@@ -173,14 +196,13 @@ impl QueryEngine {
     pub async fn delta_table(
         &self,
         dataset: &Dataset,
-    ) -> Result<Option<laker_catalog::deltalake::DeltaTable>> {
+    ) -> Result<Option<deltalake_core::DeltaTable>> {
         Ok(self.tables.delta_table(&self.state, dataset).await?)
     }
 
     /// Parses a grant policy's SQL (row filter, expression masks) without
     /// a dataset, for policies on patterns.
     pub fn check_policy_syntax(&self, policy: &GrantPolicy) -> Result<()> {
-        let dialect = self.state.config_options().sql_parser.dialect;
         let mut sql = Vec::new();
         if let Some(filter) = &policy.row_filter {
             sql.push(("row filter".to_string(), filter));
@@ -191,9 +213,7 @@ impl QueryEngine {
             }
         }
         for (what, text) in sql {
-            self.state
-                .sql_to_expr_with_alias(&crate::principal_fns::normalize_sql(text), &dialect)
-                .map_err(|e| QueryError::spec(&what, user_message(&e)))?;
+            parse_expr(&self.state, &what, text)?;
         }
         Ok(())
     }
@@ -222,14 +242,23 @@ impl QueryEngine {
             .tables
             .resolve(&self.state, dataset, DeltaVersion::Latest)
             .await?;
+        self.secure_provider(&dataset.name, resolved.provider, access)
+    }
+
+    /// `table` (rows of the dataset `name`, read some other way, e.g. the
+    /// files one Delta commit added) as `access` shows it: unchanged for
+    /// unrestricted readers, else behind its row filters and masks.
+    pub fn secure_provider(
+        &self,
+        name: &DatasetName,
+        table: Arc<dyn TableProvider>,
+        access: &ReadAccess,
+    ) -> Result<Arc<dyn TableProvider>> {
         if !access.is_restricted() {
-            return Ok(resolved.provider);
+            return Ok(table);
         }
-        let scan = LogicalPlanBuilder::scan(
-            dataset.name.dataset.as_str(),
-            provider_as_source(resolved.provider),
-            None,
-        )?;
+        let scan =
+            LogicalPlanBuilder::scan(name.dataset.as_str(), provider_as_source(table), None)?;
         let policies = PolicyCompiler {
             state: &self.state,
             hash_key: &self.mask_hash_key,
@@ -299,6 +328,7 @@ impl QueryEngine {
         if let Some(filter) = &spec.filter {
             let expr = compile_filter(&self.state, filter, builder.schema())?;
             let expr = bind_principal(expr, &access.principal, "filter")?;
+            let expr = simplify_now(&self.state, "filter", expr, builder.schema())?;
             builder = builder.filter(expr)?;
         }
         let keys = spec.sort_keys()?;
@@ -388,20 +418,63 @@ impl DownloadPlan {
         &self.plan
     }
 
-    /// Streams one partition, or all partitions merged when `partition` is `None`.
-    pub fn execute(&self, partition: Option<usize>) -> Result<SendableRecordBatchStream> {
+    /// The engine's task context, for a stream to derive its own from
+    /// (with its memory pool: [`crate::memory::StreamMemory::task_context`]).
+    pub fn task_context(&self) -> &Arc<TaskContext> {
+        &self.task_ctx
+    }
+
+    /// Streams one partition in `task`, or all partitions merged when
+    /// `partition` is `None`, at most `parallel` of them read at once (each
+    /// partition read ahead holds its own buffers).
+    pub fn execute(
+        &self,
+        partition: Option<usize>,
+        task: Arc<TaskContext>,
+        parallel: usize,
+    ) -> Result<SendableRecordBatchStream> {
+        let partitions = self.partitions();
         match partition {
-            None => Ok(execute_stream(
-                Arc::clone(&self.plan),
-                Arc::clone(&self.task_ctx),
-            )?),
-            Some(p) if p < self.partitions() => {
-                Ok(self.plan.execute(p, Arc::clone(&self.task_ctx))?)
-            }
+            None if partitions <= 1 => Ok(execute_stream(Arc::clone(&self.plan), task)?),
+            None => Ok(merged(&self.plan, task, parallel)),
+            Some(p) if p < partitions => Ok(self.plan.execute(p, task)?),
             Some(p) => Err(QueryError::spec(
                 "partition",
-                format!("{p} is out of range (the plan has {})", self.partitions()),
+                format!("{p} is out of range (the plan has {partitions})"),
             )),
         }
     }
+}
+
+/// Every partition of `plan`, merged in arrival order, at most `parallel`
+/// running at once, each on its own task; dropping the stream stops them.
+fn merged(
+    plan: &Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
+    parallel: usize,
+) -> SendableRecordBatchStream {
+    let mut builder = RecordBatchReceiverStream::builder(plan.schema(), 2);
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    for p in 0..plan.output_partitioning().partition_count() {
+        let (tx, plan, task, gate) = (
+            builder.tx(),
+            Arc::clone(plan),
+            Arc::clone(&task),
+            Arc::clone(&gate),
+        );
+        builder.spawn(async move {
+            let Ok(_turn) = gate.acquire_owned().await else {
+                return Ok(());
+            };
+            let mut batches = plan.execute(p, task)?;
+            while let Some(batch) = batches.next().await {
+                if tx.send(batch).await.is_err() {
+                    // The reader is gone.
+                    break;
+                }
+            }
+            Ok(())
+        });
+    }
+    builder.build()
 }

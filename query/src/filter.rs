@@ -4,14 +4,18 @@
 //! dataset's schema.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{self, visit_expressions};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion::sql::sqlparser::parser::ParserError;
 
 use crate::error::{QueryError, Result};
@@ -19,6 +23,25 @@ use crate::error::{QueryError, Result};
 /// Compiles `filter` into a boolean [`Expr`] over `schema`.
 pub fn compile_filter(state: &SessionState, filter: &str, schema: &DFSchema) -> Result<Expr> {
     compile_boolean(state, "filter", filter, schema)
+}
+
+/// `expr` (a compiled `field`) simplified now: time functions (`now()`)
+/// take the current time, constants fold. Filters pushed into a scan are
+/// not simplified by the optimizer, and `now()` cannot run unsimplified.
+pub fn simplify_now(
+    state: &SessionState,
+    field: &str,
+    expr: Expr,
+    schema: &DFSchema,
+) -> Result<Expr> {
+    let context = SimplifyContext::builder()
+        .with_schema(Arc::new(schema.clone()))
+        .with_current_time()
+        .with_config_options(Arc::clone(state.config_options()))
+        .build();
+    ExprSimplifier::new(context)
+        .simplify(expr)
+        .map_err(|e| QueryError::spec(field, user_message(&e)))
 }
 
 /// Compiles the boolean SQL expression `sql` over `schema`; errors name `field`.
@@ -49,11 +72,7 @@ pub(crate) fn compile_expr(
     sql: &str,
     schema: &DFSchema,
 ) -> Result<Expr> {
-    let dialect = state.config_options().sql_parser.dialect;
-    let sql = crate::principal_fns::normalize_sql(sql);
-    let parsed = state
-        .sql_to_expr_with_alias(&sql, &dialect)
-        .map_err(|e| QueryError::spec(field, user_message(&e)))?;
+    let parsed = parse_expr(state, field, sql)?;
     if parsed.alias.is_some() {
         return Err(QueryError::spec(field, "an alias (AS …) is not allowed"));
     }
@@ -61,8 +80,38 @@ pub(crate) fn compile_expr(
     let expr = state
         .create_logical_expr_from_sql_expr(parsed, schema)
         .map_err(|e| QueryError::spec(field, user_message(&e)))?;
+    // Calls the SQL planner built from DataFusion's own instances are
+    // guarded before anything folds them.
+    let limits = crate::functions::limits_of(state.config());
+    let expr = crate::functions::guard_expr(expr, limits)
+        .map_err(|e| QueryError::spec(field, user_message(&e)))?
+        .data;
     check_logical(field, &expr)?;
     Ok(expr)
+}
+
+/// Parses one SQL expression within the session's [`ExprLimits`]: the
+/// text is bounded on its tokens first, the tree once parsed.
+pub(crate) fn parse_expr(
+    state: &SessionState,
+    field: &str,
+    sql: &str,
+) -> Result<ast::ExprWithAlias> {
+    let dialect = state.config_options().sql_parser.dialect;
+    let sql = crate::principal_fns::normalize_sql(sql);
+    let limits = crate::limits::of(state.config());
+    let parser_dialect = dialect_from_str(dialect)
+        .ok_or_else(|| QueryError::spec(field, format!("unsupported SQL dialect {dialect}")))?;
+    limits
+        .check_tokens("the expression", &sql, parser_dialect.as_ref())
+        .map_err(|e| QueryError::spec(field, e))?;
+    let parsed = state
+        .sql_to_expr_with_alias(&sql, &dialect)
+        .map_err(|e| QueryError::spec(field, user_message(&e)))?;
+    limits
+        .check_expr("the expression", &parsed.expr)
+        .map_err(|e| QueryError::spec(field, e))?;
+    Ok(parsed)
 }
 
 /// Refuses subqueries and window/aggregate syntax before planning.

@@ -20,7 +20,7 @@ use datafusion::prelude::or;
 use laker_catalog::{ColumnMask, GrantPolicy};
 
 use crate::error::{QueryError, Result};
-use crate::filter::{compile_boolean, compile_expr};
+use crate::filter::{compile_boolean, compile_expr, simplify_now};
 use crate::principal_fns::{PrincipalContext, bind_principal};
 
 /// What one principal may read of one dataset.
@@ -92,11 +92,7 @@ impl PolicyCompiler<'_> {
         let builder = if filters.iter().any(Option::is_none) {
             builder
         } else {
-            let any_row = filters
-                .into_iter()
-                .flatten()
-                .reduce(or)
-                .unwrap_or(lit(false));
+            let any_row = balanced(filters.into_iter().flatten().collect(), or);
             builder.filter(any_row)?
         };
         Ok(builder.project(projection)?)
@@ -113,7 +109,8 @@ impl PolicyCompiler<'_> {
         };
         let expr = compile_boolean(self.state, "row filter", sql, schema)
             .map_err(|e| QueryError::Policy(e.to_string()))?;
-        Ok(Some(bind_principal(expr, &access.principal, "row filter")?))
+        let expr = bind_principal(expr, &access.principal, "row filter")?;
+        Ok(Some(simplify_now(self.state, "row filter", expr, schema)?))
     }
 
     /// The value a grant shows for column `name`; `None` when it hides it.
@@ -145,10 +142,31 @@ impl PolicyCompiler<'_> {
                 let what = format!("mask of column '{name}'");
                 let expr = compile_expr(self.state, &what, sql, schema)
                     .map_err(|e| QueryError::Policy(e.to_string()))?;
-                Some(bind_principal(expr, &access.principal, &what)?)
+                let expr = bind_principal(expr, &access.principal, &what)?;
+                Some(simplify_now(self.state, &what, expr, schema)?)
             }
         })
     }
+}
+
+/// `exprs` joined with `op` as a balanced tree (`false` when empty), so
+/// many grants do not make a chain deeper than the limits allow a client.
+fn balanced(mut exprs: Vec<Expr>, op: fn(Expr, Expr) -> Expr) -> Expr {
+    if exprs.is_empty() {
+        return lit(false);
+    }
+    while exprs.len() > 1 {
+        let mut next = Vec::with_capacity(exprs.len().div_ceil(2));
+        let mut pairs = exprs.into_iter();
+        while let Some(a) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(b) => op(a, b),
+                None => a,
+            });
+        }
+        exprs = next;
+    }
+    exprs.pop().unwrap_or(lit(false))
 }
 
 /// Helper so hashing reads naturally: `key || value`, NULL when value is NULL.

@@ -40,33 +40,63 @@ impl PrincipalContext {
 }
 
 /// Rewrites `current_user()` to `current_user`: SQL parses CURRENT_USER as
-/// a keyword without parentheses, but people write it as a call. Works on
-/// tokens, so strings and quoted identifiers are left alone.
+/// a keyword without parentheses, but people write it as a call. Only the
+/// two parentheses are removed; the rest of the text is kept byte for byte
+/// (strings, quoted identifiers and escapes included).
 pub fn normalize_sql(sql: &str) -> String {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+    use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+    if !sql.to_ascii_lowercase().contains("current_user") {
+        return sql.to_string();
+    }
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
         return sql.to_string();
     };
-    let mut out = String::with_capacity(sql.len());
-    let mut i = 0;
-    while i < tokens.len() {
-        out.push_str(&tokens[i].to_string());
+    // Token locations (line, column in characters) to byte offsets, with a
+    // cursor that only moves forward: the tokens come in text order.
+    let mut chars = sql.char_indices().peekable();
+    let (mut line, mut column) = (1u64, 1u64);
+    let mut offset = |at: Location| -> Option<usize> {
+        while (line, column) < (at.line, at.column) {
+            let (_, c) = chars.next()?;
+            if c == '\n' {
+                line += 1;
+                column = 1;
+            } else {
+                column += 1;
+            }
+        }
+        chars.peek().map(|(i, _)| *i)
+    };
+    let mut removed = Vec::new();
+    for window in tokens.windows(3) {
         let is_current_user = matches!(
-            &tokens[i],
+            &window[0].token,
             Token::Word(w) if w.keyword == Keyword::CURRENT_USER && w.quote_style.is_none()
         );
         if is_current_user
-            && matches!(tokens.get(i + 1), Some(Token::LParen))
-            && matches!(tokens.get(i + 2), Some(Token::RParen))
+            && window[1].token == Token::LParen
+            && window[2].token == Token::RParen
+            && let (Some(open), Some(close)) =
+                (offset(window[1].span.start), offset(window[2].span.start))
         {
-            i += 3;
-        } else {
-            i += 1;
+            removed.extend([open, close]);
         }
     }
-    out
+    // `removed` is in text order: walk it alongside.
+    let mut next = removed.iter().peekable();
+    sql.char_indices()
+        .filter(|(i, _)| {
+            if next.peek() == Some(&i) {
+                next.next();
+                false
+            } else {
+                true
+            }
+        })
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// The placeholder functions to register in a session.
@@ -141,6 +171,19 @@ mod tests {
         assert_eq!(
             normalize_sql("x = 'current_user()' AND y = current_user()"),
             "x = 'current_user()' AND y = current_user"
+        );
+        // Escaped quotes stay escaped: the policy keeps its meaning.
+        assert_eq!(
+            normalize_sql("owner <> 'x'' OR region <> ''EU' AND o = current_user()"),
+            "owner <> 'x'' OR region <> ''EU' AND o = current_user"
+        );
+        assert_eq!(
+            normalize_sql("name = 'O''Brien'\n AND \"we\"\"ird\" = current_user()"),
+            "name = 'O''Brien'\n AND \"we\"\"ird\" = current_user"
+        );
+        assert_eq!(
+            normalize_sql("\"é\" = 'ü'\nOR o = current_user() OR p = current_user()"),
+            "\"é\" = 'ü'\nOR o = current_user OR p = current_user"
         );
     }
 }

@@ -19,19 +19,23 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, internal_err};
+use datafusion::common::Result;
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableProviderFilterPushDown,
 };
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::StreamExt;
+
+use crate::one_child::one_child_node;
 
 /// A policy view over one dataset.
 #[derive(Debug)]
@@ -45,7 +49,9 @@ pub(crate) struct SecureView {
 impl SecureView {
     /// Wraps the logical plan of the view (scan, row filter, masks).
     pub fn new(plan: LogicalPlan) -> Self {
-        let schema = Arc::new(plan.schema().as_arrow().clone());
+        // The files' own schema metadata (pandas', say) can describe hidden
+        // columns and rows: a policy view shows none of it.
+        let schema = Arc::new(without_metadata(plan.schema().as_arrow()));
         let raw_columns = match &plan {
             LogicalPlan::Projection(p) => p
                 .expr
@@ -170,14 +176,80 @@ impl TableProvider for SecureView {
 pub(crate) struct PolicyBarrierExec {
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
+    schema: SchemaRef,
 }
 
 impl PolicyBarrierExec {
-    /// A barrier above `input`.
+    /// A barrier above `input`; its schema is the input's without metadata.
     pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
-        let properties = Arc::clone(input.properties());
-        Self { input, properties }
+        let schema = Arc::new(without_metadata(&input.schema()));
+        let inner = input.properties();
+        let properties = Arc::new(PlanProperties::new(
+            inner
+                .equivalence_properties()
+                .clone()
+                .with_new_schema(Arc::clone(&schema))
+                .unwrap_or_else(|_| EquivalenceProperties::new(Arc::clone(&schema))),
+            inner.output_partitioning().clone(),
+            inner.emission_type,
+            inner.boundedness,
+        ));
+        Self {
+            input,
+            properties,
+            schema,
+        }
     }
+}
+
+/// An error evaluating a policy view (a mask or row filter that failed on
+/// some row). Its text can hold the raw value that failed, which the
+/// caller may not see: the server logs it and answers with a reference.
+#[derive(Debug)]
+pub struct PolicyFailure(pub String);
+
+impl std::fmt::Display for PolicyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an access policy failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for PolicyFailure {}
+
+/// Evaluation errors of the view's expressions as [`PolicyFailure`]s;
+/// other errors (I/O, limits, cancellation) as they are.
+fn hide_values(e: datafusion::error::DataFusionError) -> datafusion::error::DataFusionError {
+    use datafusion::error::DataFusionError as E;
+    let evaluation = match e.find_root() {
+        E::ArrowError(..) | E::Execution(_) => true,
+        E::ParquetError(p) => matches!(
+            p.as_ref(),
+            datafusion::parquet::errors::ParquetError::External(inner)
+                if inner.is::<arrow::error::ArrowError>()
+        ),
+        _ => false,
+    };
+    if evaluation {
+        E::External(Box::new(PolicyFailure(e.strip_backtrace())))
+    } else {
+        e
+    }
+}
+
+/// `batch` under `schema` (its own without the file's metadata); the
+/// columns are the same, only the schema differs.
+fn under_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        batch.columns().to_vec(),
+        &options,
+    )?)
+}
+
+/// `schema` without its metadata (field metadata stays: a raw column's own).
+fn without_metadata(schema: &arrow::datatypes::Schema) -> arrow::datatypes::Schema {
+    arrow::datatypes::Schema::new(schema.fields().clone())
 }
 
 impl DisplayAs for PolicyBarrierExec {
@@ -187,48 +259,22 @@ impl DisplayAs for PolicyBarrierExec {
 }
 
 impl ExecutionPlan for PolicyBarrierExec {
-    fn name(&self) -> &str {
-        "PolicyBarrierExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(child), true) => Ok(Arc::new(Self::new(child))),
-            _ => internal_err!("PolicyBarrierExec has exactly one child"),
-        }
-    }
+    one_child_node!("PolicyBarrierExec", |_: &Self, child| Self::new(child));
 
     fn execute(
         &self,
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
+        let schema = Arc::clone(&self.schema);
+        let batches = self.input.execute(partition, context)?.map(move |batch| {
+            batch
+                .map_err(hide_values)
+                .and_then(|b| under_schema(b, &schema))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
     }
 }

@@ -11,7 +11,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use laker_catalog::{DatasetName, DeltaVersion};
+use laker_catalog::DatasetName;
+
+use crate::tables::DeltaVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueryError, Result};
@@ -137,6 +139,12 @@ impl DownloadSpec {
             return Err(QueryError::spec(
                 "limit",
                 format!("must be at most {MAX_LIMIT}"),
+            ));
+        }
+        if self.order_by.len() > MAX_COLUMNS {
+            return Err(QueryError::spec(
+                "order_by",
+                format!("more than {MAX_COLUMNS} sort keys"),
             ));
         }
         self.sort_keys()?;

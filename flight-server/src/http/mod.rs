@@ -95,9 +95,11 @@ async fn readyz(State((state, lifecycle)): Shared) -> (StatusCode, &'static str)
 
 /// Prometheus metrics (OpenMetrics text).
 async fn metrics(State((state, _)): Shared) -> ([(header::HeaderName, &'static str); 1], String) {
-    let text = state
-        .metrics
-        .render(state.audit.queued(), state.engine.tables().cache_counts());
+    let text = state.metrics.render(
+        state.audit.queued(),
+        state.engine.tables().cache_counts(),
+        state.admission.memory().reserved(),
+    );
     (
         [(
             header::CONTENT_TYPE,

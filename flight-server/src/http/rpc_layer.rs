@@ -10,6 +10,7 @@ use http_body::Body;
 use tower::{Layer, Service};
 
 use crate::metrics::Metrics;
+use crate::rpc_names::rpc_name;
 
 /// Wraps services with [`RpcMetrics`].
 #[derive(Debug, Clone)]
@@ -78,11 +79,6 @@ where
             Ok(http::Response::from_parts(parts, TimedBody { body, call }))
         })
     }
-}
-
-/// The method name of a gRPC path (`/pkg.Service/Method` → `Method`).
-fn rpc_name(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
 fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {

@@ -1,6 +1,7 @@
-//! DoGet: verify the ticket, re-authorise, re-plan, stream one partition.
-//! The download is audited when its stream ends (rows, bytes, outcome), or
-//! at once when it is refused.
+//! DoGet: read the request's headers, then stream a Flight SQL ticket's
+//! results ([`crate::sql`]) or a download: verify the ticket, re-authorise,
+//! re-plan, stream one partition. The call is audited when its stream ends
+//! (rows, bytes, outcome), or at once when it is refused.
 //!
 //! A client resuming an interrupted download sends the rows it already has
 //! in the `x-laker-skip-rows` header: the partition is planned exactly as
@@ -22,22 +23,53 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
-use tonic::Status;
+use tonic::Request;
 use tracing::Span;
 
-use crate::audit::AuditPermit;
+use crate::audit::call::AuditedCall;
+use crate::download::{self, CheckedSpec, Planned};
 use crate::error::{Error, Result};
-use crate::service::audited::AuditedCall;
+use crate::sql;
 use crate::state::AppState;
 use crate::stream::flight_data_stream;
 use crate::ticket::Ticket as Decoded;
 use crate::wire::body::FrameStream;
 
+/// Streams what the request's ticket stands for: a Flight SQL ticket's
+/// results, or a download's partition. `call` is the call's record, ended
+/// when the stream ends.
+pub(super) async fn do_get(
+    state: &Arc<AppState>,
+    principal: Principal,
+    request: Request<Ticket>,
+    call: AuditedCall,
+    span: Span,
+) -> Result<FrameStream> {
+    let headers = request.metadata();
+    let options = skip_rows(headers).and_then(|skip| Ok((skip, compression(headers)?)));
+    let (skip, compression) = match options {
+        Ok(options) => options,
+        Err(e) => return Err(call.refuse(e)),
+    };
+    if let Some(command) = sql::decode_command(&request.get_ref().ticket) {
+        let call = call.with_detail(&sql::describe_command(&command));
+        if skip > 0 {
+            // A query run again need not return its rows in the same order.
+            return Err(call.refuse(Error::InvalidArgument(format!(
+                "{SKIP_ROWS_HEADER} resumes downloads only; run the SQL query again"
+            ))));
+        }
+        return sql::do_get(state, &principal, (command, compression), span, call).await;
+    }
+    let ticket = request.into_inner();
+    stream_download(state, &principal, (ticket, skip, compression), span, call).await
+}
+
 /// Header of a resumed download: rows of the partition the client has.
-pub const SKIP_ROWS_HEADER: &str = "x-laker-skip-rows";
+const SKIP_ROWS_HEADER: &str = "x-laker-skip-rows";
 
 /// The rows a resuming client asks to skip (0 without the header).
-pub fn skip_rows(headers: &tonic::metadata::MetadataMap) -> Result<u64> {
+fn skip_rows(headers: &tonic::metadata::MetadataMap) -> Result<u64> {
     match headers.get(SKIP_ROWS_HEADER) {
         None => Ok(0),
         Some(v) => v
@@ -51,10 +83,10 @@ pub fn skip_rows(headers: &tonic::metadata::MetadataMap) -> Result<u64> {
 }
 
 /// Header choosing the compression of message bodies.
-pub const COMPRESSION_HEADER: &str = "x-laker-compression";
+const COMPRESSION_HEADER: &str = "x-laker-compression";
 
 /// The body compression a client asks for (none without the header).
-pub fn compression(headers: &tonic::metadata::MetadataMap) -> Result<Option<CompressionType>> {
+fn compression(headers: &tonic::metadata::MetadataMap) -> Result<Option<CompressionType>> {
     let Some(value) = headers.get(COMPRESSION_HEADER) else {
         return Ok(None);
     };
@@ -93,26 +125,28 @@ fn skipping(batches: SendableRecordBatchStream, skip: u64) -> SendableRecordBatc
     Box::pin(RecordBatchStreamAdapter::new(schema, rest))
 }
 
-/// Streams the rows a ticket stands for, skipping the first `skip`,
-/// bodies compressed with `compression`.
-pub async fn do_get(
+/// Streams the rows a download ticket stands for, skipping the first
+/// `skip`, bodies compressed with `compression`.
+async fn stream_download(
     state: &Arc<AppState>,
     principal: &Principal,
     (ticket, skip, compression): (Ticket, u64, Option<CompressionType>),
     span: Span,
     call: AuditedCall,
-    permit: Option<AuditPermit>,
 ) -> Result<FrameStream> {
-    let decoded = match state
-        .tickets
-        .decode(&ticket.ticket, &principal.name, unix_now())
+    let decoded = match Decoded::decode(&state.tickets, &ticket.ticket, &principal.name, unix_now())
     {
         Ok(decoded) => decoded,
-        Err(e) => return Err(refused(call, permit, e.into())),
+        Err(e) => return Err(call.refuse(e.into())),
     };
-    let (spec, partition, expected) = match decoded {
-        Decoded::Signed(c) => (c.spec, c.partition, Some((c.partitions, c.revision))),
-        Decoded::Spec(spec) => (spec, None, None),
+    let (spec, partition, expected, issued) = match decoded {
+        Decoded::Signed(c) => (
+            c.spec,
+            c.partition,
+            Some((c.partitions, c.revision)),
+            Some(c.iat_ms),
+        ),
+        Decoded::Spec(spec) => (spec, None, None, None),
     };
     let mut detail = serde_json::to_value(&spec).unwrap_or_default();
     if let Some(p) = partition {
@@ -123,10 +157,26 @@ pub async fn do_get(
     }
     let call = call
         .with_dataset(spec.dataset.clone())
-        .with_detail(&detail.to_string());
+        .with_detail(&detail.to_string())
+        .begin(&state.audit);
     // The ticket proves what was authorised then; grants are checked again now.
     let planned = async {
-        let (dataset, plan, _) = state.plan_download(principal, &spec).await?;
+        if let Some(issued) = issued {
+            state
+                .authenticator
+                .require_not_revoked(principal, issued, "ticket")
+                .await?;
+        }
+        let admitted = state.admission.download(&principal.name)?;
+        // A signed ticket's spec is checked again (it was checked when it
+        // was signed, perhaps by another version); a raw JSON spec was
+        // checked as it was parsed.
+        let spec = match expected {
+            Some(_) => CheckedSpec::check(spec)?,
+            None => CheckedSpec::parsed(spec)?,
+        };
+        let Planned { dataset, plan } =
+            download::plan(state, principal, &spec, expected.is_some()).await?;
         if let Some((partitions, revision)) = expected
             && (revision != dataset.revision || partitions as usize != plan.partitions())
         {
@@ -135,28 +185,22 @@ pub async fn do_get(
                 dataset.name
             )));
         }
-        let batches = plan.execute(partition.map(|p| p as usize))?;
-        Ok((skipping(batches, skip), plan.schema()))
+        let task = admitted.memory().task_context(plan.task_context())?;
+        let parallel = state.admission.limits().parallel_reads;
+        let batches = plan.execute(partition.map(|p| p as usize), task, parallel)?;
+        Ok((skipping(batches, skip), plan.schema(), admitted))
     }
     .await;
     match planned {
-        Ok((batches, schema)) => Ok(flight_data_stream(
+        Ok((batches, schema, admitted)) => Ok(flight_data_stream(
             batches,
             schema,
             compression,
             &state.metrics,
             span,
-            Some((call, permit)),
+            Some(call),
+            Some(Box::new(admitted)),
         )),
-        Err(e) => Err(refused(call, permit, e)),
+        Err(e) => Err(call.refuse(e)),
     }
-}
-
-/// Audits a download refused before it started; returns its error.
-pub(crate) fn refused(call: AuditedCall, permit: Option<AuditPermit>, error: Error) -> Error {
-    let status = Status::from(error);
-    if let Some(permit) = permit {
-        permit.send(call.finish::<()>(&Err(status.clone())));
-    }
-    Error::Status(status)
 }

@@ -14,16 +14,30 @@ use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::call::{Call, observe};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// The Handshake response stream.
 pub type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
 
+/// Handshake, audited in the name of the user it tried. Not journaled:
+/// nothing is known of the caller before its credentials are read (a
+/// client that leaves is not recorded).
+pub(super) async fn serve(
+    state: &Arc<AppState>,
+    request: Request<Streaming<HandshakeRequest>>,
+) -> Result<Response<HandshakeStream>, Status> {
+    let call = Call::unverified(state, &request, "Handshake");
+    let mut user = String::new();
+    let result = observe(call.span(), handshake(state, request, &mut user)).await;
+    call.named(&user).answer(result).await
+}
+
 /// Authenticates the caller and returns a bearer token in the response
 /// headers (and as the payload of the single response message). `user` is
 /// set to the user name tried, for the audit.
-pub async fn handshake(
+async fn handshake(
     state: &Arc<AppState>,
     request: Request<Streaming<HandshakeRequest>>,
     user: &mut String,
@@ -60,6 +74,9 @@ pub async fn handshake(
     Ok(response)
 }
 
+/// How long a request's first message may take to arrive.
+pub(crate) const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn credentials(request: Request<Streaming<HandshakeRequest>>) -> Result<BasicCredentials> {
     if let Some(value) = request.metadata().get("authorization") {
         let value = value
@@ -73,9 +90,15 @@ async fn credentials(request: Request<Streaming<HandshakeRequest>>) -> Result<Ba
         ))
     };
     let mut messages = request.into_inner();
-    let first = messages
-        .message()
+    // A client that opens a handshake and sends nothing does not hold it.
+    let first = tokio::time::timeout(REQUEST_WAIT, messages.message())
         .await
+        .map_err(|_| {
+            Error::InvalidArgument(format!(
+                "Handshake sent no credentials within {} s",
+                REQUEST_WAIT.as_secs()
+            ))
+        })?
         .map_err(|s| Error::InvalidArgument(s.message().to_string()))?;
     let first = first.ok_or_else(missing)?;
     let auth = BasicAuth::decode(first.payload).map_err(|_| missing())?;

@@ -10,16 +10,29 @@ use arrow_flight::{Criteria, FlightDescriptor, FlightInfo};
 use laker_auth::authorize::DatasetAccess;
 use laker_auth::{Action, Principal};
 use laker_catalog::Dataset;
+use tonic::Status;
 
+use super::call::Call;
+use super::metadata::{dataset_json, with_dataset_metadata};
 use crate::error::{Error, Result};
-use crate::service::metadata::{dataset_json, with_dataset_metadata};
 use crate::state::AppState;
 
 /// Longest accepted search string.
 const MAX_SEARCH_BYTES: usize = 1024;
 
+/// ListFlights, audited with its search.
+pub(super) async fn serve(
+    state: &Arc<AppState>,
+    call: Call,
+    criteria: Criteria,
+) -> Result<Vec<FlightInfo>, Status> {
+    call.describe(|c| c.with_detail(&String::from_utf8_lossy(&criteria.expression)))
+        .run(|principal, _| async move { list_flights(state, &principal, criteria).await })
+        .await
+}
+
 /// Lists the caller's datasets matching `criteria`.
-pub async fn list_flights(
+async fn list_flights(
     state: &Arc<AppState>,
     principal: &Principal,
     criteria: Criteria,

@@ -1,9 +1,10 @@
-//! Statement handles: what a Flight SQL ticket carries so that any replica
-//! can run it — the caller, the SQL, the partition and an expiry, signed.
+//! Statement and prepared-statement handles: what a Flight SQL ticket or
+//! prepared statement carries so that any replica can run it — the caller,
+//! the SQL, the partition and an expiry — signed by [`crate::signed`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::ticket::{TicketCodec, TicketError};
+use crate::signed::impl_claims;
 
 /// Prefix of signed statement handles (format version 1).
 pub const HANDLE_PREFIX: &str = "lks1.";
@@ -25,31 +26,13 @@ pub struct StatementHandle {
     pub params: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: u64,
+    /// Issue time, Unix epoch milliseconds (refused once the principal's
+    /// tokens are revoked after it).
+    #[serde(default)]
+    pub iat_ms: i64,
 }
 
-impl StatementHandle {
-    /// Signs the handle.
-    pub fn sign(&self, codec: &TicketCodec) -> Vec<u8> {
-        codec.sign_with_prefix(HANDLE_PREFIX, self)
-    }
-
-    /// Verifies a handle for `principal` at `now` (Unix seconds).
-    pub fn verify(
-        codec: &TicketCodec,
-        bytes: &[u8],
-        principal: &str,
-        now: u64,
-    ) -> Result<Self, TicketError> {
-        let handle: Self = codec.verify_with_prefix(HANDLE_PREFIX, bytes)?;
-        if handle.exp < now {
-            return Err(TicketError::Expired);
-        }
-        if handle.sub != principal {
-            return Err(TicketError::WrongPrincipal);
-        }
-        Ok(handle)
-    }
-}
+impl_claims!(StatementHandle, HANDLE_PREFIX);
 
 /// Prefix of signed prepared-statement handles (format version 1).
 pub const PREPARED_PREFIX: &str = "lkp1.";
@@ -68,39 +51,22 @@ pub struct PreparedHandle {
     pub params: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: u64,
+    /// Issue time, Unix epoch milliseconds.
+    #[serde(default)]
+    pub iat_ms: i64,
 }
 
-impl PreparedHandle {
-    /// Signs the handle.
-    pub fn sign(&self, codec: &TicketCodec) -> Vec<u8> {
-        codec.sign_with_prefix(PREPARED_PREFIX, self)
-    }
-
-    /// Verifies a handle for `principal` at `now` (Unix seconds).
-    pub fn verify(
-        codec: &TicketCodec,
-        bytes: &[u8],
-        principal: &str,
-        now: u64,
-    ) -> Result<Self, TicketError> {
-        let handle: Self = codec.verify_with_prefix(PREPARED_PREFIX, bytes)?;
-        if handle.exp < now {
-            return Err(TicketError::Expired);
-        }
-        if handle.sub != principal {
-            return Err(TicketError::WrongPrincipal);
-        }
-        Ok(handle)
-    }
-}
+impl_claims!(PreparedHandle, PREPARED_PREFIX);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signed::{SignedError, Signer};
+    use crate::ticket::TicketClaims;
 
     #[test]
     fn handles_are_signed_and_bound() {
-        let codec = TicketCodec::new(&[5u8; 32]);
+        let codec = Signer::new(&[5u8; 32]);
         let h = StatementHandle {
             sub: "demo".into(),
             sql: "SELECT 1".into(),
@@ -108,24 +74,42 @@ mod tests {
             partitions: 1,
             params: None,
             exp: 2_000_000_000,
+            iat_ms: 0,
         };
-        let bytes = h.sign(&codec);
+        let bytes = codec.sign(&h);
+        assert!(bytes.starts_with(HANDLE_PREFIX.as_bytes()));
+        assert_eq!(codec.verify::<StatementHandle>(&bytes, "demo", 0), Ok(h));
         assert_eq!(
-            StatementHandle::verify(&codec, &bytes, "demo", 0).unwrap(),
-            h
+            codec.verify::<StatementHandle>(&bytes, "eve", 0),
+            Err(SignedError::WrongPrincipal)
         );
-        assert_eq!(
-            StatementHandle::verify(&codec, &bytes, "eve", 0),
-            Err(TicketError::WrongPrincipal)
-        );
-        // A download ticket never passes as a statement handle.
+        // Neither a download ticket nor a prepared handle passes as a
+        // statement handle, nor the other way round.
         let mut forged = bytes.clone();
         forged[2] = b't';
-        assert!(StatementHandle::verify(&codec, &forged, "demo", 0).is_err());
-        let other = TicketCodec::new(&[6u8; 32]);
+        assert!(codec.verify::<TicketClaims>(&forged, "demo", 0).is_err());
+        assert!(codec.verify::<StatementHandle>(&forged, "demo", 0).is_err());
+        assert!(codec.verify::<PreparedHandle>(&bytes, "demo", 0).is_err());
+        let other = Signer::new(&[6u8; 32]);
         assert_eq!(
-            StatementHandle::verify(&other, &bytes, "demo", 0),
-            Err(TicketError::BadSignature)
+            other.verify::<StatementHandle>(&bytes, "demo", 0),
+            Err(SignedError::BadSignature)
         );
+    }
+
+    #[test]
+    fn prepared_handles_round_trip() {
+        let codec = Signer::new(&[5u8; 32]);
+        let h = PreparedHandle {
+            sub: "demo".into(),
+            sql: "SELECT $1".into(),
+            params: Some("AAAA".into()),
+            exp: 2_000_000_000,
+            iat_ms: 5,
+        };
+        let bytes = codec.sign(&h);
+        assert!(bytes.starts_with(PREPARED_PREFIX.as_bytes()));
+        assert_eq!(codec.verify::<PreparedHandle>(&bytes, "demo", 0), Ok(h));
+        assert!(codec.verify::<StatementHandle>(&bytes, "demo", 0).is_err());
     }
 }

@@ -137,7 +137,7 @@ pub fn sql_info(timeout: Option<Duration>) -> Result<SqlInfoData> {
     b.append(SqlInfo::SqlSupportedUnions, 0b11_i32);
     b.append(
         SqlInfo::SqlMaxStatementLength,
-        super::sandbox::MAX_SQL_BYTES as i64,
+        laker_query::sql::sandbox::MAX_SQL_BYTES as i64,
     );
     b.append(SqlInfo::SqlTransactionsSupported, false);
     b.append(SqlInfo::SqlBatchUpdatesSupported, false);

@@ -12,11 +12,11 @@ use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use laker_auth::Principal;
+use laker_query::sql::session::{CATALOG, readable};
 use prost::Message;
 
 use super::info::sql_info;
 use super::keys::{foreign_keys_schema, no_keys, primary_keys_schema};
-use super::session::{CATALOG, readable};
 use super::type_info::type_info;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -117,7 +117,7 @@ async fn schemas(
     principal: &Principal,
     c: CommandGetDbSchemas,
 ) -> Result<RecordBatch> {
-    let readable = readable(state, principal).await?;
+    let readable = readable(&state.catalog, &state.authorizer, principal).await?;
     let mut builder = c.into_builder();
     for namespace in readable.keys() {
         builder.append(CATALOG, namespace);
@@ -131,7 +131,7 @@ async fn tables(
     c: CommandGetTables,
 ) -> Result<RecordBatch> {
     let include_schema = c.include_schema;
-    let readable = readable(state, principal).await?;
+    let readable = readable(&state.catalog, &state.authorizer, principal).await?;
     let mut builder = c.into_builder();
     let empty = Schema::empty();
     for (namespace, tables) in &readable {

@@ -4,19 +4,17 @@
 //! stays on the download path.
 //!
 //! Statements are planned in the caller's own session (see [`session`]),
-//! checked by the [`sandbox`], and streamed under the [`limits`]:
+//! checked by the [`sandbox`], and streamed under the
+//! [`laker_query::sql::limits`]:
 //! GetFlightInfo hands out a signed [`handle`] (one per partition when the
 //! client asks for partitioned endpoints), and DoGet plans the SQL again —
 //! no server memory holds plans or results between calls.
 
-pub mod cancel;
 pub mod handle;
 mod info;
 mod keys;
-pub mod limits;
 mod metadata;
 pub mod prepared;
-pub mod sandbox;
 pub mod session;
 mod type_info;
 
@@ -36,18 +34,19 @@ use datafusion::physical_plan::{ExecutionPlanProperties, execute_stream};
 use datafusion::prelude::SessionContext;
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
+use laker_query::sql::limits::{QueryLimiter, bounded};
+use laker_query::sql::sandbox;
 use prost::Message;
 use tracing::Span;
 
-use crate::audit::AuditPermit;
-use crate::error::{Error, Result};
-use crate::service::audited::AuditedCall;
-use crate::service::do_get::refused;
+use laker_query::sql::cancel;
+
+use crate::audit::call::{AuditedCall, Notes, canonical_sql};
+use crate::error::{Error, Result, sql_status};
 use crate::state::AppState;
 use crate::stream::flight_data_stream;
 use crate::wire::body::FrameStream;
 use handle::StatementHandle;
-use limits::{QueryLimiter, bounded};
 
 /// Request header asking GetFlightInfo for one endpoint per independent
 /// partition (value `partitioned`). Without it a statement has a single
@@ -76,10 +75,23 @@ pub fn decode_command(bytes: &[u8]) -> Option<Command> {
     Command::try_from(any).ok()
 }
 
+/// What the audit records of a statement: its SQL and the values bound
+/// to its parameters.
+pub(crate) fn statement_detail(sql: &str, params: Option<&str>) -> String {
+    let sql = canonical_sql(sql);
+    match prepared::param_values(params) {
+        Ok(Some(values)) => {
+            let values: Vec<String> = values.iter().map(ToString::to_string).collect();
+            format!("{sql} -- parameters: [{}]", values.join(", "))
+        }
+        _ => sql,
+    }
+}
+
 /// What the audit records of a command: its SQL, or its kind.
 pub fn describe_command(command: &Command) -> String {
     match command {
-        Command::CommandStatementQuery(q) => q.query.clone(),
+        Command::CommandStatementQuery(q) => canonical_sql(&q.query),
         other => other
             .type_url()
             .trim_start_matches(SQL_TYPE_PREFIX)
@@ -87,32 +99,42 @@ pub fn describe_command(command: &Command) -> String {
     }
 }
 
-/// GetFlightInfo for a Flight SQL command.
+/// GetFlightInfo for a Flight SQL command; the datasets a statement
+/// reads are noted in `read` (for the audit).
 pub(crate) async fn get_flight_info(
     state: &Arc<AppState>,
     principal: &Principal,
     command: Command,
     descriptor: FlightDescriptor,
     partitioned: bool,
+    notes: &Notes,
 ) -> Result<FlightInfo> {
-    match command {
-        Command::CommandStatementQuery(q) => {
-            statement_info(state, principal, &q.query, None, descriptor, partitioned).await
-        }
+    let (sql, params) = match command {
+        Command::CommandStatementQuery(q) => (q.query, None),
         Command::CommandPreparedStatementQuery(q) => {
-            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle)?;
-            statement_info(
-                state,
-                principal,
-                &prepared.sql,
-                prepared.params.as_deref(),
-                descriptor,
-                partitioned,
-            )
-            .await
+            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle).await?;
+            let _ = notes
+                .detail
+                .set(statement_detail(&prepared.sql, prepared.params.as_deref()));
+            (prepared.sql, prepared.params)
         }
-        other => metadata::flight_info(state, principal, other, descriptor).await,
-    }
+        other => return metadata::flight_info(state, principal, other, descriptor).await,
+    };
+    let statement = Statement {
+        sql,
+        params,
+        descriptor,
+        partitioned,
+    };
+    statement_info(state, principal, statement, notes).await
+}
+
+/// A statement to describe with GetFlightInfo.
+struct Statement {
+    sql: String,
+    params: Option<String>,
+    descriptor: FlightDescriptor,
+    partitioned: bool,
 }
 
 /// GetSchema for a Flight SQL command: the schema its results will have.
@@ -120,53 +142,66 @@ pub(crate) async fn get_schema(
     state: &Arc<AppState>,
     principal: &Principal,
     command: Command,
+    notes: &Notes,
 ) -> Result<SchemaRef> {
     let (sql, params) = match command {
         Command::CommandStatementQuery(q) => (q.query, None),
         Command::CommandPreparedStatementQuery(q) => {
-            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle)?;
+            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle).await?;
+            let _ = notes
+                .detail
+                .set(statement_detail(&prepared.sql, prepared.params.as_deref()));
             (prepared.sql, prepared.params)
         }
         other => return metadata::schema_of(&other),
     };
     let deadline = state.sql_limits.deadline();
-    let plan = QueryLimiter::plan_within(
+    let planned = QueryLimiter::plan_within(
         deadline,
         physical_plan(state, principal, &sql, params.as_deref()),
     )
     .await?;
-    Ok(plan.schema())
+    let _ = notes.datasets.set(planned.datasets);
+    Ok(planned.plan.schema())
 }
 
 async fn statement_info(
     state: &Arc<AppState>,
     principal: &Principal,
-    sql: &str,
-    params: Option<&str>,
-    descriptor: FlightDescriptor,
-    partitioned: bool,
+    statement: Statement,
+    notes: &Notes,
 ) -> Result<FlightInfo> {
+    let Statement {
+        sql,
+        params,
+        descriptor,
+        partitioned,
+    } = statement;
+    let (sql, params) = (sql.as_str(), params.as_deref());
     let deadline = state.sql_limits.deadline();
-    let plan =
+    let Planned { plan, datasets } =
         QueryLimiter::plan_within(deadline, physical_plan(state, principal, sql, params)).await?;
-    let partitions = if partitioned {
-        plan.output_partitioning().partition_count().max(1) as u32
-    } else {
-        1
-    };
+    let _ = notes.datasets.set(datasets);
+    // One endpoint per partition when asked, up to --max-partitions (a
+    // union sums its inputs' partitions); beyond that, one for all.
+    let count = plan.output_partitioning().partition_count().max(1);
+    let split = partitioned && count <= state.engine.state().config().target_partitions();
+    let partitions = if split { count as u32 } else { 1 };
     let exp = unix_now().saturating_add(state.ticket_ttl.as_secs());
+    let iat_ms = crate::ticket::now_ms();
     let endpoints = (0..partitions)
         .map(|p| {
             let handle = StatementHandle {
                 sub: principal.name.clone(),
                 sql: sql.to_string(),
-                partition: partitioned.then_some(p),
+                partition: split.then_some(p),
                 partitions,
                 params: params.map(str::to_string),
                 exp,
+                iat_ms,
             };
             let ticket = TicketStatementQuery {
-                statement_handle: handle.sign(&state.tickets).into(),
+                statement_handle: state.tickets.sign(&handle).into(),
             };
             FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))
         })
@@ -181,6 +216,13 @@ async fn statement_info(
         })
 }
 
+/// A planned statement and the datasets it reads (`ns.dataset`,
+/// comma-separated, for the audit).
+struct Planned {
+    plan: Arc<dyn ExecutionPlan>,
+    datasets: String,
+}
+
 /// Plans `sql` for `principal`; partitions are independent (each endpoint
 /// runs alone) or merged into one.
 async fn physical_plan(
@@ -188,33 +230,31 @@ async fn physical_plan(
     principal: &Principal,
     sql: &str,
     params: Option<&str>,
-) -> Result<Arc<dyn ExecutionPlan>> {
+) -> Result<Planned> {
     let ctx = session::principal_context(state, principal).await?;
     plan_in(&ctx, sql, params).await
 }
 
 /// Plans `sql` with `params` in the principal's session `ctx`.
-async fn plan_in(
-    ctx: &SessionContext,
-    sql: &str,
-    params: Option<&str>,
-) -> Result<Arc<dyn ExecutionPlan>> {
+async fn plan_in(ctx: &SessionContext, sql: &str, params: Option<&str>) -> Result<Planned> {
     let mut logical = sandbox::plan_query(ctx, sql).await?;
+    let datasets = sandbox::datasets_read(&logical);
     if let Some(values) = prepared::param_values(params)? {
         logical = logical
             .with_param_values(values)
-            .map_err(|e| Error::Status(sandbox::sql_status(&e)))?;
+            .map_err(|e| Error::Status(sql_status(&e)))?;
     }
     let plan = ctx
         .state()
         .create_physical_plan(&logical)
         .await
-        .map_err(|e| Error::Status(sandbox::sql_status(&e)))?;
-    if laker_query::engine::independent_partitions(&plan) {
-        Ok(plan)
+        .map_err(|e| Error::Status(sql_status(&e)))?;
+    let plan = if laker_query::engine::independent_partitions(&plan) {
+        plan
     } else {
-        Ok(Arc::new(CoalescePartitionsExec::new(plan)))
-    }
+        Arc::new(CoalescePartitionsExec::new(plan))
+    };
+    Ok(Planned { plan, datasets })
 }
 
 /// DoGet for a Flight SQL ticket.
@@ -224,28 +264,36 @@ pub(crate) async fn do_get(
     (command, compression): (Command, Option<CompressionType>),
     span: Span,
     call: AuditedCall,
-    permit: Option<AuditPermit>,
 ) -> Result<FrameStream> {
     let (call, batches) = match command {
         Command::TicketStatementQuery(t) => {
-            let handle = match StatementHandle::verify(
-                &state.tickets,
+            let handle = match state.tickets.verify::<StatementHandle>(
                 &t.statement_handle,
                 &principal.name,
                 unix_now(),
             ) {
                 Ok(h) => h,
-                Err(e) => return Err(refused(call, permit, e.into())),
+                Err(e) => return Err(call.refuse(e.into())),
             };
-            let call = call.with_detail(&handle.sql);
-            match statement_stream(state, principal, &handle, &t.statement_handle).await {
+            let call = call
+                .with_detail(&statement_detail(&handle.sql, handle.params.as_deref()))
+                .begin(&state.audit);
+            if let Err(e) = state
+                .authenticator
+                .require_not_revoked(principal, handle.iat_ms, "statement ticket")
+                .await
+            {
+                return Err(call.refuse(e.into()));
+            }
+            let notes = call.notes();
+            match statement_stream(state, principal, &handle, &t.statement_handle, &notes).await {
                 Ok(batches) => (call, batches),
-                Err(e) => return Err(refused(call, permit, e)),
+                Err(e) => return Err(call.refuse(e)),
             }
         }
         other => match metadata::batches(state, principal, other).await {
             Ok(batches) => (call, batches),
-            Err(e) => return Err(refused(call, permit, e)),
+            Err(e) => return Err(call.refuse(e)),
         },
     };
     let schema = batches.schema();
@@ -255,7 +303,8 @@ pub(crate) async fn do_get(
         compression,
         &state.metrics,
         span,
-        Some((call, permit)),
+        Some(call),
+        None,
     ))
 }
 
@@ -264,6 +313,7 @@ async fn statement_stream(
     principal: &Principal,
     handle: &StatementHandle,
     handle_bytes: &[u8],
+    notes: &Notes,
 ) -> Result<SendableRecordBatchStream> {
     let slot = state.sql_limits.admit(&principal.name)?;
     let cancel = state
@@ -274,11 +324,12 @@ async fn statement_stream(
     let deadline = state.sql_limits.deadline();
     let planning = async {
         let ctx = session::principal_context(state, principal).await?;
-        let plan = plan_in(&ctx, &handle.sql, handle.params.as_deref()).await?;
-        Ok((ctx, plan))
+        let planned = plan_in(&ctx, &handle.sql, handle.params.as_deref()).await?;
+        Ok::<_, Error>((ctx, planned))
     };
-    let (ctx, plan) = QueryLimiter::plan_within(deadline, planning).await?;
-    let task = state.sql_limits.task_context(&ctx.state())?;
+    let (ctx, Planned { plan, datasets }) = QueryLimiter::plan_within(deadline, planning).await?;
+    let _ = notes.datasets.set(datasets);
+    let (task, memory) = state.sql_limits.task_context(&ctx.state())?;
     let batches = match handle.partition {
         Some(p) => {
             let partitions = plan.output_partitioning().partition_count().max(1) as u32;
@@ -301,7 +352,12 @@ async fn statement_stream(
         }
         None => execute_stream(plan, task)?,
     };
-    Ok(bounded(batches, deadline, cancel, (slot, registration)))
+    Ok(bounded(
+        batches,
+        deadline,
+        cancel,
+        (slot, registration, memory),
+    ))
 }
 
 /// CancelFlightInfo: cancels the statements whose tickets `body` holds.
@@ -323,7 +379,9 @@ fn cancel_flight_info(state: &AppState, principal: &Principal, body: &[u8]) -> R
             ));
         };
         let handle =
-            StatementHandle::verify(&state.tickets, &t.statement_handle, &principal.name, now)?;
+            state
+                .tickets
+                .verify::<StatementHandle>(&t.statement_handle, &principal.name, now)?;
         handles.push((t.statement_handle, handle.exp));
     }
     if handles.is_empty() {
@@ -337,85 +395,35 @@ fn cancel_flight_info(state: &AppState, principal: &Principal, body: &[u8]) -> R
     Ok(CancelFlightInfoResult::new(CancelStatus::Cancelled).encode_to_vec())
 }
 
-/// DoAction for the Flight SQL actions (prepared statements), or `None`
-/// when `action` is not one of them.
-pub(crate) async fn do_action(
-    state: &Arc<AppState>,
-    principal: &Principal,
-    action: &arrow_flight::Action,
-) -> Option<Result<Vec<arrow_flight::Result>>> {
+/// What the audit records of a Flight SQL action (the SQL a prepared
+/// statement is created with), or `None` when `action` is not one.
+pub(crate) fn describe_action(action: &arrow_flight::Action) -> Option<String> {
     match action.r#type.as_str() {
-        "CreatePreparedStatement" => Some(
-            prepared::create(state, principal, &action.body)
-                .await
-                .map(|body| vec![arrow_flight::Result { body: body.into() }]),
-        ),
-        // Handles carry everything; there is nothing to free.
-        "ClosePreparedStatement" => Some(Ok(Vec::new())),
-        "CancelFlightInfo" => Some(
-            cancel_flight_info(state, principal, &action.body)
-                .map(|body| vec![arrow_flight::Result { body: body.into() }]),
-        ),
+        "CreatePreparedStatement" => Some(canonical_sql(
+            &prepared::query_of(&action.body).unwrap_or_default(),
+        )),
+        "ClosePreparedStatement" | "CancelFlightInfo" => Some(String::new()),
         _ => None,
     }
 }
 
-/// DoPut: binding parameters to a prepared statement, or an upload.
-pub(crate) async fn do_put(
+/// DoAction for the Flight SQL actions (prepared statements, cancelling);
+/// [`describe_action`] tells which actions those are.
+pub(crate) async fn do_action(
     state: &Arc<AppState>,
-    principal: Principal,
-    headers: tonic::metadata::MetadataMap,
-    mut data: tonic::Streaming<arrow_flight::FlightData>,
-    dataset: &std::sync::OnceLock<String>,
-) -> Result<crate::upload::Uploaded> {
-    use futures::StreamExt;
-    let principal = state.authenticator.require_active(&principal).await?;
-    let first = data
-        .message()
-        .await
-        .map_err(Error::Status)?
-        .ok_or_else(|| Error::InvalidArgument("DoPut sent no data".into()))?;
-    let command = first
-        .flight_descriptor
-        .as_ref()
-        .and_then(|d| decode_command(&d.cmd));
-    let rest = data.map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))));
-    match command {
-        Some(Command::CommandPreparedStatementQuery(q)) => {
-            let stream = futures::stream::once(async { Ok(first) })
-                .chain(rest)
-                .boxed();
-            let body =
-                prepared::bind(state, &principal, &q.prepared_statement_handle, stream).await?;
-            Ok(crate::upload::Uploaded {
-                dataset: String::new(),
-                rows: 0,
-                bytes: 0,
-                result: arrow_flight::PutResult {
-                    app_metadata: body.into(),
-                },
-                detail: String::new(),
-            })
-        }
-        Some(Command::CommandStatementIngest(cmd)) => {
-            let target = crate::upload::target::ingest_target(&cmd)?;
-            let _ = dataset.set(target.name.to_string());
-            let mut done =
-                crate::upload::write_upload(state, &principal, target, first, rest).await?;
-            let count = arrow_flight::sql::DoPutUpdateResult {
-                record_count: i64::try_from(done.rows).unwrap_or(-1),
-            };
-            done.result.app_metadata = count.encode_to_vec().into();
-            Ok(done)
-        }
-        Some(other) => Err(Error::Unimplemented(format!(
-            "DoPut with Flight SQL command {} is not supported",
-            describe_command(&other)
+    principal: &Principal,
+    action: &arrow_flight::Action,
+) -> Result<Vec<arrow_flight::Result>> {
+    let one = |body: Vec<u8>| vec![arrow_flight::Result { body: body.into() }];
+    match action.r#type.as_str() {
+        "CreatePreparedStatement" => prepared::create(state, principal, &action.body)
+            .await
+            .map(one),
+        // Handles carry everything; there is nothing to free.
+        "ClosePreparedStatement" => Ok(Vec::new()),
+        "CancelFlightInfo" => cancel_flight_info(state, principal, &action.body).map(one),
+        other => Err(Error::Unimplemented(format!(
+            "{other} is not a Flight SQL action"
         ))),
-        None => {
-            let target = crate::upload::target_of(&first, &headers)?;
-            let _ = dataset.set(target.name.to_string());
-            crate::upload::write_upload(state, &principal, target, first, rest).await
-        }
     }
 }

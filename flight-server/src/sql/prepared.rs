@@ -8,7 +8,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
-use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::sql::{
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
     DoPutPreparedStatementResult, ProstMessageExt,
@@ -17,33 +16,43 @@ use arrow_flight::{FlightData, IpcMessage, SchemaAsIpc};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use datafusion::common::ScalarValue;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt};
 use laker_auth::Principal;
 use laker_auth::token::unix_now;
+use laker_query::sql::sandbox;
 use prost::Message;
 
 use super::handle::PreparedHandle;
-use super::{sandbox, session};
-use crate::error::{Error, Result};
+use super::session;
+use crate::error::{Error, Result, sql_status};
 use crate::state::AppState;
 
 /// Most bytes of bound parameters.
 const MAX_PARAM_BYTES: usize = 1 << 20;
 
-/// CreatePreparedStatement: checks and plans the SQL; returns the handle,
-/// the result schema and the parameter schema.
-pub async fn create(state: &Arc<AppState>, principal: &Principal, body: &[u8]) -> Result<Vec<u8>> {
-    let request: ActionCreatePreparedStatementRequest = Any::decode(body)
+fn create_request(body: &[u8]) -> Result<ActionCreatePreparedStatementRequest> {
+    Any::decode(body)
         .ok()
         .and_then(|any| any.unpack().ok().flatten())
         .ok_or_else(|| {
             Error::InvalidArgument("body is not an ActionCreatePreparedStatementRequest".into())
-        })?;
+        })
+}
+
+/// The SQL of a CreatePreparedStatement body, if it is one.
+pub fn query_of(body: &[u8]) -> Option<String> {
+    create_request(body).ok().map(|r| r.query)
+}
+
+/// CreatePreparedStatement: checks and plans the SQL; returns the handle,
+/// the result schema and the parameter schema.
+pub async fn create(state: &Arc<AppState>, principal: &Principal, body: &[u8]) -> Result<Vec<u8>> {
+    let request = create_request(body)?;
     let ctx = session::principal_context(state, principal).await?;
     let plan = sandbox::plan_query(&ctx, &request.query).await?;
     let mut params: Vec<(String, Option<DataType>)> = plan
         .get_parameter_types()
-        .map_err(|e| Error::Status(sandbox::sql_status(&e)))?
+        .map_err(|e| Error::Status(sql_status(&e)))?
         .into_iter()
         .collect();
     params.sort_by_key(|(name, _)| {
@@ -62,9 +71,10 @@ pub async fn create(state: &Arc<AppState>, principal: &Principal, body: &[u8]) -
         sql: request.query,
         params: None,
         exp: unix_now().saturating_add(state.ticket_ttl.as_secs()),
+        iat_ms: crate::ticket::now_ms(),
     };
     let result = ActionCreatePreparedStatementResult {
-        prepared_statement_handle: handle.sign(&state.tickets).into(),
+        prepared_statement_handle: state.tickets.sign(&handle).into(),
         dataset_schema: ipc_schema(plan.schema().as_arrow())?,
         parameter_schema: ipc_schema(&parameter_schema)?,
     };
@@ -72,41 +82,74 @@ pub async fn create(state: &Arc<AppState>, principal: &Principal, body: &[u8]) -
 }
 
 /// DoPut of parameter values: returns an updated handle that carries them.
-pub async fn bind<S>(
+/// Messages are checked as they arrive — at most [`MAX_PARAM_BYTES`] read
+/// in all, one row of values — so nothing larger is ever held.
+pub(crate) async fn bind<S>(
     state: &Arc<AppState>,
     principal: &Principal,
     handle: &[u8],
-    data: S,
+    mut data: S,
+    notes: &crate::audit::call::Notes,
 ) -> Result<Vec<u8>>
 where
     S: Stream<Item = Result<FlightData, arrow_flight::error::FlightError>> + Send + Unpin + 'static,
 {
-    let mut prepared = verify(state, principal, handle)?;
-    let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(data)
-        .try_collect()
-        .await
-        .map_err(|e| Error::InvalidArgument(format!("invalid parameter data: {e}")))?;
-    let row = batches.iter().find(|b| b.num_rows() > 0);
-    prepared.params = match row {
-        None => None,
-        Some(batch) => {
-            if batches.iter().map(RecordBatch::num_rows).sum::<usize>() > 1 {
-                return Err(Error::InvalidArgument(
-                    "bind one row of parameters per execution".into(),
-                ));
-            }
-            Some(encode_params(batch)?)
+    let mut prepared = verify(state, principal, handle).await?;
+    let limits = laker_ingest::inbound::Limits::default().capped(MAX_PARAM_BYTES);
+    let mut decoder = laker_ingest::inbound::Decoder::new(limits);
+    let mut received = 0usize;
+    let mut row: Option<RecordBatch> = None;
+    while let Some(message) = data.next().await {
+        let message = message.map_err(|e| match e {
+            arrow_flight::error::FlightError::Tonic(status) => Error::Status(*status),
+            other => Error::InvalidArgument(format!("invalid parameter data: {other}")),
+        })?;
+        received = received
+            .saturating_add(message.data_header.len())
+            .saturating_add(message.data_body.len());
+        if received > MAX_PARAM_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "parameters are larger than {MAX_PARAM_BYTES} bytes"
+            )));
         }
-    };
+        let batch = decoder
+            .push(&message)
+            .map_err(|e| Error::InvalidArgument(format!("invalid parameter data: {}", e)))?;
+        let Some(batch) = batch.filter(|b| b.num_rows() > 0) else {
+            continue;
+        };
+        if row.is_some() || batch.num_rows() > 1 {
+            return Err(Error::InvalidArgument(
+                "bind one row of parameters per execution".into(),
+            ));
+        }
+        row = Some(batch);
+    }
+    prepared.params = row.as_ref().map(encode_params).transpose()?;
+    let _ = notes.detail.set(super::statement_detail(
+        &prepared.sql,
+        prepared.params.as_deref(),
+    ));
     let result = DoPutPreparedStatementResult {
-        prepared_statement_handle: Some(prepared.sign(&state.tickets).into()),
+        prepared_statement_handle: Some(state.tickets.sign(&prepared).into()),
     };
     Ok(result.encode_to_vec())
 }
 
-/// A prepared handle issued to `principal`.
-pub fn verify(state: &AppState, principal: &Principal, bytes: &[u8]) -> Result<PreparedHandle> {
-    PreparedHandle::verify(&state.tickets, bytes, &principal.name, unix_now()).map_err(Error::from)
+/// A prepared handle issued to `principal` (and not before its tokens were revoked).
+pub async fn verify(
+    state: &AppState,
+    principal: &Principal,
+    bytes: &[u8],
+) -> Result<PreparedHandle> {
+    let handle = state
+        .tickets
+        .verify::<PreparedHandle>(bytes, &principal.name, unix_now())?;
+    state
+        .authenticator
+        .require_not_revoked(principal, handle.iat_ms, "prepared statement")
+        .await?;
+    Ok(handle)
 }
 
 /// The scalar values of the one-row parameter batch in a handle.

@@ -5,12 +5,12 @@
 //! (tonic's prost codec). That path is still there for
 //! `--direct-do-get=false` ([`Frame::into_flight_data`]). Here a record batch
 //! becomes a [`Frame`]: its IPC header plus the batch's own Arrow buffers
-//! (shared, not copied), and [`route::DoGetRoute`] writes those buffers as
-//! the HTTP/2 body of the DoGet response. Every other RPC goes through tonic
-//! unchanged.
+//! (shared, not copied), and [`body::FrameBody`] writes those buffers as the
+//! HTTP/2 body of the DoGet response (which
+//! [`crate::do_get_route::DoGetRoute`] routes there). Every other RPC goes
+//! through tonic unchanged.
 
 pub(crate) mod body;
 pub(crate) mod frame;
-pub(crate) mod route;
 
 pub(crate) use frame::{Frame, FrameEncoder};

@@ -10,8 +10,8 @@ use arrow::datatypes::SchemaRef;
 use laker_auth::{Action, Principal};
 use laker_catalog::{
     CatalogError, Dataset, DatasetFormat, DatasetName, DatasetOptions, DatasetUpdate, NewDataset,
-    TableResolver,
 };
+use laker_query::{TableError, TableResolver};
 use serde::Deserialize;
 
 use super::{NameOnly, dataset_json};
@@ -70,6 +70,9 @@ pub(crate) async fn register(
     declare_transform(state, principal, &name, &mut req.options).await?;
     state.locations.check(&req.location)?;
     state
+        .claim_location(principal, &name, &req.location)
+        .await?;
+    state
         .catalog
         .namespace(&name.namespace)
         .await
@@ -98,7 +101,7 @@ pub(crate) async fn register(
     }
     // A curated dataset's table is created by its first transform run.
     let fed_and_empty = new.options.transform.is_some()
-        && crate::upload::table_at(state, &new.location)
+        && laker_ingest::delta::table_at(&state.engine, &new.location)
             .await?
             .1
             .is_none();
@@ -110,7 +113,7 @@ pub(crate) async fn register(
     let dataset = state.catalog.register_dataset(new).await?;
     tracing::info!(dataset = %dataset.name, by = %principal, "dataset registered");
     if dataset.options.transform.is_some() {
-        crate::curate::declared(state, &dataset.name);
+        laker_ingest::curate::declared(&state.curator, &dataset.name);
     }
     Ok(match schema {
         Some(schema) => with_schema(&dataset, &schema),
@@ -154,9 +157,12 @@ pub(crate) async fn update(
     updated.options.validate(updated.format)?;
     if updated.location != current.location {
         state.locations.check(&updated.location)?;
+        state
+            .claim_location(principal, &name, &updated.location)
+            .await?;
     }
     let fed_and_empty = updated.options.transform.is_some()
-        && crate::upload::table_at(state, &updated.location)
+        && laker_ingest::delta::table_at(&state.engine, &updated.location)
             .await?
             .1
             .is_none();
@@ -169,7 +175,7 @@ pub(crate) async fn update(
     state.engine.tables().invalidate(&stored.name);
     tracing::info!(dataset = %stored.name, by = %principal, revision = stored.revision, "dataset updated");
     if stored.options.transform.is_some() {
-        crate::curate::declared(state, &stored.name);
+        laker_ingest::curate::declared(&state.curator, &stored.name);
     }
     Ok(match schema {
         Some(schema) => with_schema(&stored, &schema),
@@ -201,7 +207,7 @@ pub(crate) async fn refresh(
     let dataset = state.catalog.touch_dataset(&name).await?;
     state.engine.tables().invalidate(&name);
     let resolved = state.engine.latest(&dataset).await.map_err(|e| match e {
-        laker_query::QueryError::Catalog(e) => unreadable(&dataset)(e),
+        laker_query::QueryError::Table(e) => unreadable(&dataset)(e),
         other => other.into(),
     })?;
     tracing::info!(dataset = %name, by = %principal, revision = dataset.revision, "dataset refreshed");
@@ -235,9 +241,9 @@ async fn declare_transform(
             "a dataset cannot be its own landing dataset".into(),
         ));
     }
-    state
+    let access = state
         .authorizer
-        .require_grant(principal, Action::Read, &landing)
+        .require(principal, Action::Read, &landing)
         .await?;
     state
         .authorizer
@@ -245,14 +251,16 @@ async fn declare_transform(
         .await?;
     transform.run_as = principal.name.clone();
     let landing = state.catalog.dataset(&landing).await?;
-    crate::curate::landed::check(state, principal, &transform.sql, &landing.location)
-        .await
-        .map_err(|e| match e {
-            Error::Status(s) if s.code() == tonic::Code::InvalidArgument => Error::Status(
-                tonic::Status::invalid_argument(format!("transform 'sql': {}", s.message())),
-            ),
-            other => other,
-        })
+    let access = state.read_access(principal, access);
+    laker_ingest::curate::landed::check(
+        &state.curator,
+        principal,
+        &transform.sql,
+        &landing,
+        &access,
+    )
+    .await
+    .map_err(crate::error::in_transform_sql)
 }
 
 async fn admin_of(state: &AppState, principal: &Principal, name: &str) -> Result<DatasetName> {
@@ -310,9 +318,9 @@ async fn probe(state: &AppState, dataset: &Dataset) -> Result<SchemaRef> {
 }
 
 /// Errors reading a location being registered are the registrant's.
-fn unreadable(dataset: &Dataset) -> impl FnOnce(CatalogError) -> Error + '_ {
+fn unreadable(dataset: &Dataset) -> impl FnOnce(TableError) -> Error + '_ {
     move |e| match e {
-        CatalogError::Lake(inner) => Error::FailedPrecondition(format!(
+        TableError::Lake(inner) => Error::FailedPrecondition(format!(
             "cannot read dataset '{}' at '{}' as {}: {}",
             dataset.name,
             dataset.location,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use arrow::array::{Array, Int64Array};
 use datafusion::scalar::ScalarValue;
-use laker_catalog::deltalake::DeltaTable;
+use laker_query::deltalake::DeltaTable;
 
 /// Combined statistics of one column.
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use futures::TryStreamExt;
 use laker_auth::{Action, Principal};
-use laker_catalog::deltalake::DeltaTable;
+use laker_query::deltalake::DeltaTable;
 
 use super::delta_stats;
 use super::{NameOnly, dataset_json};
@@ -35,13 +35,30 @@ pub(crate) async fn describe(
         .require(principal, Action::Read, &name)
         .await?;
     let dataset = state.catalog.dataset(&name).await?;
+    // Where the data lives (paths, bucket names) and how it is fed
+    // (transform SQL, rules) are for its admins only.
+    let admin = access.admin;
     let access = state.read_access(principal, access);
-    if access.is_restricted() {
-        return describe_restricted(state, &dataset, &access).await;
+    let mut json = if access.is_restricted() {
+        describe_restricted(state, &dataset, &access).await?
+    } else {
+        describe_full(state, &dataset).await?
+    };
+    if !admin && let Some(fields) = json.as_object_mut() {
+        fields.remove("location");
+        fields.remove("options");
     }
+    Ok(json)
+}
+
+/// Everything a reader who sees every row and value may know.
+async fn describe_full(
+    state: &Arc<AppState>,
+    dataset: &laker_catalog::Dataset,
+) -> Result<serde_json::Value> {
     let session = state.engine.state();
-    let resolved = state.engine.latest(&dataset).await?;
-    let delta = state.engine.delta_table(&dataset).await?;
+    let resolved = state.engine.latest(dataset).await?;
+    let delta = state.engine.delta_table(dataset).await?;
     let schema = resolved.provider.schema();
     let plan = resolved.provider.scan(session, None, &[], None).await?;
     let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
@@ -78,7 +95,7 @@ pub(crate) async fn describe(
             column
         })
         .collect();
-    let mut json = dataset_json(&dataset);
+    let mut json = dataset_json(dataset);
     json["schema"] = schema_json(&schema);
     json["statistics"] = serde_json::json!({
         "rows": precision_json(&stats.num_rows),
@@ -210,7 +227,7 @@ async fn delta_versions(table: &DeltaTable) -> Result<serde_json::Value> {
         .history(Some(MAX_VERSIONS))
         .try_collect()
         .await
-        .map_err(|e| laker_catalog::CatalogError::Delta(e.to_string()))?;
+        .map_err(|e| laker_query::StorageError::delta("reading the Delta history", &e))?;
     Ok(commits
         .iter()
         .enumerate()

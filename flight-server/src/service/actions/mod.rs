@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Largest accepted action body.
-const MAX_BODY_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The actions this server offers: name, and a description with the body's shape.
 pub const ACTIONS: &[(&str, &str)] = &[
@@ -178,9 +178,12 @@ pub async fn do_action(
         "refresh_dataset" => {
             datasets::refresh(state, principal, parse(&action.r#type, body)?).await
         }
-        "replay" => {
-            crate::curate::replay::replay(state, principal, parse(&action.r#type, body)?).await
-        }
+        "replay" => Ok(laker_ingest::curate::replay::replay(
+            &state.curator,
+            principal,
+            parse(&action.r#type, body)?,
+        )
+        .await?),
         "describe_dataset" => {
             describe::describe(state, principal, parse(&action.r#type, body)?).await
         }

@@ -1,0 +1,46 @@
+//! How downloads read and send data: partitions, batch size, the DoGet
+//! writer and DataFusion's Parquet reader options.
+
+use clap::Args;
+use serde::Deserialize;
+
+use super::merge::set;
+use super::pairs::{key_value_table, parquet_option};
+use crate::config::server_config::ServerConfig;
+
+/// Download settings.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(default)]
+pub struct Downloads {
+    /// Most partitions (parallel endpoints) a download is split into [default: 8].
+    #[arg(long, env = "LAKER_MAX_PARTITIONS")]
+    pub max_partitions: Option<usize>,
+    /// Rows per record batch [default: 8192].
+    #[arg(long, env = "LAKER_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+    /// Write DoGet responses straight from the record batches' buffers
+    /// (true), or through the generic gRPC encoder, which copies every
+    /// buffer twice (false) [default: true].
+    #[arg(long, env = "LAKER_DIRECT_DO_GET")]
+    pub direct_do_get: Option<bool>,
+    /// A DataFusion Parquet reader option, `name=value`, e.g.
+    /// `enable_page_index=false` (any `datafusion.execution.parquet.*`;
+    /// repeatable; comma-separated in the environment).
+    #[arg(
+        long = "parquet-option",
+        env = "LAKER_PARQUET_OPTIONS",
+        value_delimiter = ',',
+        value_parser = parquet_option
+    )]
+    #[serde(deserialize_with = "key_value_table")]
+    pub parquet_options: Vec<(String, String)>,
+}
+
+impl Downloads {
+    pub(super) fn apply(self, c: &mut ServerConfig) {
+        set(&mut c.max_partitions, self.max_partitions);
+        set(&mut c.batch_size, self.batch_size);
+        set(&mut c.direct_do_get, self.direct_do_get);
+        c.parquet_options = self.parquet_options;
+    }
+}

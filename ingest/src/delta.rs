@@ -1,0 +1,208 @@
+//! The Delta tables of the lake, for uploads and transforms alike: the
+//! table at a dataset's location, its commits, and writing a stream of
+//! batches into it in one commit. The batches stream through DataFusion
+//! into Parquet files; the commit (with an application transaction — an
+//! upload id, so a retried upload commits at most once, or a transform's
+//! progress) is made only after the last batch was written and checked.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::Transaction;
+use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::logstore::{LogStore as _, LogStoreRef};
+use deltalake_core::operations::write::SchemaMode;
+use deltalake_core::protocol::SaveMode;
+
+use laker_query::tables::delta::log_store;
+use laker_query::{QueryEngine, StorageError};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{IngestError, Result};
+
+/// Version of the application transaction an upload id is recorded with.
+pub const UPLOAD_TXN_VERSION: i64 = 1;
+/// Times a commit that lost the race for a version is retried on top of
+/// the winner (appends never conflict with each other, so many concurrent
+/// uploads to one dataset all commit).
+const COMMIT_RETRIES: usize = 10_000;
+
+/// The table at `log_store`, loaded, or `None` when there is none yet.
+pub async fn open(log_store: LogStoreRef) -> Result<Option<DeltaTable>> {
+    let reading = "reading the Delta log";
+    let exists = log_store
+        .is_delta_table_location()
+        .await
+        .map_err(|e| StorageError::delta(reading, &e))?;
+    if !exists {
+        return Ok(None);
+    }
+    let mut table = DeltaTable::new(log_store);
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        // A log of only files that hold no commit yet.
+        Err(deltalake_core::DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(StorageError::delta(reading, &e).into()),
+    }
+}
+
+/// The object store holding `location` (one of `engine`'s), and the
+/// location as a URL.
+pub fn store_at(
+    engine: &QueryEngine,
+    location: &str,
+) -> Result<(url::Url, Arc<dyn object_store::ObjectStore>)> {
+    let url = url::Url::parse(location)
+        .map_err(|_| IngestError::Internal("a dataset has an invalid location".into()))?;
+    let listing = datafusion::datasource::listing::ListingTableUrl::parse(location)?;
+    let store = engine
+        .state()
+        .runtime_env()
+        .object_store(&listing)
+        .map_err(|e| IngestError::Internal(format!("no object store for a dataset: {e}")))?;
+    Ok((url, store))
+}
+
+/// The Delta table at `location` (its log store, and the table when one exists).
+pub async fn table_at(
+    engine: &QueryEngine,
+    location: &str,
+) -> Result<(
+    deltalake_core::logstore::LogStoreRef,
+    Option<deltalake_core::DeltaTable>,
+)> {
+    let (url, store) = store_at(engine, location)?;
+    let logs =
+        log_store(&url, store).map_err(|e| StorageError::delta("opening the Delta log", &e))?;
+    let table = open(logs.clone()).await?;
+    Ok((logs, table))
+}
+
+/// The actions of one Delta commit file (`_delta_log/<version>.json`).
+pub async fn commit_actions(
+    store: &dyn ObjectStore,
+    commit: &Path,
+) -> object_store::Result<Vec<serde_json::Value>> {
+    let body = store.get(commit).await?.bytes().await?;
+    Ok(body
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect())
+}
+
+/// Whether `upload_id` was already committed to `table`.
+pub async fn committed(table: &DeltaTable, upload_id: &str) -> Result<bool> {
+    Ok(transaction_version(table, upload_id).await?.is_some())
+}
+
+/// The version of application transaction `app_id` last committed to `table`.
+pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>> {
+    let state = table
+        .snapshot()
+        .map_err(|e| StorageError::delta("reading the Delta snapshot", &e))?;
+    state
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await
+        .map_err(|e| StorageError::delta("reading Delta transactions", &e).into())
+}
+
+/// One upload to commit.
+pub struct Commit {
+    /// The table as loaded, or its log store when it does not exist yet.
+    pub table: DeltaTable,
+    /// Append or overwrite.
+    pub mode: SaveMode,
+    /// Add the upload's new nullable columns to the table's schema.
+    pub evolve: bool,
+    /// Size at which a data file is closed and the next begun.
+    pub target_file_bytes: u64,
+    /// A Delta application transaction (app id, version) recorded with the
+    /// commit: an upload id, so a retry commits nothing, or a transform's
+    /// progress through its landing versions.
+    pub transaction: Option<(String, i64)>,
+}
+
+/// Streams `batches` (in `schema`) into `commit.table`; returns the version
+/// committed. Nothing is committed when the stream fails.
+pub async fn write(
+    commit: Commit,
+    schema: SchemaRef,
+    batches: SendableRecordBatchStream,
+) -> Result<u64> {
+    let table = Arc::new(StreamingTable::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(OneStream {
+            schema,
+            stream: Mutex::new(Some(batches)),
+        })],
+    )?);
+    let plan = LogicalPlanBuilder::scan("upload", provider_as_source(table), None)?.build()?;
+    let mut properties = CommitProperties::default().with_max_retries(COMMIT_RETRIES);
+    if let Some((id, version)) = &commit.transaction {
+        properties = properties.with_application_transaction(Transaction::new(id, *version));
+    }
+    let mut builder = commit
+        .table
+        .write(Vec::new())
+        .with_input_plan(plan)
+        .with_save_mode(commit.mode)
+        .with_target_file_size(std::num::NonZeroU64::new(commit.target_file_bytes))
+        .with_commit_properties(properties);
+    if commit.evolve {
+        builder = builder.with_schema_mode(SchemaMode::Merge);
+    }
+    let table = builder.await.map_err(write_error)?;
+    table
+        .version()
+        .ok_or_else(|| IngestError::Internal("the Delta commit has no version".into()))
+}
+
+/// Delta's own failures by class (a lost commit race is ABORTED, a store
+/// outage UNAVAILABLE); failures of the upload stream itself (validation,
+/// limits, the client) are reported by the caller, which saw them first.
+/// Only an upload's caller may see the detail of data that does not fit
+/// ([`StorageError::about_callers_data`], at the upload).
+fn write_error(e: deltalake_core::DeltaTableError) -> IngestError {
+    StorageError::delta("writing the table", &e).into()
+}
+
+/// A partition stream that hands out the upload's batches once.
+struct OneStream {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for OneStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneStream").finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for OneStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        taken.unwrap_or_else(|| {
+            Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&self.schema),
+                futures::stream::once(async {
+                    Err(DataFusionError::Internal(
+                        "the upload was already read".into(),
+                    ))
+                }),
+            ))
+        })
+    }
+}

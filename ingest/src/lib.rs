@@ -1,0 +1,18 @@
+//! Laker ingest: uploads into Delta tables (checked decoding, schema fitting,
+//! rules), curated transforms, retention, commit notifications, locations.
+//! It must not know the transport (tonic, gRPC statuses, Flight services) nor
+//! the server hosting it, which builds its contexts (UploadCtx, Curator).
+
+pub mod audit;
+pub mod curate;
+pub mod delta;
+pub mod error;
+pub mod inbound;
+pub mod locations;
+pub mod notify;
+pub mod upload;
+
+pub use audit::Audit;
+pub use curate::curator::{CurateCtx, Curator};
+pub use error::{IngestError, Result};
+pub use upload::ctx::UploadCtx;

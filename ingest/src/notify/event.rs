@@ -1,0 +1,31 @@
+//! What a commit announces, and what a destination of announcements is.
+
+use serde::Serialize;
+
+/// What a commit announces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitEvent {
+    /// `namespace.dataset`.
+    pub dataset: String,
+    /// The Delta version committed.
+    pub version: u64,
+    /// Rows the upload added (or wrote, for a replace).
+    pub rows: u64,
+    /// Who uploaded.
+    pub principal: String,
+    /// The client's upload id, if any.
+    pub upload_id: Option<String>,
+    /// `create`, `append`, `replace`, …
+    pub mode: String,
+    /// When the commit was made (RFC 3339).
+    pub committed_at: String,
+}
+
+/// A destination for commit events.
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// Names the sink in logs.
+    fn name(&self) -> &str;
+    /// Delivers one event once; errors are retried by the caller.
+    async fn deliver(&self, event: &CommitEvent, body: &[u8]) -> Result<(), String>;
+}

@@ -1,0 +1,168 @@
+//! The data files one upload writes. Uploads write through this wrapper of
+//! the dataset's object store, which remembers every data file created (the
+//! Delta log itself is not recorded); when the upload does not commit, its
+//! files are deleted again, so a failed upload leaves nothing behind.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+
+/// Directory of a Delta table's transaction log.
+pub const DELTA_LOG: &str = "_delta_log";
+
+/// An object store that records the data files written through it.
+#[derive(Debug)]
+pub struct Staged {
+    inner: Arc<dyn ObjectStore>,
+    written: Mutex<Vec<Path>>,
+}
+
+impl Staged {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            written: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The data files written so far (full paths in the store).
+    pub fn written(&self) -> Vec<Path> {
+        self.written.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Deletes the written files that `keep` does not name; returns how
+    /// many were deleted. Missing files are not an error.
+    pub async fn discard(&self, keep: impl Fn(&Path) -> bool) -> usize {
+        let doomed: Vec<Path> = self.written().into_iter().filter(|p| !keep(p)).collect();
+        let count = doomed.len();
+        if count == 0 {
+            return 0;
+        }
+        let paths = futures::stream::iter(doomed.into_iter().map(Ok)).boxed();
+        let failures: Vec<_> = self
+            .inner
+            .delete_stream(paths)
+            .filter_map(|r| async move {
+                match r {
+                    Err(object_store::Error::NotFound { .. }) | Ok(_) => None,
+                    Err(e) => Some(e),
+                }
+            })
+            .collect()
+            .await;
+        for e in &failures {
+            tracing::warn!(error = %e, "deleting a staged upload file failed; start-up cleanup will retry");
+        }
+        count - failures.len()
+    }
+
+    fn record(&self, location: &Path) {
+        if location.parts().any(|p| p.as_ref() == DELTA_LOG) {
+            return;
+        }
+        if let Ok(mut w) = self.written.lock() {
+            w.push(location.clone());
+        }
+    }
+}
+
+impl fmt::Display for Staged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Staged({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Staged {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.record(location);
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.record(location);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Every data file path a Delta table's log mentions (added or removed, in
+/// any commit still in the log, or active in the latest snapshot), relative
+/// to the table root.
+pub async fn referenced(
+    table: &deltalake_core::DeltaTable,
+) -> crate::error::Result<std::collections::HashSet<Path>> {
+    use laker_query::StorageError;
+    let mut paths = std::collections::HashSet::new();
+    if let Ok(snapshot) = table.snapshot() {
+        for add in snapshot.log_data() {
+            paths.insert(add.object_store_path());
+        }
+    }
+    let store = table.log_store().object_store(None);
+    let log_dir = Path::from(DELTA_LOG);
+    let commits: Vec<ObjectMeta> = store
+        .list(Some(&log_dir))
+        .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".json")))
+        .try_collect()
+        .await
+        .map_err(|e| StorageError::object_store("listing the Delta log", &e))?;
+    for commit in commits {
+        let actions = crate::delta::commit_actions(store.as_ref(), &commit.location)
+            .await
+            .map_err(|e| StorageError::object_store("reading the Delta log", &e))?;
+        for action in actions {
+            for kind in ["add", "remove", "cdc"] {
+                if let Some(p) = action
+                    .get(kind)
+                    .and_then(|a| a.get("path"))
+                    .and_then(|p| p.as_str())
+                    && let Ok(path) = Path::from_url_path(p)
+                {
+                    paths.insert(path);
+                }
+            }
+        }
+    }
+    Ok(paths)
+}
