@@ -67,57 +67,26 @@ impl Default for Metrics {
             sampling: Mutex::new(()),
             registry: Registry::default(),
         };
-        registry.register(
-            "rpc_requests",
-            "gRPC calls by method and status code",
-            m.rpc_calls.clone(),
-        );
-        registry.register(
-            "rpc_duration_seconds",
-            "gRPC call latency by method, to the end of the response stream",
-            m.rpc_seconds.clone(),
-        );
-        registry.register(
-            "download_streams_active",
-            "DoGet streams open (running or waiting on the client)",
-            m.active_streams.clone(),
-        );
-        registry.register(
-            "download_streams",
-            "DoGet streams started",
-            m.streams_started.clone(),
-        );
-        registry.register("rows_sent", "Rows streamed to clients", m.rows_sent.clone());
-        registry.register(
-            "bytes_sent",
-            "Flight data bytes streamed to clients",
-            m.bytes_sent.clone(),
-        );
-        registry.register(
-            "audit_queue_depth",
-            "Audit records waiting to be written to the catalog",
-            m.audit_queue.clone(),
-        );
-        registry.register(
-            "table_cache_hits",
-            "Dataset tables served from the cache (same dataset revision)",
-            m.cache_hits.clone(),
-        );
-        registry.register(
-            "table_cache_misses",
-            "Dataset tables opened afresh (first use or a new revision)",
-            m.cache_misses.clone(),
-        );
-        registry.register(
-            "audit_refusals_skipped",
-            "Refused unauthenticated calls not audited individually (over the per-address budget)",
-            m.refusals_skipped.clone(),
-        );
-        registry.register(
-            "memory_reserved_bytes",
-            "Memory reserved by downloads, uploads, queries and lake reads (--memory-limit-mb)",
-            m.memory_reserved.clone(),
-        );
+        // One line per metric: field => exposed name, help.
+        macro_rules! register {
+            ($($field:ident => $name:literal, $help:literal;)*) => {
+                $(registry.register($name, $help, m.$field.clone());)*
+            };
+        }
+        #[rustfmt::skip]
+        register! {
+            rpc_calls => "rpc_requests", "gRPC calls by method and status code";
+            rpc_seconds => "rpc_duration_seconds", "gRPC call latency by method, to the end of the response stream";
+            active_streams => "download_streams_active", "DoGet streams open (running or waiting on the client)";
+            streams_started => "download_streams", "DoGet streams started";
+            rows_sent => "rows_sent", "Rows streamed to clients";
+            bytes_sent => "bytes_sent", "Flight data bytes streamed to clients";
+            audit_queue => "audit_queue_depth", "Audit records waiting to be written to the catalog";
+            cache_hits => "table_cache_hits", "Dataset tables served from the cache (same dataset revision)";
+            cache_misses => "table_cache_misses", "Dataset tables opened afresh (first use or a new revision)";
+            refusals_skipped => "audit_refusals_skipped", "Refused unauthenticated calls not audited individually (over the per-address budget)";
+            memory_reserved => "memory_reserved_bytes", "Memory reserved by downloads, uploads, queries and lake reads (--memory-limit-mb)";
+        }
         Self { registry, ..m }
     }
 }

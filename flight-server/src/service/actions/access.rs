@@ -131,31 +131,20 @@ pub(crate) async fn list_roles(
     Ok(roles.into())
 }
 
-/// Gives a principal a role.
-pub(crate) async fn add_role_member(
+/// Gives a principal a role (`add`), or takes it away.
+pub(crate) async fn role_member(
     state: &Arc<AppState>,
     principal: &Principal,
     req: Membership,
+    add: bool,
 ) -> Result<serde_json::Value> {
     require_admin(state, principal).await?;
-    state
-        .catalog
-        .add_role_member(&req.role, &req.principal)
-        .await?;
-    role_json(state, &req.role).await
-}
-
-/// Takes a role from a principal.
-pub(crate) async fn remove_role_member(
-    state: &Arc<AppState>,
-    principal: &Principal,
-    req: Membership,
-) -> Result<serde_json::Value> {
-    require_admin(state, principal).await?;
-    state
-        .catalog
-        .remove_role_member(&req.role, &req.principal)
-        .await?;
+    let catalog = &state.catalog;
+    if add {
+        catalog.add_role_member(&req.role, &req.principal).await?;
+    } else {
+        catalog.remove_role_member(&req.role, &req.principal).await?;
+    }
     role_json(state, &req.role).await
 }
 

@@ -227,10 +227,10 @@ pub async fn do_action(
         "delete_role" => access::delete_role(state, principal, parse(&action.r#type, body)?).await,
         "list_roles" => access::list_roles(state, principal, parse(&action.r#type, body)?).await,
         "add_role_member" => {
-            access::add_role_member(state, principal, parse(&action.r#type, body)?).await
+            access::role_member(state, principal, parse(&action.r#type, body)?, true).await
         }
         "remove_role_member" => {
-            access::remove_role_member(state, principal, parse(&action.r#type, body)?).await
+            access::role_member(state, principal, parse(&action.r#type, body)?, false).await
         }
         "grant" => access::grant(state, principal, parse(&action.r#type, body)?).await,
         "revoke" => access::revoke(state, principal, parse(&action.r#type, body)?).await,
