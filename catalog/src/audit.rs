@@ -113,15 +113,40 @@ impl Catalog {
             .collect()
     }
 
+    /// The newest records (at most `limit`), newest first, optionally of
+    /// one principal and of one dataset (among those a record names).
+    pub async fn recent_audit(
+        &self,
+        limit: i64,
+        principal: Option<&str>,
+        dataset: Option<&str>,
+    ) -> Result<Vec<(i64, AuditRecord)>> {
+        let rows = sqlx::query(concat!(
+            "SELECT id, ",
+            audit_columns!(),
+            " FROM audit_log WHERE ($1 = '' OR principal = $1) \
+             AND ($2 = '' OR ',' || dataset || ',' LIKE '%,' || $2 || ',%') \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(principal.unwrap_or_default())
+        .bind(dataset.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, audit_from_row(row)?)))
+            .collect()
+    }
+
     /// The usage summary: successful downloads (DoGet streams, plain and
-    /// SQL) per day, principal and dataset (small: one row per active
+    /// SQL, and HTTP downloads) per day, principal and dataset (small: one row per active
     /// principal, dataset and day). A SQL query reading several datasets
     /// counts, with its rows and bytes, for each of them.
     pub async fn usage(&self) -> Result<Vec<UsageRow>> {
         let rows = sqlx::query(
             "SELECT time / 86400000 AS day, principal, dataset, COUNT(*) AS downloads, \
              CAST(SUM(row_count) AS BIGINT) AS row_count, CAST(SUM(byte_count) AS BIGINT) AS byte_count \
-             FROM audit_log WHERE action = 'DoGet' AND outcome = 'ok' \
+             FROM audit_log WHERE action IN ('DoGet', 'HTTP:download') AND outcome = 'ok' \
              GROUP BY time / 86400000, principal, dataset ORDER BY day, principal, dataset",
         )
         .fetch_all(&self.pool)

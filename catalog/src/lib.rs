@@ -16,6 +16,7 @@ mod roles;
 pub mod rules;
 pub mod store;
 pub mod system;
+pub mod usage;
 pub mod users;
 
 pub use access::{ColumnMask, Grant, GrantPolicy, Grantee, Role};

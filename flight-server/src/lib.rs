@@ -1,14 +1,16 @@
-//! The Laker Arrow Flight server: the transport (Flight, Flight SQL, HTTP
-//! probes), settings, signed tickets and handles, the audit, demo data, and
+//! The Laker Arrow Flight server: the transport (Flight, Flight SQL, the HTTP
+//! API, console and probes), settings, signed tickets and handles, the audit, demo data, and
 //! the one mapping from errors to gRPC statuses. It plans, reads and ingests
 //! nothing itself: that is laker-query's and laker-ingest's, which must not
 //! know it.
 
+pub(crate) mod actions;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub(crate) mod cut;
 pub mod demo;
+pub(crate) mod discover;
 pub(crate) mod do_get_route;
 pub mod download;
 pub mod error;

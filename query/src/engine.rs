@@ -413,6 +413,17 @@ impl DownloadPlan {
         }
     }
 
+    /// Estimated rows and bytes (exact or not) from statistics, where
+    /// they are known; nothing is scanned.
+    pub fn estimate(&self) -> (Option<u64>, Option<u64>) {
+        let Ok(stats) = StatisticsContext::new().compute(self.plan.as_ref(), &StatisticsArgs::new())
+        else {
+            return (None, None);
+        };
+        let known = |p: &Precision<usize>| p.get_value().and_then(|n| u64::try_from(*n).ok());
+        (known(&stats.num_rows), known(&stats.total_byte_size))
+    }
+
     /// The physical plan (for tests and diagnostics).
     pub fn physical_plan(&self) -> &Arc<dyn ExecutionPlan> {
         &self.plan

@@ -45,6 +45,23 @@ impl ReadAccess {
     pub fn is_restricted(&self) -> bool {
         !self.policies.iter().any(GrantPolicy::is_unrestricted)
     }
+
+    /// Whether column `name` reaches the caller masked: every grant masks
+    /// it (a hidden column is not in the caller's schema at all).
+    pub fn is_masked(&self, name: &str) -> bool {
+        self.is_restricted() && self.policies.iter().all(|p| mask_of(p, name).is_some())
+    }
+}
+
+/// The mask a grant puts on column `name` (matched case-insensitively).
+fn mask_of<'a>(policy: &'a GrantPolicy, name: &str) -> Option<&'a ColumnMask> {
+    policy.column_masks.get(name).or_else(|| {
+        policy
+            .column_masks
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, m)| m)
+    })
 }
 
 /// Compiles grant policies for one plan.
@@ -123,14 +140,7 @@ impl PolicyCompiler<'_> {
         access: &ReadAccess,
     ) -> Result<Option<Expr>> {
         let column = Expr::Column(Column::from_name(name));
-        let mask = policy.column_masks.get(name).or_else(|| {
-            policy
-                .column_masks
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, m)| m)
-        });
-        Ok(match mask {
+        Ok(match mask_of(policy, name) {
             None => Some(column),
             Some(ColumnMask::Hide) => None,
             Some(ColumnMask::Null) => Some(cast(lit(ScalarValue::Null), data_type.clone())),

@@ -55,14 +55,22 @@ pub(crate) type Notes = Arc<CallNotes>;
 impl AuditedCall {
     /// Starts the record of `action` by `principal`, from the request's peer.
     pub fn start<T>(request: &Request<T>, principal: &str, action: impl Into<String>) -> Self {
+        let source = request.remote_addr().map(|a| a.ip());
+        Self::from_source(source, principal, action)
+    }
+
+    /// Starts the record of `action` by `principal`, from `source` (an
+    /// HTTP API call's peer).
+    pub fn from_source(
+        source: Option<std::net::IpAddr>,
+        principal: &str,
+        action: impl Into<String>,
+    ) -> Self {
         Self {
             record: AuditRecord {
                 time: now_ms(),
                 principal: principal.to_string(),
-                source: request
-                    .remote_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_default(),
+                source: source.map(|a| a.to_string()).unwrap_or_default(),
                 action: action.into(),
                 ..AuditRecord::default()
             },

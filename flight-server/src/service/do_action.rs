@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_flight::Action;
 use tonic::Status;
 
-use super::actions::{self, MAX_BODY_BYTES};
+use crate::actions::{self, MAX_BODY_BYTES};
 use super::call::Call;
 use crate::sql;
 use crate::state::AppState;

@@ -1,24 +1,19 @@
-//! ListFlights: the datasets the caller may discover, optionally filtered by
-//! a case-insensitive search over name, description, tags and column names.
-//! Readers see the schema as their grants show it (hidden columns left
-//! out); discover-only callers see no schema.
+//! ListFlights: the datasets the caller may discover ([`crate::discover`]),
+//! optionally filtered by a search, as FlightInfos.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow_flight::{Criteria, FlightDescriptor, FlightInfo};
-use laker_auth::authorize::DatasetAccess;
-use laker_auth::{Action, Principal};
+use laker_auth::Principal;
 use laker_catalog::Dataset;
 use tonic::Status;
 
 use super::call::Call;
 use super::metadata::{dataset_json, with_dataset_metadata};
+use crate::discover::{MAX_SEARCH_BYTES, discover};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-
-/// Longest accepted search string.
-const MAX_SEARCH_BYTES: usize = 1024;
 
 /// ListFlights, audited with its search.
 pub(super) async fn serve(
@@ -43,49 +38,12 @@ async fn list_flights(
         )));
     }
     let search = std::str::from_utf8(&criteria.expression)
-        .map_err(|_| Error::InvalidArgument("search criteria must be UTF-8 text".into()))?
-        .to_string();
-    let mut datasets = state.catalog.datasets().await?;
-    datasets.extend(laker_catalog::system::system_datasets());
-    let visible = state.authorizer.visible(principal, datasets).await?;
-    let needle = search.trim().to_lowercase();
-    let mut infos = Vec::new();
-    for (dataset, access) in visible {
-        let schema = if access.allows(Action::Read) {
-            dataset_schema(state, principal, &dataset, access).await
-        } else {
-            Some(Arc::new(Schema::empty()))
-        };
-        let column_match = || {
-            schema.as_ref().is_some_and(|s| {
-                s.fields()
-                    .iter()
-                    .any(|f| f.name().to_lowercase().contains(&needle))
-            })
-        };
-        if dataset.matches(&needle) || column_match() {
-            infos.push(dataset_info(&dataset, schema)?);
-        }
-    }
-    Ok(infos)
-}
-
-/// The dataset's schema, or `None` (logged) when its files cannot be read:
-/// one unreadable dataset must not hide the others.
-async fn dataset_schema(
-    state: &Arc<AppState>,
-    principal: &Principal,
-    dataset: &Dataset,
-    access: DatasetAccess,
-) -> Option<SchemaRef> {
-    let access = state.read_access(principal, access);
-    match state.engine.view_schema(dataset, &access).await {
-        Ok(schema) => Some(schema),
-        Err(e) => {
-            tracing::warn!(dataset = %dataset.name, error = %e, "dataset schema unavailable");
-            None
-        }
-    }
+        .map_err(|_| Error::InvalidArgument("search criteria must be UTF-8 text".into()))?;
+    discover(state, principal, search)
+        .await?
+        .into_iter()
+        .map(|found| dataset_info(&found.dataset, found.schema))
+        .collect()
 }
 
 /// A dataset's listing: descriptor, schema, and description/tags as JSON

@@ -2,7 +2,6 @@
 //! [`Call`] (account check, span, audit record) and hands it, with its
 //! request, to the module of its family.
 
-mod actions;
 mod call;
 mod do_action;
 mod do_get;
@@ -26,6 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 use crate::wire::body::FrameStream;
+use crate::actions;
 use call::Call;
 
 /// gRPC path of the Handshake RPC (the only Flight RPC callable without a token).

@@ -1,5 +1,6 @@
-//! DoAction: catalog administration and description. Each action takes a
-//! JSON body and answers with one JSON result; ListActions describes them.
+//! Catalog administration and description, shared by Flight's DoAction and
+//! the HTTP API (`/api/v1/admin/actions/{name}`). Each action takes a JSON
+//! body and answers with one JSON result; ListActions describes them.
 //!
 //! Administration needs the `admin` grant on the dataset (or, for
 //! namespaces, on `namespace.*`); `describe_dataset` needs `read`.

@@ -122,6 +122,12 @@ async fn describe_restricted(
     let schema = state.engine.view_schema(dataset, access).await?;
     let mut json = dataset_json(dataset);
     json["schema"] = schema_json(&schema);
+    if let Some(columns) = json["schema"].as_array_mut() {
+        for column in columns {
+            let name = column["name"].as_str().unwrap_or_default();
+            column["masked"] = access.is_masked(name).into();
+        }
+    }
     json["statistics"] = serde_json::json!({
         "rows": null,
         "columns": [],
@@ -130,7 +136,7 @@ async fn describe_restricted(
     Ok(json)
 }
 
-/// The schema as a list of `{name, type, nullable}`.
+/// The schema as a list of `{name, type, nullable, masked}`.
 pub(crate) fn schema_json(schema: &SchemaRef) -> serde_json::Value {
     schema
         .fields()
@@ -140,6 +146,7 @@ pub(crate) fn schema_json(schema: &SchemaRef) -> serde_json::Value {
                 "name": f.name(),
                 "type": f.data_type().to_string(),
                 "nullable": f.is_nullable(),
+                "masked": false,
             })
         })
         .collect::<Vec<_>>()

@@ -1,0 +1,154 @@
+//! Discovering datasets over HTTP: the list a search finds, one dataset's
+//! description, and a preview of its rows — each exactly what the caller's
+//! grants show (a dataset it may not discover is 404, like a missing one).
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use futures::StreamExt;
+use laker_auth::Principal;
+
+use super::Api;
+use super::audited::{Asked, audited};
+use super::caller::Caller;
+use super::params::{Params, SLICE};
+use super::problem::Problem;
+use crate::download::{self, CheckedSpec, Planned};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Rows a preview shows unless asked otherwise.
+const PREVIEW_ROWS: u64 = 50;
+/// Most rows a preview shows.
+const MAX_PREVIEW_ROWS: u64 = 1000;
+/// Most bytes of JSON rows a preview answers with; rows beyond are left out.
+const MAX_PREVIEW_BYTES: usize = 8 << 20;
+
+/// `GET /api/v1/datasets?search=…`.
+pub async fn list(
+    State(api): State<Api>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let params = Params::parse(query.as_deref(), &["search"])?;
+    let search = params.text("search").unwrap_or_default().to_string();
+    let asked = Asked {
+        operation: "datasets",
+        detail: &search,
+        ..Asked::default()
+    };
+    let found = audited(&api, &caller, asked, async {
+        crate::discover::discover(&api.state, &caller.principal, &search).await
+    })
+    .await?;
+    let datasets: Vec<_> = found
+        .into_iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.dataset.name.to_string(),
+                "description": f.dataset.description,
+                "tags": f.dataset.tags,
+                "owner": f.dataset.owner,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "datasets": datasets })))
+}
+
+/// `GET /api/v1/datasets/{name}`: the `describe_dataset` document.
+pub async fn detail(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, Problem> {
+    Params::parse(query.as_deref(), &[])?;
+    let body = serde_json::json!({ "name": name }).to_string();
+    let action = arrow_flight::Action::new("describe_dataset", body);
+    let asked = Asked {
+        operation: "describe",
+        dataset: &name,
+        ..Asked::default()
+    };
+    let described = audited(&api, &caller, asked, async {
+        crate::actions::do_action(&api.state, &caller.principal, action).await
+    })
+    .await?;
+    Ok(Json(described))
+}
+
+/// `GET /api/v1/datasets/{name}/preview`: the first rows as JSON objects,
+/// through the caller's row filters and masks.
+pub async fn preview(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let params = Params::parse(query.as_deref(), SLICE)?;
+    let limit = params.number::<u64>("limit")?.unwrap_or(PREVIEW_ROWS);
+    if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
+        return Err(Problem::invalid(format!(
+            "parameter 'limit' must be between 1 and {MAX_PREVIEW_ROWS}"
+        )));
+    }
+    let mut spec = params.slice(&name)?.into_spec();
+    spec.limit = Some(limit);
+    let spec = CheckedSpec::check(spec)?;
+    let detail = spec.spec().to_json();
+    let asked = Asked {
+        operation: "preview",
+        dataset: &name,
+        detail: &detail,
+    };
+    let rows = audited(&api, &caller, asked, async {
+        preview_rows(&api.state, &caller.principal, &spec).await
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// Plans and runs a preview, holding a download's admission while it runs.
+async fn preview_rows(
+    state: &AppState,
+    principal: &Principal,
+    spec: &CheckedSpec,
+) -> Result<serde_json::Value> {
+    let admitted = state.admission.download(&principal.name)?;
+    let Planned { plan, .. } = download::plan(state, principal, spec, false).await?;
+    let schema = plan.schema();
+    let task = admitted.memory().task_context(plan.task_context())?;
+    let parallel = state.admission.limits().parallel_reads;
+    let mut batches = plan.execute(None, task, parallel)?;
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    let mut truncated = false;
+    while let Some(batch) = batches.next().await {
+        writer
+            .write(&batch?)
+            .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?;
+        if writer.get_ref().len() > MAX_PREVIEW_BYTES {
+            truncated = true;
+            break;
+        }
+    }
+    writer
+        .finish()
+        .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?;
+    let bytes = writer.into_inner();
+    let rows: serde_json::Value = if bytes.is_empty() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?
+    };
+    let columns: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .collect();
+    Ok(serde_json::json!({
+        "columns": columns,
+        "rows": rows,
+        "limit": spec.spec().limit,
+        "truncated": truncated,
+    }))
+}

@@ -1,0 +1,235 @@
+//! Record batches to the bytes of a file format, a chunk at a time, so a
+//! download streams without holding the file: Arrow IPC stream, Parquet
+//! (a row group per few MiB), CSV with a header, JSON lines.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::problem::Problem;
+
+/// Parquet row groups are closed once they hold this much encoded data.
+const ROW_GROUP_BYTES: usize = 16 << 20;
+
+/// A download's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Arrow IPC stream.
+    Arrow,
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a `format` parameter names (CSV when absent).
+    pub fn parse(name: Option<&str>) -> Result<Self, Problem> {
+        match name.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("csv") => Ok(Self::Csv),
+            Some("parquet") => Ok(Self::Parquet),
+            Some("jsonl" | "ndjson") => Ok(Self::Jsonl),
+            Some("arrow" | "ipc") => Ok(Self::Arrow),
+            Some(_) => Err(Problem::invalid(
+                "parameter 'format' must be one of: csv, parquet, jsonl, arrow",
+            )),
+        }
+    }
+
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Arrow => "arrows",
+            Self::Parquet => "parquet",
+            Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
+        }
+    }
+
+    /// The media type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Arrow => "application/vnd.apache.arrow.stream",
+            Self::Parquet => "application/vnd.apache.parquet",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+/// Bytes written by an encoder, taken out chunk by chunk.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Sink {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut buffer| std::mem::take(&mut *buffer))
+            .unwrap_or_default()
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("encoder buffer poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Writer {
+    Arrow(arrow::ipc::writer::StreamWriter<Sink>),
+    Parquet(Box<ArrowWriter<Sink>>),
+    Csv(arrow::csv::Writer<Sink>),
+    Jsonl(arrow::json::LineDelimitedWriter<Sink>),
+}
+
+/// Encodes the batches of one download.
+pub struct Encoder {
+    writer: Option<Writer>,
+    sink: Sink,
+}
+
+impl Encoder {
+    /// An encoder of `schema` in `format`.
+    pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
+        let sink = Sink::default();
+        let writer = match format {
+            Format::Arrow => Writer::Arrow(arrow::ipc::writer::StreamWriter::try_new(
+                sink.clone(),
+                schema,
+            )?),
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .build();
+                let writer = ArrowWriter::try_new(sink.clone(), Arc::clone(schema), Some(props))
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                Writer::Parquet(Box::new(writer))
+            }
+            Format::Csv => Writer::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(sink.clone()),
+            ),
+            Format::Jsonl => Writer::Jsonl(arrow::json::LineDelimitedWriter::new(sink.clone())),
+        };
+        Ok(Self {
+            writer: Some(writer),
+            sink,
+        })
+    }
+
+    /// Encodes `batch`; returns the bytes ready to send (maybe none yet).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+        match self.writer.as_mut() {
+            Some(Writer::Arrow(w)) => w.write(batch)?,
+            Some(Writer::Parquet(w)) => {
+                w.write(batch).map_err(parquet_error)?;
+                if w.in_progress_size() >= ROW_GROUP_BYTES {
+                    w.flush().map_err(parquet_error)?;
+                }
+            }
+            Some(Writer::Csv(w)) => w.write(batch)?,
+            Some(Writer::Jsonl(w)) => w.write(batch)?,
+            None => {}
+        }
+        Ok(self.sink.take())
+    }
+
+    /// Ends the file (footers, end-of-stream marker); the last bytes.
+    pub fn finish(&mut self) -> Result<Vec<u8>, ArrowError> {
+        match self.writer.take() {
+            Some(Writer::Arrow(mut w)) => w.finish()?,
+            Some(Writer::Parquet(w)) => {
+                w.close().map_err(parquet_error)?;
+            }
+            Some(Writer::Csv(_)) | None => {}
+            Some(Writer::Jsonl(mut w)) => w.finish()?,
+        }
+        Ok(self.sink.take())
+    }
+}
+
+fn parquet_error(e: parquet::errors::ParquetError) -> ArrowError {
+    ArrowError::ExternalError(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec![Some("a,b"), None])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn encode(format: Format) -> Vec<u8> {
+        let b = batch();
+        let mut encoder = Encoder::new(format, &b.schema()).unwrap();
+        let mut out = encoder.write(&b).unwrap();
+        out.extend(encoder.write(&b).unwrap());
+        out.extend(encoder.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let csv = String::from_utf8(encode(Format::Csv)).unwrap();
+        assert_eq!(csv, "id,name\n1,\"a,b\"\n2,\n1,\"a,b\"\n2,\n");
+
+        let jsonl = String::from_utf8(encode(Format::Jsonl)).unwrap();
+        assert_eq!(jsonl.lines().count(), 4);
+        assert_eq!(jsonl.lines().next().unwrap(), r#"{"id":1,"name":"a,b"}"#);
+
+        let ipc = encode(Format::Arrow);
+        let reader = arrow::ipc::reader::StreamReader::try_new(ipc.as_slice(), None).unwrap();
+        let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 4);
+
+        let parquet = Bytes::from(encode(Format::Parquet));
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 1024)
+            .unwrap();
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, 4);
+        assert_eq!(batches[0].schema().field(1).name(), "name");
+    }
+
+    #[test]
+    fn unknown_formats_are_named() {
+        assert_eq!(Format::parse(None).unwrap(), Format::Csv);
+        assert_eq!(Format::parse(Some("Parquet")).unwrap(), Format::Parquet);
+        let e = Format::parse(Some("xlsx")).unwrap_err();
+        assert!(format!("{e:?}").contains("csv, parquet, jsonl, arrow"));
+    }
+}

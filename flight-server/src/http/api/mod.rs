@@ -1,0 +1,239 @@
+//! The HTTP API (`/api/v1`, JSON): what the web console and scripts use,
+//! with the same authentication, grants, limits and audit as Flight
+//! (docs/http-api.md). Each endpoint is declared once, in [`endpoints`]:
+//! the router and the OpenAPI document are both built from that table.
+
+mod access_requests;
+mod admin;
+mod audited;
+mod caller;
+mod datasets;
+mod download;
+mod encode;
+mod openapi;
+mod params;
+mod problem;
+mod session;
+mod usage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{MethodRouter, get, post};
+use laker_auth::AuthLayer;
+use serde::de::DeserializeOwned;
+
+use crate::state::AppState;
+pub use problem::Problem;
+
+/// Largest accepted request body.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What API handlers share.
+#[derive(Clone)]
+pub struct Api {
+    /// The server's state.
+    pub state: Arc<AppState>,
+    /// Verifies bearer tokens exactly as the Flight port does (this
+    /// server's own and, if configured, the identity provider's).
+    pub auth: AuthLayer,
+    /// Cookies are marked `Secure` (the HTTP port serves TLS).
+    pub secure: bool,
+    /// The Flight address clients connect to (for the console's snippets).
+    pub flight_url: String,
+}
+
+/// One operation of an endpoint, as the OpenAPI document describes it.
+#[derive(Debug)]
+pub struct Operation {
+    /// `get` or `post`.
+    pub method: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Its query parameters.
+    pub query: &'static [&'static str],
+    /// What its JSON body holds, if it takes one.
+    pub body: Option<&'static str>,
+    /// The status of success.
+    pub ok: u16,
+    /// The media type of success.
+    pub media: &'static str,
+}
+
+/// One path: its operations and their handlers.
+pub struct Endpoint {
+    /// Path under the server root (`{name}` marks a path parameter).
+    pub path: &'static str,
+    /// Its operations.
+    pub operations: &'static [Operation],
+    /// Their handlers.
+    pub handlers: MethodRouter<Api>,
+}
+
+const JSON: &str = "application/json";
+
+const fn op(method: &'static str, summary: &'static str, query: &'static [&'static str]) -> Operation {
+    Operation {
+        method,
+        summary,
+        query,
+        body: None,
+        ok: 200,
+        media: JSON,
+    }
+}
+
+const fn with_body(mut o: Operation, body: &'static str) -> Operation {
+    o.body = Some(body);
+    o
+}
+
+/// Every endpoint of the API.
+pub fn endpoints() -> Vec<Endpoint> {
+    use params::SLICE;
+    vec![
+        Endpoint {
+            path: "/api/v1/login",
+            operations: &[with_body(
+                op("post", "Sign in: a bearer token and the session cookies", &[]),
+                "{\"user\": \"…\", \"password\": \"… (or an API key)\"}",
+            )],
+            handlers: post(session::login),
+        },
+        Endpoint {
+            path: "/api/v1/logout",
+            operations: &[Operation {
+                ok: 204,
+                ..op("post", "End every token of the caller and clear the cookies", &[])
+            }],
+            handlers: post(session::logout),
+        },
+        Endpoint {
+            path: "/api/v1/session",
+            operations: &[op("get", "Who the caller is, its CSRF token and the Flight address", &[])],
+            handlers: get(session::session),
+        },
+        Endpoint {
+            path: "/api/v1/datasets",
+            operations: &[op("get", "The datasets the caller may discover", &["search"])],
+            handlers: get(datasets::list),
+        },
+        Endpoint {
+            path: "/api/v1/datasets/{name}",
+            operations: &[op("get", "What the caller may see of a dataset", &[])],
+            handlers: get(datasets::detail),
+        },
+        Endpoint {
+            path: "/api/v1/datasets/{name}/preview",
+            operations: &[op("get", "The first rows as JSON, through the caller's grants", SLICE)],
+            handlers: get(datasets::preview),
+        },
+        Endpoint {
+            path: "/api/v1/datasets/{name}/check",
+            operations: &[op("get", "A slice planned but not read: columns, version, estimates", SLICE)],
+            handlers: get(download::check),
+        },
+        Endpoint {
+            path: "/api/v1/datasets/{name}/download",
+            operations: &[Operation {
+                media: "application/octet-stream",
+                ..op(
+                    "get",
+                    "A slice as a file (csv, parquet, jsonl or arrow), streamed",
+                    &["columns", "filter", "limit", "order_by", "version", "as_of", "format"],
+                )
+            }],
+            handlers: get(download::download),
+        },
+        Endpoint {
+            path: "/api/v1/access-requests",
+            operations: &[
+                op("get", "The caller's access requests (admins: all=true)", &["all", "status"]),
+                Operation {
+                    ok: 201,
+                    ..with_body(
+                        op("post", "Ask for read access to a dataset, or describe a need", &[]),
+                        "{\"dataset\"?: \"ns.name\", \"need\"?: \"…\", \"reason\": \"…\"}",
+                    )
+                },
+            ],
+            handlers: get(access_requests::list).post(access_requests::create),
+        },
+        Endpoint {
+            path: "/api/v1/access-requests/{id}/approve",
+            operations: &[with_body(
+                op("post", "Approve a request (admins): the read grant is created", &[]),
+                "{\"row_filter\"?: \"SQL\", \"column_masks\"?: {\"col\": \"hide\"}, \"note\"?: \"…\"}",
+            )],
+            handlers: post(access_requests::approve),
+        },
+        Endpoint {
+            path: "/api/v1/access-requests/{id}/reject",
+            operations: &[with_body(
+                op("post", "Reject a request (admins)", &[]),
+                "{\"note\"?: \"…\"}",
+            )],
+            handlers: post(access_requests::reject),
+        },
+        Endpoint {
+            path: "/api/v1/admin/actions",
+            operations: &[op("get", "The administration actions and their bodies", &[])],
+            handlers: get(admin::list),
+        },
+        Endpoint {
+            path: "/api/v1/admin/actions/{action}",
+            operations: &[with_body(
+                op("post", "Run an administration action (as Flight DoAction)", &[]),
+                "the action's JSON body (GET /api/v1/admin/actions describes each)",
+            )],
+            handlers: post(admin::run),
+        },
+        Endpoint {
+            path: "/api/v1/usage",
+            operations: &[op(
+                "get",
+                "Downloads per day, top datasets and users, failed logins",
+                &["from", "to", "dataset", "user"],
+            )],
+            handlers: get(usage::usage),
+        },
+        Endpoint {
+            path: "/api/v1/audit",
+            operations: &[op("get", "The newest audit records (admins)", &["limit", "user", "dataset"])],
+            handlers: get(usage::audit),
+        },
+        Endpoint {
+            path: "/api/v1/openapi.json",
+            operations: &[op("get", "This document", &[])],
+            handlers: get(openapi::document),
+        },
+    ]
+}
+
+/// The API's routes.
+pub fn router(api: Api) -> Router {
+    let mut router = Router::new();
+    for endpoint in endpoints() {
+        router = router.route(endpoint.path, endpoint.handlers);
+    }
+    router
+        .route("/api/{*rest}", axum::routing::any(unknown))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(api)
+}
+
+/// Any other path under `/api`.
+async fn unknown() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such API endpoint; GET /api/v1/openapi.json lists them",
+    )
+}
+
+/// Parses a JSON request body, naming what it is for on failure.
+fn json_body<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| Problem::invalid(format!("{what}: invalid JSON body: {e}")))
+}
