@@ -39,6 +39,10 @@ pub enum CatalogError {
     /// The object still holds others (a namespace with datasets).
     #[error("{0}")]
     NotEmpty(String),
+    /// The object's state forbids the operation (an access request that
+    /// was already decided, a requester with too many pending requests).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A stored row could not be decoded (corrupt catalog).
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),

@@ -1,5 +1,6 @@
 //! Laker catalog: the metadata database (namespaces, datasets, users, roles,
-//! grants, API keys, replicas, the audit log) in SQLite or PostgreSQL.
+//! grants, API keys, replicas, access requests, the audit log) in SQLite or
+//! PostgreSQL.
 //! It owns records only: it must not know how a dataset's files are read,
 //! nor Arrow, DataFusion, object stores, grants' enforcement or transport.
 
@@ -12,6 +13,7 @@ mod keys;
 pub mod model;
 pub mod names;
 mod replicas;
+mod requests;
 mod roles;
 pub mod rules;
 pub mod store;
@@ -28,4 +30,7 @@ pub use model::{
     PartitionColumn, PartitionType, User,
 };
 pub use names::DatasetName;
+pub use requests::{
+    AccessRequest, MAX_PENDING_REQUESTS, MAX_REQUEST_TEXT, NewAccessRequest, RequestStatus,
+};
 pub use store::Catalog;

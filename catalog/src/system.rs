@@ -1,6 +1,7 @@
 //! The catalog records of the built-in datasets of the `system` namespace:
-//! `system.audit` (the audit log) and `system.usage` (downloads and bytes per
-//! principal, dataset and day). Their tables are built by `laker-query`.
+//! `system.audit` (the audit log), `system.usage` (downloads and bytes per
+//! principal, dataset and day) and `system.access_requests` (every access
+//! request and its decision). Their tables are built by `laker-query`.
 
 use crate::error::{CatalogError, Result};
 use crate::model::{Dataset, DatasetFormat, DatasetOptions};
@@ -40,6 +41,10 @@ pub fn system_datasets() -> Vec<Dataset> {
         dataset(
             "usage",
             "Usage summary: successful downloads, rows and bytes per principal, dataset and day",
+        ),
+        dataset(
+            "access_requests",
+            "Access requests: who asked for which dataset or data, why, and the decision",
         ),
     ]
 }

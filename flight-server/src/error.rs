@@ -221,7 +221,9 @@ fn catalog_status(e: CatalogError) -> Status {
         CatalogError::Database(_) | CatalogError::Migration(_) => {
             logged(Code::Unavailable, "catalog database unavailable", &e)
         }
-        CatalogError::NotEmpty(m) => Status::failed_precondition(m),
+        CatalogError::NotEmpty(m) | CatalogError::FailedPrecondition(m) => {
+            Status::failed_precondition(m)
+        }
         CatalogError::Conflict(m) => Status::aborted(m),
         CatalogError::Corrupt(_) => internal(&e.to_string()),
     }

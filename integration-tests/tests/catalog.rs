@@ -9,7 +9,7 @@ use laker_catalog::{
 use laker_integration_tests::postgres::PgDatabase;
 
 /// A catalog on each backend; the guard keeps its storage alive.
-async fn catalogs() -> Vec<(Catalog, Box<dyn std::any::Any>)> {
+pub(crate) async fn catalogs() -> Vec<(Catalog, Box<dyn std::any::Any>)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
     let mut out: Vec<(Catalog, Box<dyn std::any::Any>)> =

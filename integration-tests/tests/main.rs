@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 mod access;
+mod access_requests;
 mod admin;
 mod adversarial;
 mod audit;

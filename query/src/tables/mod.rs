@@ -11,6 +11,7 @@ pub mod error;
 mod listing;
 pub mod storage;
 pub mod system;
+mod system_requests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
