@@ -373,7 +373,7 @@ pub async fn start(
     // Outermost first: every call is counted, including those auth refuses.
     let mut builder = builder
         .layer(RpcMetricsLayer::new(Arc::clone(&state.metrics)))
-        .layer(auth);
+        .layer(auth.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(FLIGHT_SERVICE, ServingStatus::Serving)
@@ -389,21 +389,35 @@ pub async fn start(
     // The HTTP port outlives the Flight port at shutdown, so probes see
     // "shutting down" while running calls finish.
     let stop_http = CancellationToken::new();
-    let http = match config.http_listen {
-        Some(http_listen) => {
-            let listener = TcpListener::bind(http_listen)
-                .await
-                .map_err(start_err("cannot listen on the HTTP port"))?;
+    let http = match http_listener(config).await? {
+        Some(listener) => {
             let http_addr = listener
                 .local_addr()
                 .map_err(start_err("cannot listen on the HTTP port"))?;
+            let tls = match (&config.tls_cert, &config.tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    crate::http::tls::server_config(cert, key).map_err(start_err("HTTPS"))?,
+                ),
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let api = crate::http::api::Api {
+                state: Arc::clone(&state),
+                auth: auth.clone(),
+                secure: tls.is_some(),
+                flight_url: flight_url(config, addr),
+            };
             let task = tokio::spawn(crate::http::serve(
                 listener,
-                Arc::clone(&state),
+                api,
+                tls,
                 lifecycle.clone(),
                 stop_http.clone().cancelled_owned(),
             ));
-            tracing::info!(addr = %http_addr, "HTTP health and metrics listening");
+            tracing::info!(addr = %http_addr, "HTTP console, API, health and metrics listening");
+            if config.demo {
+                println!("Laker console: {scheme}://{http_addr}/ (sign in as demo / demo)");
+            }
             Some((http_addr, task))
         }
         None => None,
@@ -440,4 +454,41 @@ pub async fn start(
         task: Some(task),
         http_task,
     })
+}
+
+/// The HTTP port's listener: `--http-listen`, else with `--demo` the
+/// console's usual loopback port (any free one when that is taken).
+async fn http_listener(config: &ServerConfig) -> Result<Option<TcpListener>, StartError> {
+    let bind = |addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(start_err("cannot listen on the HTTP port"))
+    };
+    match config.http_listen {
+        Some(addr) => Ok(Some(bind(addr).await?)),
+        None if config.demo => match TcpListener::bind(DEMO_HTTP_LISTEN).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(_) => Ok(Some(bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?)),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Where the demo serves its console unless told otherwise.
+const DEMO_HTTP_LISTEN: &str = "127.0.0.1:8080";
+
+/// The Flight address clients use: the advertised one, else the address
+/// listened on (loopback when it listens on every interface).
+fn flight_url(config: &ServerConfig, addr: SocketAddr) -> String {
+    if let Some(url) = &config.advertise_url
+        && let Ok(url) = crate::replicas::advertised(url, addr)
+    {
+        return url;
+    }
+    let scheme = if config.tls_cert.is_some() { "grpc+tls" } else { "grpc" };
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("{scheme}://{addr}")
 }

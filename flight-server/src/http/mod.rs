@@ -1,10 +1,15 @@
-//! The HTTP side port (`--http-listen`): liveness at `/healthz`, readiness
-//! at `/readyz` and Prometheus metrics at `/metrics`, for orchestrators and
-//! scrapers that do not speak gRPC. (gRPC health, `grpc.health.v1`, is
-//! served on the Flight port.)
+//! The HTTP port (`--http-listen`): the web console at `/`, the HTTP API
+//! at `/api/v1`, liveness at `/healthz`, readiness at `/readyz` and
+//! Prometheus metrics at `/metrics` — over TLS when the server has a
+//! certificate. (gRPC health, `grpc.health.v1`, is served on the Flight
+//! port.)
 
+pub mod api;
+mod console;
 pub(crate) mod rpc_layer;
+pub mod tls;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,6 +18,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -54,21 +60,40 @@ impl Lifecycle {
     }
 }
 
-/// Serves the HTTP endpoints on `listener` until `shutdown` resolves.
+/// Serves the HTTP port on `listener` until `shutdown` resolves: HTTPS
+/// when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
-    state: Arc<AppState>,
+    api: api::Api,
+    tls: Option<Arc<rustls::ServerConfig>>,
     lifecycle: Lifecycle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state((state, lifecycle));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state((Arc::clone(&api.state), lifecycle));
+    let app = probes
+        .merge(api::router(api))
+        .merge(console::router())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 type Shared = State<(Arc<AppState>, Lifecycle)>;
