@@ -4,15 +4,19 @@
 # real laker-server with pyarrow.flight and the Flight SQL clients. Installs
 # what the tests need (pyarrow, pytest, moto_server, fake-gcs-server, the ADBC
 # driver, polars, flightsql-dbapi/SQLAlchemy, DataFusion for Python,
-# tpchgen-cli, nbclient for the example notebook, and this repository's own
+# tpchgen-cli, nbclient for the example notebook, requests, openapi-spec-validator
+# and Playwright for the HTTP API and console tests, and this repository's own
 # `laker` Python package) into the virtualenv and Azurite (npm) into integration-tests/tools;
-# PostgreSQL and NATS JetStream are started (installed if missing) by scripts/services.sh.
+# PostgreSQL and NATS JetStream are started (installed if missing) by scripts/services.sh;
+# Chromium and chromium-driver (Debian's, for the console tests through Playwright)
+# are installed if missing by scripts/browser.sh.
 #
 #   scripts/test.sh            # everything
 #   CARGO_TARGET_DIR=…         # reuse a build directory
 #   LAKER_VENV=…               # virtualenv location (default: .venv)
 #   LAKER_TEST_POSTGRES_URL=…  # PostgreSQL for the catalog tests
 #                              # (default: postgres://postgres@127.0.0.1:5432/test)
+#   LAKER_CHROMIUM=…           # the browser the console tests drive (default: /usr/bin/chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +26,10 @@ venv="${LAKER_VENV:-$PWD/.venv}"
 
 echo "==> services: PostgreSQL and NATS JetStream on loopback"
 scripts/services.sh
+
+echo "==> browser: Chromium for the console tests"
+scripts/browser.sh
+export LAKER_CHROMIUM="${LAKER_CHROMIUM:-/usr/bin/chromium}"
 
 echo "==> building (debug)"
 cargo build --workspace --all-targets --locked

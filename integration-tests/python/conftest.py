@@ -1,7 +1,9 @@
 """Starts a real laker-server (``--demo``) on 127.0.0.1:0 for the Python tests.
 
 The server's JSON log lines are collected by a reader thread; the fixture
-waits for the ``listening`` event (readiness), never for a fixed time.
+waits for the ``listening`` event (readiness), never for a fixed time. The
+HTTP port (API, console, health) listens on 127.0.0.1:0 too unless a test
+passes its own ``--http-listen``.
 """
 
 from __future__ import annotations
@@ -31,10 +33,24 @@ class Server:
         self.lines: "queue.Queue[dict]" = queue.Queue()
         self.log: list[dict] = []
         self.addr: str | None = None
+        self._http_addr: str | None = None
 
     @property
     def url(self) -> str:
         return f"grpc://{self.addr}"
+
+    @property
+    def http_addr(self) -> str:
+        """host:port of the HTTP port, from its ``listening`` log event."""
+        if self._http_addr is None:
+            event = self.events(_is_http_listening, timeout=10)
+            self._http_addr = event["fields"]["addr"]
+        return self._http_addr
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP port (plain HTTP: servers without TLS)."""
+        return f"http://{self.http_addr}"
 
     def events(self, predicate, timeout: float = 30.0) -> dict:
         """Returns the first log event (past or future) matching ``predicate``."""
@@ -66,6 +82,12 @@ def cli_binary() -> str:
     return str(Path(_server_binary()).with_name("laker"))
 
 
+def _is_http_listening(event: dict) -> bool:
+    fields = event.get("fields", {})
+    message = fields.get("message", "")
+    return message.startswith("HTTP") and "listening" in message and "addr" in fields
+
+
 def _pump(stream, sink: "queue.Queue[dict]") -> None:
     for line in stream:
         line = line.strip()
@@ -87,6 +109,8 @@ def start_server(data_dir: Path, *extra: str, demo: bool = True) -> Server:
         "--log-format", "json",
         *extra,
     ]
+    if "--http-listen" not in extra:
+        args += ["--http-listen", "127.0.0.1:0"]
     if demo:
         args += ["--demo", "--demo-rows", str(DEMO_ROWS)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -132,6 +156,12 @@ def server(tmp_path_factory) -> Server:
         yield s
     finally:
         stop_server(s)
+
+
+@pytest.fixture(scope="session")
+def http_url(server: Server) -> str:
+    """Base URL of the shared server's HTTP port (``http://127.0.0.1:port``)."""
+    return server.http_url
 
 
 @pytest.fixture()
