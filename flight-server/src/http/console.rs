@@ -30,7 +30,7 @@ fn asset(name: &str) -> Response {
     let Some((_, bytes)) = ASSETS.iter().find(|(n, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such console file\n").into_response();
     };
-    let mut response = bytes.into_response();
+    let mut response = (*bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type(name)));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

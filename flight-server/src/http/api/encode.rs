@@ -93,7 +93,7 @@ impl Write for Sink {
 }
 
 enum Writer {
-    Arrow(arrow::ipc::writer::StreamWriter<Sink>),
+    Arrow(Box<arrow::ipc::writer::StreamWriter<Sink>>),
     Parquet(Box<ArrowWriter<Sink>>),
     Csv(arrow::csv::Writer<Sink>),
     Jsonl(arrow::json::LineDelimitedWriter<Sink>),
@@ -110,10 +110,10 @@ impl Encoder {
     pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
         let sink = Sink::default();
         let writer = match format {
-            Format::Arrow => Writer::Arrow(arrow::ipc::writer::StreamWriter::try_new(
+            Format::Arrow => Writer::Arrow(Box::new(arrow::ipc::writer::StreamWriter::try_new(
                 sink.clone(),
                 schema,
-            )?),
+            )?)),
             Format::Parquet => {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))

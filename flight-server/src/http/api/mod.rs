@@ -67,7 +67,7 @@ pub struct Endpoint {
     /// Path under the server root (`{name}` marks a path parameter).
     pub path: &'static str,
     /// Its operations.
-    pub operations: &'static [Operation],
+    pub operations: Vec<Operation>,
     /// Their handlers.
     pub handlers: MethodRouter<Api>,
 }
@@ -96,7 +96,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint {
             path: "/api/v1/login",
-            operations: &[with_body(
+            operations: vec![with_body(
                 op("post", "Sign in: a bearer token and the session cookies", &[]),
                 "{\"user\": \"…\", \"password\": \"… (or an API key)\"}",
             )],
@@ -104,7 +104,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/logout",
-            operations: &[Operation {
+            operations: vec![Operation {
                 ok: 204,
                 ..op("post", "End every token of the caller and clear the cookies", &[])
             }],
@@ -112,32 +112,32 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/session",
-            operations: &[op("get", "Who the caller is, its CSRF token and the Flight address", &[])],
+            operations: vec![op("get", "Who the caller is, its CSRF token and the Flight address", &[])],
             handlers: get(session::session),
         },
         Endpoint {
             path: "/api/v1/datasets",
-            operations: &[op("get", "The datasets the caller may discover", &["search"])],
+            operations: vec![op("get", "The datasets the caller may discover", &["search"])],
             handlers: get(datasets::list),
         },
         Endpoint {
             path: "/api/v1/datasets/{name}",
-            operations: &[op("get", "What the caller may see of a dataset", &[])],
+            operations: vec![op("get", "What the caller may see of a dataset", &[])],
             handlers: get(datasets::detail),
         },
         Endpoint {
             path: "/api/v1/datasets/{name}/preview",
-            operations: &[op("get", "The first rows as JSON, through the caller's grants", SLICE)],
+            operations: vec![op("get", "The first rows as JSON, through the caller's grants", SLICE)],
             handlers: get(datasets::preview),
         },
         Endpoint {
             path: "/api/v1/datasets/{name}/check",
-            operations: &[op("get", "A slice planned but not read: columns, version, estimates", SLICE)],
+            operations: vec![op("get", "A slice planned but not read: columns, version, estimates", SLICE)],
             handlers: get(download::check),
         },
         Endpoint {
             path: "/api/v1/datasets/{name}/download",
-            operations: &[Operation {
+            operations: vec![Operation {
                 media: "application/octet-stream",
                 ..op(
                     "get",
@@ -149,7 +149,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/access-requests",
-            operations: &[
+            operations: vec![
                 op("get", "The caller's access requests (admins: all=true)", &["all", "status"]),
                 Operation {
                     ok: 201,
@@ -163,7 +163,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/access-requests/{id}/approve",
-            operations: &[with_body(
+            operations: vec![with_body(
                 op("post", "Approve a request (admins): the read grant is created", &[]),
                 "{\"row_filter\"?: \"SQL\", \"column_masks\"?: {\"col\": \"hide\"}, \"note\"?: \"…\"}",
             )],
@@ -171,7 +171,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/access-requests/{id}/reject",
-            operations: &[with_body(
+            operations: vec![with_body(
                 op("post", "Reject a request (admins)", &[]),
                 "{\"note\"?: \"…\"}",
             )],
@@ -179,12 +179,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/admin/actions",
-            operations: &[op("get", "The administration actions and their bodies", &[])],
+            operations: vec![op("get", "The administration actions and their bodies", &[])],
             handlers: get(admin::list),
         },
         Endpoint {
             path: "/api/v1/admin/actions/{action}",
-            operations: &[with_body(
+            operations: vec![with_body(
                 op("post", "Run an administration action (as Flight DoAction)", &[]),
                 "the action's JSON body (GET /api/v1/admin/actions describes each)",
             )],
@@ -192,7 +192,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/usage",
-            operations: &[op(
+            operations: vec![op(
                 "get",
                 "Downloads per day, top datasets and users, failed logins",
                 &["from", "to", "dataset", "user"],
@@ -201,12 +201,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/audit",
-            operations: &[op("get", "The newest audit records (admins)", &["limit", "user", "dataset"])],
+            operations: vec![op("get", "The newest audit records (admins)", &["limit", "user", "dataset"])],
             handlers: get(usage::audit),
         },
         Endpoint {
             path: "/api/v1/openapi.json",
-            operations: &[op("get", "This document", &[])],
+            operations: vec![op("get", "This document", &[])],
             handlers: get(openapi::document),
         },
     ]

@@ -23,7 +23,7 @@ fn build(endpoints: &[Endpoint]) -> serde_json::Value {
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .collect();
-        for o in endpoint.operations {
+        for o in &endpoint.operations {
             let mut parameters: Vec<serde_json::Value> = path_params
                 .iter()
                 .map(|p| {
@@ -46,7 +46,7 @@ fn build(endpoints: &[Endpoint]) -> serde_json::Value {
                 "summary": o.summary,
                 "operationId": operation_id(o.method, endpoint.path),
                 "parameters": parameters,
-                "responses": {o.ok.to_string(): ok, "default": problem},
+                "responses": {o.ok.to_string(): ok, "default": problem.clone()},
             });
             if let Some(body) = o.body {
                 operation["requestBody"] = serde_json::json!({
