@@ -1,8 +1,9 @@
 //! `laker-bench`: generates TPC-H `lineitem` as Parquet, starts a
 //! laker-server and a plain pyarrow.flight server over the same files, and
 //! measures downloads against those baselines in the same run, with the
-//! Python (pyarrow.flight) and Rust (arrow-flight) clients. Every figure is
-//! the median of the runs and is printed with its ratio to its baseline.
+//! Python (pyarrow.flight) and Rust (arrow-flight) clients; and Laker's
+//! HTTP downloads against its own Flight DoGet. Every figure is the median
+//! of the runs and is printed with its ratio to its baseline.
 //!
 //! ```text
 //! cargo build --release --bins
@@ -11,6 +12,9 @@
 //! ```
 
 mod client;
+mod footer;
+mod http;
+mod http_downloads;
 mod procs;
 mod report;
 mod result;
@@ -247,6 +251,15 @@ async fn run(args: Args) -> Result<()> {
         "pyarrow.flight server",
         &pr,
     );
+
+    // Full download over HTTP (Arrow, Parquet) against Flight DoGet.
+    eprintln!("full download over HTTP …");
+    let http_addr = laker
+        .http_addr
+        .as_deref()
+        .ok_or("laker-server did not report its HTTP address")?;
+    let session = http::login(http_addr, "admin", ADMIN_PASSWORD).await?;
+    http_downloads::measure(&laker, &lt, &laker_full, &session, args.runs, &mut report).await?;
 
     // Selective download: 3 columns, ~10% of the rows; bytes read by each server.
     eprintln!("selective download …");

@@ -1,11 +1,13 @@
 //! The processes a benchmark run starts: a laker-server and the pyarrow
 //! baseline server, each waited on until it reports readiness; and what
-//! `/proc` says about them (peak memory, bytes read).
+//! `/proc` says about them (peak memory, memory sampled while something
+//! runs, bytes read).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crate::result::Result;
@@ -16,6 +18,8 @@ pub struct Proc {
     pub child: Child,
     /// Where it listens (`host:port`).
     pub addr: String,
+    /// Where its HTTP API listens (`host:port`; laker-server only).
+    pub http_addr: Option<String>,
 }
 
 impl Drop for Proc {
@@ -49,10 +53,53 @@ impl Proc {
         }
     }
 
+    /// Starts sampling resident memory every 10 ms, to learn the peak
+    /// while something runs (VmHWM covers the whole life of the process).
+    pub fn watch_rss(&self) -> RssWatch {
+        let pid = self.child.id();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak: u64 = 0;
+            loop {
+                let rss = proc_field(pid, "status", "VmRSS:").map_or(0, |kb| kb * 1024);
+                peak = peak.max(rss);
+                if stopped.load(Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        RssWatch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// Bytes the process has read through read syscalls (`rchar`): for a
     /// local lake, the bytes it read from the object store.
     pub fn bytes_read(&self) -> u64 {
         proc_field(self.child.id(), "io", "rchar:").unwrap_or(0)
+    }
+}
+
+/// Resident memory sampled until stopped (see [`Proc::watch_rss`]).
+pub struct RssWatch {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RssWatch {
+    /// Stops sampling; the largest resident memory seen, in bytes.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for RssWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -62,12 +109,13 @@ fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// Waits (up to `timeout`) for a line of `child`'s `stream` that `ready` accepts.
-fn wait_for(
+/// Waits (up to `timeout`) for `ready` to find what it looks for in the
+/// `lines` of a child's output (it sees every line, in order).
+fn wait_for<T: Send + 'static>(
     lines: impl BufRead + Send + 'static,
-    ready: impl Fn(&str) -> Option<String> + Send + 'static,
+    mut ready: impl FnMut(&str) -> Option<T> + Send + 'static,
     timeout: Duration,
-) -> Result<String> {
+) -> Result<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
@@ -82,12 +130,15 @@ fn wait_for(
         .map_err(|_| "a server did not report readiness in time".into())
 }
 
-/// Starts `laker-server` on 127.0.0.1:0 over `data_dir`.
+/// Starts `laker-server` over `data_dir`, its Flight and HTTP ports each on
+/// 127.0.0.1:0; waits until it has logged both addresses.
 pub fn laker_server(binary: &Path, data_dir: &Path, extra: &[String]) -> Result<Proc> {
     let mut child = Command::new(binary)
         .args(extra)
         .args([
             "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
             "127.0.0.1:0",
             "--log-format",
             "json",
@@ -101,16 +152,26 @@ pub fn laker_server(binary: &Path, data_dir: &Path, extra: &[String]) -> Result<
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
-    let addr = wait_for(
+    let (mut flight, mut http) = (None, None);
+    let (addr, http_addr) = wait_for(
         BufReader::new(stderr),
-        |line| {
+        move |line| {
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
-            (v["fields"]["message"] == "listening")
-                .then(|| v["fields"]["addr"].as_str().map(String::from))?
+            let addr = v["fields"]["addr"].as_str().map(String::from);
+            match v["fields"]["message"].as_str()? {
+                "listening" => flight = addr,
+                m if m.starts_with("HTTP console") => http = addr,
+                _ => {}
+            }
+            flight.clone().zip(http.clone())
         },
         Duration::from_secs(120),
     )?;
-    Ok(Proc { child, addr })
+    Ok(Proc {
+        child,
+        addr,
+        http_addr: Some(http_addr),
+    })
 }
 
 /// Creates the catalog's admin account.
@@ -147,6 +208,7 @@ pub fn pyarrow_server(python: &Path, script: &Path, data: &Path) -> Result<Proc>
     Ok(Proc {
         child,
         addr: format!("127.0.0.1:{port}"),
+        http_addr: None,
     })
 }
 

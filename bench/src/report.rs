@@ -23,6 +23,17 @@ fn mb(bytes: f64) -> f64 {
     bytes / 1e6
 }
 
+/// Bytes and rows per second of a download of `sizes` taking `secs`.
+fn rate(sizes: &serde_json::Value, secs: f64) -> String {
+    let rows = sizes["rows"].as_f64().unwrap_or(0.0);
+    let bytes = sizes["bytes"].as_f64().unwrap_or(0.0);
+    format!(
+        "{:.0} MB/s, {:.2} M rows/s ({secs:.2} s)",
+        mb(bytes) / secs.max(1e-9),
+        rows / 1e6 / secs.max(1e-9)
+    )
+}
+
 /// Collected figures.
 pub struct Report {
     header: String,
@@ -62,20 +73,25 @@ impl Report {
         baseline: &str,
         other: &[Duration],
     ) {
-        let rows = sizes["rows"].as_f64().unwrap_or(0.0);
-        let bytes = sizes["bytes"].as_f64().unwrap_or(0.0);
+        self.throughput_each(what, sizes, laker, baseline, sizes, other);
+    }
+
+    /// A download's throughput against a baseline's that sent the same rows
+    /// in another form: each rate from its own bytes, the ratio from the times.
+    pub fn throughput_each(
+        &mut self,
+        what: &str,
+        sizes: &serde_json::Value,
+        laker: &[Duration],
+        baseline: &str,
+        baseline_sizes: &serde_json::Value,
+        other: &[Duration],
+    ) {
         let (l, o) = (median(laker).as_secs_f64(), median(other).as_secs_f64());
-        let rate = |s: f64| {
-            format!(
-                "{:.0} MB/s, {:.2} M rows/s ({s:.2} s)",
-                mb(bytes) / s.max(1e-9),
-                rows / 1e6 / s.max(1e-9)
-            )
-        };
         self.rows.push([
             what.to_string(),
-            rate(l),
-            format!("{baseline}: {}", rate(o)),
+            rate(sizes, l),
+            format!("{baseline}: {}", rate(baseline_sizes, o)),
             format!("{:.2}×", o / l.max(1e-9)),
         ]);
     }
@@ -106,6 +122,20 @@ impl Report {
             format!("{:.0} MB", mb(laker as f64)),
             format!("pyarrow.flight server: {:.0} MB", mb(pyarrow as f64)),
             format!("{:.2}×", pyarrow as f64 / (laker as f64).max(1.0)),
+        ]);
+    }
+
+    /// Laker's peak resident memory (sampled) during its HTTP downloads and
+    /// during its Flight DoGet downloads of the same data.
+    pub fn http_memory(&mut self, http: u64, flight: u64) {
+        self.rows.push([
+            "Server peak RSS during the HTTP downloads (sampled every 10 ms)".into(),
+            format!("{:.0} MB", mb(http as f64)),
+            format!(
+                "during the Flight DoGet downloads: {:.0} MB",
+                mb(flight as f64)
+            ),
+            format!("{:.2}×", flight as f64 / (http as f64).max(1.0)),
         ]);
     }
 
