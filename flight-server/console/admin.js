@@ -6,7 +6,7 @@
 // admin-grants.js.
 
 import { api } from './api.js';
-import { field, fmtTime, h, parseJsonObject } from './dom.js';
+import { add, field, fmtTime, h, parseJsonObject } from './dom.js';
 import { actionButton, loader, panel } from './admin-kit.js';
 import { rolesPanel, usersPanel } from './admin-users.js';
 import { grantsPanel, onboardPanel } from './admin-grants.js';
@@ -32,7 +32,8 @@ export function render(main, ctx) {
     panels.grants.reload();
   });
   const sections = [panels.requests, panels.users, panels.roles, panels.grants, onboard];
-  main.append(
+  add(
+    main,
     h(
       'nav',
       { class: 'subnav', 'aria-label': 'Administration sections' },
@@ -42,7 +43,7 @@ export function render(main, ctx) {
         text: s.title,
         on: {
           click: () => {
-            s.el.scrollIntoView({ behavior: 'smooth', block: 'start' });
+            s.el.scrollIntoView({ block: 'start' });
             s.el.querySelector('h2')?.focus({ preventScroll: true });
           },
         },
@@ -123,7 +124,8 @@ function requestCard(r, list, afterDecision) {
     list.reload();
     return `Rejected request #${r.id}.`;
   }, list.report);
-  card.append(
+  add(
+    card,
     h('div', { class: 'decision' }, h('div', { class: 'form-grid' }, fields), h('div', { class: 'actions' }, approve, reject)),
     r.dataset ? null : h('p', { class: 'muted small', text: 'A data need: register or find the data, then grant it; reject with a note to close the request.' }),
   );

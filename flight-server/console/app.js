@@ -21,7 +21,7 @@ const statusEl = document.getElementById('status');
 let returnTo = '';
 
 /** Announces `message` in the page-wide status region. */
-export function announce(message) {
+function announce(message) {
   statusEl.textContent = '';
   // A fresh text node makes screen readers repeat identical messages.
   setTimeout(() => {
@@ -30,7 +30,7 @@ export function announce(message) {
 }
 
 /** Goes to `hash` (e.g. '#/datasets'); re-renders even if it is current. */
-export function navigate(hash) {
+function navigate(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
 }

@@ -5,7 +5,7 @@
 // for admins also the newest audit records (GET /api/v1/audit).
 
 import { api, errorText } from './api.js';
-import { fmtBytes, fmtNumber, fmtTime, h, replace, table } from './dom.js';
+import { add, fmtBytes, fmtNumber, fmtTime, h, replace, table } from './dom.js';
 import { barChart, columnChart } from './charts.js';
 
 const DAY_MS = 86_400_000;
@@ -41,7 +41,8 @@ export function render(main, ctx) {
   const charts = h('div', { id: 'usage-charts', class: 'chart-grid', 'aria-busy': 'true' });
   const records = admin ? h('div', { id: 'audit-records-body' }) : null;
 
-  main.append(
+  add(
+    main,
     h('h1', { text: 'Audit & usage' }),
     h('p', { class: 'muted', text: admin ? 'Usage of every principal.' : 'Your own downloads and calls.' }),
     form,
@@ -109,11 +110,11 @@ function perDay(rows, days, key) {
 function usageCharts(usage, days) {
   const top = (rows, key) => (rows || []).map((r) => ({ label: String(r[key] ?? ''), value: Number(r.downloads) || 0, bytes: Number(r.bytes) || 0 }));
   return [
-    columnChart({ id: 'usage-chart-downloads', title: 'Downloads per day', xLabel: 'Day (UTC)', yLabel: 'Downloads', data: perDay(usage.per_day, days, 'downloads'), format: fmtNumber, unit: ' downloads' }),
+    columnChart({ id: 'usage-chart-downloads', title: 'Downloads per day', xLabel: 'Day (UTC)', yLabel: 'Downloads', data: perDay(usage.per_day, days, 'downloads'), format: fmtNumber, unit: ' downloads', integer: true }),
     columnChart({ id: 'usage-chart-bytes', title: 'Bytes downloaded per day', xLabel: 'Day (UTC)', yLabel: 'Bytes', data: perDay(usage.per_day, days, 'bytes'), format: fmtBytes }),
     barChart({ id: 'usage-chart-top-datasets', title: 'Top datasets by downloads', xLabel: 'Downloads', yLabel: 'Dataset', data: top(usage.top_datasets, 'dataset'), format: fmtNumber, unit: ' downloads' }),
     barChart({ id: 'usage-chart-top-users', title: 'Top users by downloads', xLabel: 'Downloads', yLabel: 'User', data: top(usage.top_users, 'user'), format: fmtNumber, unit: ' downloads' }),
-    columnChart({ id: 'usage-chart-failed-logins', title: 'Failed sign-ins per day', xLabel: 'Day (UTC)', yLabel: 'Failed sign-ins', data: perDay(usage.failed_logins, days, 'count'), format: fmtNumber, unit: ' failures' }),
+    columnChart({ id: 'usage-chart-failed-logins', title: 'Failed sign-ins per day', xLabel: 'Day (UTC)', yLabel: 'Failed sign-ins', data: perDay(usage.failed_logins, days, 'count'), format: fmtNumber, unit: ' failures', integer: true }),
   ];
 }
 

@@ -59,9 +59,9 @@ function root(height, title, desc) {
 
 /**
  * Vertical columns, one per data point ({label, value}); `format` renders
- * values (axis ticks, tooltips, table).
+ * values (axis ticks, tooltips, table); `integer` for counts.
  */
-export function columnChart({ id, title, xLabel, yLabel, data, format = String, unit = '' }) {
+export function columnChart({ id, title, xLabel, yLabel, data, format = String, unit = '', integer = false }) {
   return figure({
     id, title, labelHeader: xLabel, valueHeader: yLabel, data, format,
     draw: () => {
@@ -75,7 +75,9 @@ export function columnChart({ id, title, xLabel, yLabel, data, format = String, 
       const el = root(H, title, `Total ${format(total)}${unit} over ${data.length} points; highest ${format(peak.value)}${unit} on ${peak.label}.`);
       const y = (v) => m.top + plotH - (v / max) * plotH;
       // Grid lines and y ticks.
-      for (const t of [0, max / 2, max]) {
+      // Counts get whole-number ticks only.
+      const ticks = [0, max / 2, max].filter((t) => !integer || Number.isInteger(t));
+      for (const t of ticks) {
         el.append(
           svg('line', { class: 'grid-line', x1: m.left, x2: W - m.right, y1: y(t), y2: y(t) }),
           svg('text', { class: 'tick', x: m.left - 6, y: y(t) + 4, 'text-anchor': 'end', text: format(t) }),
@@ -117,7 +119,7 @@ export function barChart({ id, title, xLabel, yLabel, data, format = String, uni
     id, title, labelHeader: yLabel, valueHeader: xLabel, data, format,
     draw: () => {
       const rowH = 26;
-      const m = { left: 170, right: 80, top: 8, bottom: 40 };
+      const m = { left: 170, right: 80, top: 24, bottom: 40 };
       const H = m.top + data.length * rowH + m.bottom;
       const plotW = W - m.left - m.right;
       const max = niceMax(Math.max(...data.map((d) => d.value)));
@@ -126,7 +128,7 @@ export function barChart({ id, title, xLabel, yLabel, data, format = String, uni
         const yTop = m.top + i * rowH;
         const width = (d.value / max) * plotW;
         el.append(
-          svg('text', { class: 'bar-label', x: m.left - 8, y: yTop + rowH / 2 + 4, 'text-anchor': 'end', text: truncate(d.label, 24) }, svg('title', { text: d.label })),
+          svg('text', { class: 'bar-label', x: m.left - 8, y: yTop + rowH / 2 + 4, 'text-anchor': 'end', text: truncate(d.label, 22) }, svg('title', { text: d.label })),
           svg(
             'rect',
             { class: 'bar', x: m.left, y: yTop + 4, width: Math.max(0, width).toFixed(2), height: rowH - 8, 'data-label': d.label, 'data-value': d.value },
@@ -141,7 +143,7 @@ export function barChart({ id, title, xLabel, yLabel, data, format = String, uni
         svg('text', { class: 'tick', x: m.left, y: axisY + 14, 'text-anchor': 'middle', text: format(0) }),
         svg('text', { class: 'tick', x: m.left + plotW, y: axisY + 14, 'text-anchor': 'middle', text: format(max) }),
         svg('text', { class: 'axis-title', x: m.left + plotW / 2, y: H - 6, 'text-anchor': 'middle', text: xLabel }),
-        svg('text', { class: 'axis-title', x: 8, y: m.top + 10, text: yLabel }),
+        svg('text', { class: 'axis-title', x: m.left - 8, y: 14, 'text-anchor': 'end', text: yLabel }),
       );
       return el;
     },

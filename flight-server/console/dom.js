@@ -51,6 +51,12 @@ function append(el, children) {
   }
 }
 
+/** Appends `children` (nodes, strings, nested arrays; null/false skipped). */
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 /** Replaces every child of `el` with `children`. */
 export function replace(el, ...children) {
   el.replaceChildren();
@@ -75,11 +81,6 @@ export function field(label, input, hint) {
     children.push(hintEl);
   }
   return { wrap: h('div', { class: 'field' }, children), input };
-}
-
-/** An error box (role="alert") showing `message`. */
-export function errorBox(message, attrs = {}) {
-  return h('p', { class: 'error', role: 'alert', ...attrs, text: message });
 }
 
 /** Sets (or clears, when message is empty) an inline message element. */

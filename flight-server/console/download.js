@@ -207,7 +207,13 @@ export function downloadWidget(doc, onSlice) {
     checkNow();
   });
   disable();
-  queueMicrotask(check);
+  // The preview of the whole dataset loads at once, beside the first check.
+  const initial = { columns: null, filter: '', limit: null };
+  previewed = JSON.stringify(initial);
+  queueMicrotask(() => {
+    onSlice(initial);
+    check();
+  });
 
   const id = (x) => x.id;
   return h(

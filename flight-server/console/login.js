@@ -14,7 +14,7 @@ export function render(main, ctx) {
     h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
   );
   const submit = h('button', { type: 'submit', id: 'login-submit', class: 'button-primary', text: 'Sign in' });
-  const error = h('p', { id: 'login-error', class: 'form-error', role: 'alert', 'aria-live': 'assertive' });
+  const error = h('p', { id: 'login-error', class: 'form-error', role: 'alert' });
   const form = h(
     'form',
     { id: 'login-form', class: 'login-form', novalidate: true },

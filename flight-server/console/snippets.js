@@ -53,7 +53,8 @@ export function pythonSnippet(slice) {
     '',
     'import laker',
     '',
-    `client = laker.connect(${py(slice.flightUrl)}, user=${py(slice.user)}, password=getpass.getpass("Laker password: "))`,
+    `client = laker.connect(${py(slice.flightUrl)}, user=${py(slice.user)},`,
+    '                       password=getpass.getpass("Laker password: "))',
   ];
   if (slice.format === 'jsonl') {
     lines.push(
