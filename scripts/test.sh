@@ -58,7 +58,8 @@ export LAKER_FAKE_GCS_SERVER
 cargo test --workspace --locked
 
 echo "==> python tests"
-LAKER_SERVER_BIN="$CARGO_TARGET_DIR/debug/laker-server" \
+# The console tests also regenerate the screenshots docs/console.md shows.
+LAKER_SERVER_BIN="$CARGO_TARGET_DIR/debug/laker-server" LAKER_SCREENSHOTS="$PWD/docs/console" \
   "$venv/bin/python" -m pytest integration-tests/python -q -p no:cacheprovider
 
 echo "==> benchmark smoke run (checks laker-bench works; no timings judged)"
