@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright,
+)
 
 # Longest wait for anything the console shows (a debug server scanning
 # demo.trips with a sort and a filter takes seconds, not minutes).
@@ -29,7 +31,8 @@ CHROMIUM_ARGS = [
 ]
 # What a deliberate 4xx answer (a refused filter, a dataset one may not see)
 # prints in the browser's console; nothing else is expected there.
-EXPECTED_NOISE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d\b")
+EXPECTED_NOISE = re.compile(
+    r"^Failed to load resource: the server responded with a status of 4\d\d\b")
 # Reports every Content-Security-Policy violation as a console error, so
 # none goes unnoticed (injected by the browser, exempt from the policy).
 REPORT_CSP_VIOLATIONS = """
@@ -124,11 +127,14 @@ def open_dataset(page: Page, name: str) -> None:
 
 
 def preview(page: Page) -> tuple[list[str], list[list[str]]]:
-    """The preview grid's column names and rows, as the text shown."""
+    """The preview grid's column names and rows, as the text shown, once
+    the newest preview asked for has been drawn."""
+    expect(page.locator("#preview-body")).to_have_attribute("aria-busy", "false")
     return page.evaluate("""() => {
       const grid = document.getElementById('preview-grid');
       const names = [...grid.querySelectorAll('thead .col-name')].map((e) => e.textContent);
-      const rows = [...grid.querySelectorAll('tbody tr')].map((r) => [...r.cells].map((c) => c.textContent));
+      const rows = [...grid.querySelectorAll('tbody tr')]
+        .map((r) => [...r.cells].map((c) => c.textContent));
       return [names, rows];
     }""")
 

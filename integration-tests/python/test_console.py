@@ -56,7 +56,8 @@ def test_sign_in_with_the_keyboard(browsing: Browsing):
         stops.append(page.evaluate("document.activeElement.id"))
         if stops[-1] == "login-user":
             break
-    assert [s for s in stops if s] == ["login-password", "login-submit", "skip-link", "login-user"], stops
+    expected = ["login-password", "login-submit", "skip-link", "login-user"]
+    assert [s for s in stops if s] == expected, stops
     page.keyboard.type("demo")
     page.keyboard.press("Tab")
     expect(page.locator("#login-password")).to_be_focused()
@@ -123,6 +124,8 @@ def test_search_preview_filter_and_download(server, browsing: Browsing, demo):
     page.locator("#format-select").select_option("csv")
     expect(link).to_have_attribute("href", download_href("demo.trips", "csv"))
     expect(status).to_have_text(re.compile(r"^✓ Valid"))
+    # The check that set the link asked for the slice's preview: wait for it.
+    expect(page.locator("#preview-body")).to_have_attribute("aria-busy", "false")
     expect(page.locator("#preview-grid thead .col-name")).to_have_text(COLUMNS)
     expect(page.locator("#preview-grid tbody tr")).to_have_count(50)
     page.locator("#preview-grid").scroll_into_view_if_needed()
