@@ -959,7 +959,7 @@ async fn authorisation_matrix_holds_for_http() {
                         .filter(|c| c["masked"] == true)
                         .map(|c| c["name"].as_str().unwrap())
                         .collect();
-                    let want: Vec<&str> = match (principal, *dataset) {
+                    let want: Vec<&str> = match (principal, dataset) {
                         ("eu_analyst", "sales.orders") | ("us_analyst", "sales.targets") => vec![],
                         ("eu_analyst" | "us_analyst", _) => vec!["email"],
                         ("auditor", _) => vec!["owner", "amount"],
