@@ -395,9 +395,9 @@ pub async fn start(
                 .local_addr()
                 .map_err(start_err("cannot listen on the HTTP port"))?;
             let tls = match (&config.tls_cert, &config.tls_key) {
-                (Some(cert), Some(key)) => Some(
-                    crate::http::tls::server_config(cert, key).map_err(start_err("HTTPS"))?,
-                ),
+                (Some(cert), Some(key)) => {
+                    Some(crate::http::tls::server_config(cert, key).map_err(start_err("HTTPS"))?)
+                }
                 _ => None,
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
@@ -485,7 +485,11 @@ fn flight_url(config: &ServerConfig, addr: SocketAddr) -> String {
     {
         return url;
     }
-    let scheme = if config.tls_cert.is_some() { "grpc+tls" } else { "grpc" };
+    let scheme = if config.tls_cert.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

@@ -107,7 +107,7 @@ def test_deployment_runs_unprivileged_with_probes_and_secrets():
 
 def http_addr(server) -> str:
     event = server.events(
-        lambda e: e.get("fields", {}).get("message") == "HTTP health and metrics listening",
+        lambda e: e.get("fields", {}).get("message") == "HTTP console, API, health and metrics listening",
         timeout=10,
     )
     return event["fields"]["addr"]

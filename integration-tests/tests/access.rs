@@ -892,8 +892,17 @@ async fn authorisation_matrix_holds_for_http() {
             .await
             .unwrap();
         let bearer = format!("Bearer {}", login["token"].as_str().unwrap());
-        let get = |path: String| http.get(format!("{base}{path}")).header("authorization", &bearer);
-        let listed: serde_json::Value = get("/datasets".into()).send().await.unwrap().json().await.unwrap();
+        let get = |path: String| {
+            http.get(format!("{base}{path}"))
+                .header("authorization", &bearer)
+        };
+        let listed: serde_json::Value = get("/datasets".into())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let listed: BTreeSet<String> = listed["datasets"]
             .as_array()
             .unwrap()
@@ -908,10 +917,12 @@ async fn authorisation_matrix_holds_for_http() {
             .collect();
         assert_eq!(listed, discoverable, "{principal} lists");
         for dataset in DATASETS {
-            let response = get(format!("/datasets/{dataset}/download?format=arrow&order_by=id"))
-                .send()
-                .await
-                .unwrap();
+            let response = get(format!(
+                "/datasets/{dataset}/download?format=arrow&order_by=id"
+            ))
+            .send()
+            .await
+            .unwrap();
             let code = response.status().as_u16();
             let body = response.bytes().await.unwrap();
             match expected(principal, dataset) {
@@ -922,36 +933,53 @@ async fn authorisation_matrix_holds_for_http() {
                     let schema = reader.schema();
                     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
                     let batch = concat_batches(&schema, &batches).unwrap();
-                    assert_eq!(column_names(&batch), columns, "{principal} {dataset} columns");
+                    assert_eq!(
+                        column_names(&batch),
+                        columns,
+                        "{principal} {dataset} columns"
+                    );
                     assert_eq!(
                         id_values(&batch),
                         ids.iter().copied().collect::<Vec<_>>(),
                         "{principal} {dataset} rows"
                     );
                     check_values(principal, dataset, &batch);
-                    let preview: serde_json::Value = get(format!("/datasets/{dataset}/preview?order_by=id"))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let preview: serde_json::Value =
+                        get(format!("/datasets/{dataset}/preview?order_by=id"))
+                            .send()
+                            .await
+                            .unwrap()
+                            .json()
+                            .await
+                            .unwrap();
                     let previewed: Vec<i64> = preview["rows"]
                         .as_array()
                         .unwrap()
                         .iter()
                         .map(|r| r["id"].as_i64().unwrap())
                         .collect();
-                    assert_eq!(previewed, id_values(&batch), "{principal} {dataset} preview");
-                    let described: serde_json::Value =
-                        get(format!("/datasets/{dataset}")).send().await.unwrap().json().await.unwrap();
+                    assert_eq!(
+                        previewed,
+                        id_values(&batch),
+                        "{principal} {dataset} preview"
+                    );
+                    let described: serde_json::Value = get(format!("/datasets/{dataset}"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
                     let described_columns: Vec<&str> = described["schema"]
                         .as_array()
                         .unwrap()
                         .iter()
                         .map(|c| c["name"].as_str().unwrap())
                         .collect();
-                    assert_eq!(described_columns, columns, "{principal} {dataset} described");
+                    assert_eq!(
+                        described_columns, columns,
+                        "{principal} {dataset} described"
+                    );
                     let masked: Vec<&str> = described["schema"]
                         .as_array()
                         .unwrap()
@@ -979,7 +1007,10 @@ async fn authorisation_matrix_holds_for_http() {
                     let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     assert_eq!(problem["detail"], format!("dataset '{dataset}' not found"));
                     for path in ["", "/preview"] {
-                        let r = get(format!("/datasets/{dataset}{path}")).send().await.unwrap();
+                        let r = get(format!("/datasets/{dataset}{path}"))
+                            .send()
+                            .await
+                            .unwrap();
                         assert_eq!(r.status().as_u16(), 404, "{principal} {dataset}{path}");
                     }
                 }

@@ -331,8 +331,8 @@ async fn usage_summary_and_recent_audit() {
     use laker_catalog::usage::UsageFilter;
     const DAY: i64 = 86_400_000;
     for (c, _guard) in catalogs().await {
-        let record = |time: i64, who: &str, action: &str, dataset: &str, outcome: &str| {
-            AuditRecord {
+        let record =
+            |time: i64, who: &str, action: &str, dataset: &str, outcome: &str| AuditRecord {
                 time,
                 principal: who.into(),
                 action: action.into(),
@@ -341,14 +341,19 @@ async fn usage_summary_and_recent_audit() {
                 bytes: 100,
                 outcome: outcome.into(),
                 ..AuditRecord::default()
-            }
-        };
+            };
         c.insert_audit(&[
             record(DAY + 1, "alice", "DoGet", "demo.trips", "ok"),
             record(DAY + 2, "alice", "HTTP:download", "demo.trips", "ok"),
             record(DAY + 3, "bob", "DoGet", "demo.trips,demo.zones", "ok"),
             record(2 * DAY + 1, "bob", "DoGet", "demo.zones", "ok"),
-            record(2 * DAY + 2, "bob", "HTTP:download", "demo.zones", "cancelled"),
+            record(
+                2 * DAY + 2,
+                "bob",
+                "HTTP:download",
+                "demo.zones",
+                "cancelled",
+            ),
             record(2 * DAY + 3, "mallory", "Handshake", "", "unauthenticated"),
             record(2 * DAY + 4, "mallory", "HTTP:login", "", "unauthenticated"),
             record(9 * DAY, "alice", "DoGet", "demo.trips", "ok"),
@@ -361,11 +366,23 @@ async fn usage_summary_and_recent_audit() {
             ..UsageFilter::default()
         };
         let s = c.usage_summary(&all).await.unwrap();
-        let days: Vec<_> = s.per_day.iter().map(|d| (d.day, d.downloads, d.bytes)).collect();
+        let days: Vec<_> = s
+            .per_day
+            .iter()
+            .map(|d| (d.day, d.downloads, d.bytes))
+            .collect();
         assert_eq!(days, vec![(1, 3, 300), (2, 1, 100)], "{:?}", c.backend());
-        let top: Vec<_> = s.top_datasets.iter().map(|r| (r.name.as_str(), r.downloads)).collect();
+        let top: Vec<_> = s
+            .top_datasets
+            .iter()
+            .map(|r| (r.name.as_str(), r.downloads))
+            .collect();
         assert_eq!(top, vec![("demo.trips", 3), ("demo.zones", 2)]);
-        let users: Vec<_> = s.top_users.iter().map(|r| (r.name.as_str(), r.downloads)).collect();
+        let users: Vec<_> = s
+            .top_users
+            .iter()
+            .map(|r| (r.name.as_str(), r.downloads))
+            .collect();
         assert_eq!(users, vec![("alice", 2), ("bob", 2)]);
         assert_eq!(s.failed_logins, vec![(2, 2)]);
 
@@ -387,8 +404,15 @@ async fn usage_summary_and_recent_audit() {
         let recent = c.recent_audit(3, None, None).await.unwrap();
         assert_eq!(recent.len(), 3);
         assert_eq!(recent[0].1.time, 9 * DAY, "newest first");
-        let zones = c.recent_audit(10, Some("bob"), Some("demo.zones")).await.unwrap();
-        assert_eq!(zones.len(), 3, "a record naming several datasets matches each");
+        let zones = c
+            .recent_audit(10, Some("bob"), Some("demo.zones"))
+            .await
+            .unwrap();
+        assert_eq!(
+            zones.len(),
+            3,
+            "a record naming several datasets matches each"
+        );
         let none = c.recent_audit(10, None, Some("demo.zone")).await.unwrap();
         assert!(none.is_empty(), "dataset names match whole");
     }

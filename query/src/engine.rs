@@ -416,7 +416,8 @@ impl DownloadPlan {
     /// Estimated rows and bytes (exact or not) from statistics, where
     /// they are known; nothing is scanned.
     pub fn estimate(&self) -> (Option<u64>, Option<u64>) {
-        let Ok(stats) = StatisticsContext::new().compute(self.plan.as_ref(), &StatisticsArgs::new())
+        let Ok(stats) =
+            StatisticsContext::new().compute(self.plan.as_ref(), &StatisticsArgs::new())
         else {
             return (None, None);
         };

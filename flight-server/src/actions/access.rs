@@ -143,7 +143,9 @@ pub(crate) async fn role_member(
     if add {
         catalog.add_role_member(&req.role, &req.principal).await?;
     } else {
-        catalog.remove_role_member(&req.role, &req.principal).await?;
+        catalog
+            .remove_role_member(&req.role, &req.principal)
+            .await?;
     }
     role_json(state, &req.role).await
 }

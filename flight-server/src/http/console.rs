@@ -32,11 +32,23 @@ fn asset(name: &str) -> Response {
     };
     let mut response = (*bytes).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type(name)));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media_type(name)),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -80,7 +92,10 @@ mod tests {
     fn every_module_imported_is_embedded() {
         for (name, bytes) in ASSETS.iter().filter(|(n, _)| n.ends_with(".js")) {
             let source = std::str::from_utf8(bytes).unwrap();
-            for line in source.lines().filter(|l| l.trim_start().starts_with("import ")) {
+            for line in source
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import "))
+            {
                 let Some(start) = line.find("'./").or_else(|| line.find("\"./")) else {
                     continue;
                 };

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow_flight::Action;
 use tonic::Status;
 
-use crate::actions::{self, MAX_BODY_BYTES};
 use super::call::Call;
+use crate::actions::{self, MAX_BODY_BYTES};
 use crate::sql;
 use crate::state::AppState;
 

@@ -22,10 +22,10 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::actions;
 use crate::state::AppState;
 use crate::stream::FlightDataStream;
 use crate::wire::body::FrameStream;
-use crate::actions;
 use call::Call;
 
 /// gRPC path of the Handshake RPC (the only Flight RPC callable without a token).

@@ -81,7 +81,10 @@ pub async fn create(
         Ok(api.state.catalog.create_access_request(&new).await?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(created).unwrap_or_default())))
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(created).unwrap_or_default()),
+    ))
 }
 
 /// `GET /api/v1/access-requests[?all=true&status=…]`.
@@ -157,7 +160,11 @@ async fn decide(
     })
     .to_string();
     let asked = Asked {
-        operation: if approve { "approve_access" } else { "reject_access" },
+        operation: if approve {
+            "approve_access"
+        } else {
+            "reject_access"
+        },
         detail: &detail,
         ..Asked::default()
     };

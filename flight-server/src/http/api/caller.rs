@@ -146,8 +146,14 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name() {
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; laker_csrf=xyz"));
-        headers.append(header::COOKIE, HeaderValue::from_static("laker_session=tok"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; laker_csrf=xyz"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("laker_session=tok"),
+        );
         assert_eq!(cookie(&headers, "laker_session"), Some("tok"));
         assert_eq!(cookie(&headers, "laker_csrf"), Some("xyz"));
         assert_eq!(cookie(&headers, "laker"), None);

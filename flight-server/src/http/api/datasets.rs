@@ -4,6 +4,8 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use laker_auth::Principal;
 
@@ -83,7 +85,7 @@ pub async fn preview(
     caller: Caller,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Response, Problem> {
     let params = Params::parse(query.as_deref(), SLICE)?;
     let limit = params.number::<u64>("limit")?.unwrap_or(PREVIEW_ROWS);
     if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
@@ -104,7 +106,7 @@ pub async fn preview(
         preview_rows(&api.state, &caller.principal, &spec).await
     })
     .await?;
-    Ok(Json(rows))
+    Ok(([(header::CONTENT_TYPE, "application/json")], rows).into_response())
 }
 
 /// Plans and runs a preview, holding a download's admission while it runs.
@@ -112,14 +114,17 @@ async fn preview_rows(
     state: &AppState,
     principal: &Principal,
     spec: &CheckedSpec,
-) -> Result<serde_json::Value> {
+) -> Result<String> {
     let admitted = state.admission.download(&principal.name)?;
     let Planned { plan, .. } = download::plan(state, principal, spec, false).await?;
     let schema = plan.schema();
     let task = admitted.memory().task_context(plan.task_context())?;
     let parallel = state.admission.limits().parallel_reads;
     let mut batches = plan.execute(None, task, parallel)?;
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    // Every column in every row, nulls included, in the schema's order.
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
     let mut truncated = false;
     while let Some(batch) = batches.next().await {
         writer
@@ -133,22 +138,19 @@ async fn preview_rows(
     writer
         .finish()
         .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?;
-    let bytes = writer.into_inner();
-    let rows: serde_json::Value = if bytes.is_empty() {
-        serde_json::Value::Array(Vec::new())
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?
-    };
+    let rows = String::from_utf8(writer.into_inner())
+        .map_err(|e| Error::Internal(format!("encoding preview rows failed: {e}")))?;
     let columns: Vec<_> = schema
         .fields()
         .iter()
         .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
         .collect();
-    Ok(serde_json::json!({
-        "columns": columns,
-        "rows": rows,
-        "limit": spec.spec().limit,
-        "truncated": truncated,
-    }))
+    // The rows are spliced in as encoded, keeping each object's keys in
+    // the columns' order.
+    Ok(format!(
+        r#"{{"columns":{},"rows":{},"limit":{},"truncated":{truncated}}}"#,
+        serde_json::Value::from(columns),
+        if rows.is_empty() { "[]" } else { &rows },
+        spec.spec().limit.unwrap_or_default(),
+    ))
 }

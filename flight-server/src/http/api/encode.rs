@@ -38,16 +38,17 @@ impl Format {
             Some("parquet") => Ok(Self::Parquet),
             Some("jsonl" | "ndjson") => Ok(Self::Jsonl),
             Some("arrow" | "ipc") => Ok(Self::Arrow),
-            Some(_) => Err(Problem::invalid(
-                "parameter 'format' must be one of: csv, parquet, jsonl, arrow",
-            )),
+            Some(other) => Err(Problem::invalid(format!(
+                "parameter 'format' must be one of: csv, parquet, jsonl, arrow (got '{}')",
+                other.chars().take(32).collect::<String>()
+            ))),
         }
     }
 
     /// The file name extension.
     pub fn extension(self) -> &'static str {
         match self {
-            Self::Arrow => "arrows",
+            Self::Arrow => "arrow",
             Self::Parquet => "parquet",
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
@@ -95,7 +96,7 @@ impl Write for Sink {
 enum Writer {
     Arrow(Box<arrow::ipc::writer::StreamWriter<Sink>>),
     Parquet(Box<ArrowWriter<Sink>>),
-    Csv(arrow::csv::Writer<Sink>),
+    Csv(Box<arrow::csv::Writer<Sink>>),
     Jsonl(arrow::json::LineDelimitedWriter<Sink>),
 }
 
@@ -122,11 +123,11 @@ impl Encoder {
                     .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
                 Writer::Parquet(Box::new(writer))
             }
-            Format::Csv => Writer::Csv(
+            Format::Csv => Writer::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(sink.clone()),
-            ),
+            )),
             Format::Jsonl => Writer::Jsonl(arrow::json::LineDelimitedWriter::new(sink.clone())),
         };
         Ok(Self {
@@ -217,8 +218,8 @@ mod tests {
         assert_eq!(rows, 4);
 
         let parquet = Bytes::from(encode(Format::Parquet));
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 1024)
-            .unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 1024).unwrap();
         let batches: Vec<_> = reader.map(Result::unwrap).collect();
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         assert_eq!(rows, 4);

@@ -74,7 +74,11 @@ pub struct Endpoint {
 
 const JSON: &str = "application/json";
 
-const fn op(method: &'static str, summary: &'static str, query: &'static [&'static str]) -> Operation {
+const fn op(
+    method: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+) -> Operation {
     Operation {
         method,
         summary,
@@ -97,7 +101,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             path: "/api/v1/login",
             operations: vec![with_body(
-                op("post", "Sign in: a bearer token and the session cookies", &[]),
+                op(
+                    "post",
+                    "Sign in: a bearer token and the session cookies",
+                    &[],
+                ),
                 "{\"user\": \"…\", \"password\": \"… (or an API key)\"}",
             )],
             handlers: post(session::login),
@@ -106,18 +114,30 @@ pub fn endpoints() -> Vec<Endpoint> {
             path: "/api/v1/logout",
             operations: vec![Operation {
                 ok: 204,
-                ..op("post", "End every token of the caller and clear the cookies", &[])
+                ..op(
+                    "post",
+                    "End every token of the caller and clear the cookies",
+                    &[],
+                )
             }],
             handlers: post(session::logout),
         },
         Endpoint {
             path: "/api/v1/session",
-            operations: vec![op("get", "Who the caller is, its CSRF token and the Flight address", &[])],
+            operations: vec![op(
+                "get",
+                "Who the caller is, its CSRF token and the Flight address",
+                &[],
+            )],
             handlers: get(session::session),
         },
         Endpoint {
             path: "/api/v1/datasets",
-            operations: vec![op("get", "The datasets the caller may discover", &["search"])],
+            operations: vec![op(
+                "get",
+                "The datasets the caller may discover",
+                &["search"],
+            )],
             handlers: get(datasets::list),
         },
         Endpoint {
@@ -127,12 +147,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/datasets/{name}/preview",
-            operations: vec![op("get", "The first rows as JSON, through the caller's grants", SLICE)],
+            operations: vec![op(
+                "get",
+                "The first rows as JSON, through the caller's grants",
+                SLICE,
+            )],
             handlers: get(datasets::preview),
         },
         Endpoint {
             path: "/api/v1/datasets/{name}/check",
-            operations: vec![op("get", "A slice planned but not read: columns, version, estimates", SLICE)],
+            operations: vec![op(
+                "get",
+                "A slice planned but not read: columns, version, estimates",
+                SLICE,
+            )],
             handlers: get(download::check),
         },
         Endpoint {
@@ -142,7 +170,9 @@ pub fn endpoints() -> Vec<Endpoint> {
                 ..op(
                     "get",
                     "A slice as a file (csv, parquet, jsonl or arrow), streamed",
-                    &["columns", "filter", "limit", "order_by", "version", "as_of", "format"],
+                    &[
+                        "columns", "filter", "limit", "order_by", "version", "as_of", "format",
+                    ],
                 )
             }],
             handlers: get(download::download),
@@ -150,11 +180,19 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             path: "/api/v1/access-requests",
             operations: vec![
-                op("get", "The caller's access requests (admins: all=true)", &["all", "status"]),
+                op(
+                    "get",
+                    "The caller's access requests (admins: all=true)",
+                    &["all", "status"],
+                ),
                 Operation {
                     ok: 201,
                     ..with_body(
-                        op("post", "Ask for read access to a dataset, or describe a need", &[]),
+                        op(
+                            "post",
+                            "Ask for read access to a dataset, or describe a need",
+                            &[],
+                        ),
                         "{\"dataset\"?: \"ns.name\", \"need\"?: \"…\", \"reason\": \"…\"}",
                     )
                 },
@@ -164,7 +202,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             path: "/api/v1/access-requests/{id}/approve",
             operations: vec![with_body(
-                op("post", "Approve a request (admins): the read grant is created", &[]),
+                op(
+                    "post",
+                    "Approve a request (admins): the read grant is created",
+                    &[],
+                ),
                 "{\"row_filter\"?: \"SQL\", \"column_masks\"?: {\"col\": \"hide\"}, \"note\"?: \"…\"}",
             )],
             handlers: post(access_requests::approve),
@@ -179,13 +221,21 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/admin/actions",
-            operations: vec![op("get", "The administration actions and their bodies", &[])],
+            operations: vec![op(
+                "get",
+                "The administration actions and their bodies",
+                &[],
+            )],
             handlers: get(admin::list),
         },
         Endpoint {
             path: "/api/v1/admin/actions/{action}",
             operations: vec![with_body(
-                op("post", "Run an administration action (as Flight DoAction)", &[]),
+                op(
+                    "post",
+                    "Run an administration action (as Flight DoAction)",
+                    &[],
+                ),
                 "the action's JSON body (GET /api/v1/admin/actions describes each)",
             )],
             handlers: post(admin::run),
@@ -201,7 +251,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/audit",
-            operations: vec![op("get", "The newest audit records (admins)", &["limit", "user", "dataset"])],
+            operations: vec![op(
+                "get",
+                "The newest audit records (admins)",
+                &["limit", "user", "dataset"],
+            )],
             handlers: get(usage::audit),
         },
         Endpoint {
@@ -235,5 +289,6 @@ async fn unknown() -> Problem {
 
 /// Parses a JSON request body, naming what it is for on failure.
 fn json_body<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|e| Problem::invalid(format!("{what}: invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::invalid(format!("{what}: invalid JSON body: {e}")))
 }

@@ -116,7 +116,13 @@ mod tests {
         let preview = &paths["/api/v1/datasets/{name}/preview"]["get"];
         assert_eq!(preview["parameters"][0]["name"], "name");
         assert_eq!(preview["parameters"][0]["in"], "path");
-        assert!(preview["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "filter"));
+        assert!(
+            preview["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "filter")
+        );
         let mut ids: Vec<_> = paths
             .values()
             .flat_map(|item| item.as_object().unwrap().values())
@@ -126,6 +132,9 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n, "operation ids are unique");
-        assert_eq!(paths["/api/v1/access-requests"]["post"]["responses"]["201"]["description"], "Success");
+        assert_eq!(
+            paths["/api/v1/access-requests"]["post"]["responses"]["201"]["description"],
+            "Success"
+        );
     }
 }

@@ -42,7 +42,9 @@ impl Params {
                 }));
             }
             if params.insert(key.to_string(), value.into_owned()).is_some() {
-                return Err(Problem::invalid(format!("parameter '{key}' is given twice")));
+                return Err(Problem::invalid(format!(
+                    "parameter '{key}' is given twice"
+                )));
             }
         }
         Ok(Self(params))
@@ -50,7 +52,10 @@ impl Params {
 
     /// A text parameter; empty counts as absent.
     pub fn text(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// A number parameter.
@@ -115,12 +120,18 @@ mod tests {
         assert_eq!(spec.spec().limit, Some(5));
 
         let e = Params::parse(Some("colums=a"), SLICE).unwrap_err();
-        assert!(format!("{e:?}").contains("unknown parameter 'colums'"), "{e:?}");
+        assert!(
+            format!("{e:?}").contains("unknown parameter 'colums'"),
+            "{e:?}"
+        );
         let e = Params::parse(Some("limit=1&limit=2"), SLICE).unwrap_err();
         assert!(format!("{e:?}").contains("given twice"), "{e:?}");
         let p = Params::parse(Some("limit=ten"), SLICE).unwrap();
         let e = p.number::<u64>("limit").unwrap_err();
-        assert!(format!("{e:?}").contains("'limit' must be a whole number"), "{e:?}");
+        assert!(
+            format!("{e:?}").contains("'limit' must be a whole number"),
+            "{e:?}"
+        );
         let e = Params::parse(Some("x=1"), &[]).unwrap_err();
         assert!(format!("{e:?}").contains("takes none"), "{e:?}");
     }

@@ -35,7 +35,8 @@ pub async fn login(
 ) -> Result<Response, Problem> {
     let body: Login = json_body("login", &body)?;
     let user: String = body.user.chars().take(128).collect();
-    let call = AuditedCall::from_source(Some(peer.ip()), &user, "HTTP:login").begin(&api.state.audit);
+    let call =
+        AuditedCall::from_source(Some(peer.ip()), &user, "HTTP:login").begin(&api.state.audit);
     let creds = BasicCredentials {
         username: body.user,
         password: body.password,
@@ -54,7 +55,13 @@ pub async fn login(
     let admin = is_admin(&api, &principal).await;
     let csrf = csrf_token(&token.token);
     let cookies = [
-        session_cookie(&api, SESSION_COOKIE, &token.token, true, Some(token.expires_at)),
+        session_cookie(
+            &api,
+            SESSION_COOKIE,
+            &token.token,
+            true,
+            Some(token.expires_at),
+        ),
         session_cookie(&api, CSRF_COOKIE, &csrf, false, Some(token.expires_at)),
     ];
     let mut response = Json(serde_json::json!({
@@ -136,8 +143,11 @@ fn session_cookie(
     if api.secure {
         cookie.push_str("; Secure");
     }
-    HeaderValue::from_str(&cookie)
-        .map_err(|_| Problem::from(Error::Internal("session cookie is not a valid header".into())))
+    HeaderValue::from_str(&cookie).map_err(|_| {
+        Problem::from(Error::Internal(
+            "session cookie is not a valid header".into(),
+        ))
+    })
 }
 
 /// The expiry (`exp`, unix seconds) of a token already verified.
