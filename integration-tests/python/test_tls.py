@@ -141,3 +141,32 @@ def test_plaintext_clients_cannot_talk_to_a_tls_server(tls_server):
     with pytest.raises(fl.FlightError):
         client.authenticate_basic_token("demo", "demo", options=fl.FlightCallOptions(timeout=20))
     client.close()
+
+
+def test_http_api_and_console_over_tls(tls_server, pki, tmp_path):
+    """The HTTP port serves HTTPS with the server's certificate: the session
+    cookies are marked Secure, the token works, and plain HTTP is not served."""
+    import requests
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki["ca"].pem)
+    base = f"https://{tls_server.http_addr}"
+    r = requests.post(f"{base}/api/v1/login", json={"user": "demo", "password": "demo"},
+                      verify=str(ca), timeout=30)
+    assert r.status_code == 200, r.text
+    cookies = r.headers["Set-Cookie"]
+    assert "laker_session=" in cookies and "HttpOnly" in cookies
+    assert cookies.count("Secure") == 2, cookies
+    token = r.json()["token"]
+    me = requests.get(f"{base}/api/v1/session", headers={"Authorization": f"Bearer {token}"},
+                      verify=str(ca), timeout=30)
+    assert me.status_code == 200 and me.json()["user"] == "demo"
+    assert me.json()["flight_url"] == f"grpc+tls://{tls_server.addr}"
+    page = requests.get(f"{base}/", verify=str(ca), timeout=30)
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    # A client that does not trust the CA is refused at the handshake.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{base}/healthz", timeout=30)
+    # Plain HTTP on the TLS port gets no answer.
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://{tls_server.http_addr}/healthz", timeout=10)
