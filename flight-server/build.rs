@@ -1,11 +1,12 @@
-//! Embeds the web console (`console/`: HTML, JavaScript modules, CSS, icons)
-//! in the binary: writes the table of its files for `src/http/console.rs`.
+//! Embeds the web console (`clients/console/`: HTML, JavaScript modules,
+//! CSS, icons) in the binary: writes the table of its files for
+//! `src/http/console.rs`.
 
 use std::fmt::Write;
 use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/console");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir)? {

@@ -14,7 +14,7 @@ use laker_catalog::{
 use laker_query::{TableError, TableResolver};
 use serde::Deserialize;
 
-use super::{NameOnly, dataset_json};
+use super::record::{NameOnly, dataset_json, schema_json};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -333,7 +333,7 @@ fn unreadable(dataset: &Dataset) -> impl FnOnce(TableError) -> Error + '_ {
 
 fn with_schema(dataset: &Dataset, schema: &SchemaRef) -> serde_json::Value {
     let mut json = dataset_json(dataset);
-    json["schema"] = super::describe::schema_json(schema);
+    json["schema"] = schema_json(schema);
     json
 }
 

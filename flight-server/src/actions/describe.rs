@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::stats::Precision;
 use datafusion::datasource::listing::ListingTable;
@@ -16,7 +15,7 @@ use laker_auth::{Action, Principal};
 use laker_query::deltalake::DeltaTable;
 
 use super::delta_stats;
-use super::{NameOnly, dataset_json};
+use super::record::{NameOnly, dataset_json, schema_json};
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -134,23 +133,6 @@ async fn describe_restricted(
         "withheld": "your grants filter rows or mask columns of this dataset",
     });
     Ok(json)
-}
-
-/// The schema as a list of `{name, type, nullable, masked}`.
-pub(crate) fn schema_json(schema: &SchemaRef) -> serde_json::Value {
-    schema
-        .fields()
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "name": f.name(),
-                "type": f.data_type().to_string(),
-                "nullable": f.is_nullable(),
-                "masked": false,
-            })
-        })
-        .collect::<Vec<_>>()
-        .into()
 }
 
 /// `{"value": n, "exact": bool}`, or null when unknown.

@@ -12,6 +12,7 @@ mod describe;
 mod namespaces;
 mod onboard;
 mod principals;
+mod record;
 mod tokens;
 mod users;
 
@@ -19,7 +20,6 @@ use std::sync::Arc;
 
 use arrow_flight::{Action, ActionType};
 use laker_auth::Principal;
-use laker_catalog::{Dataset, DatasetName};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -272,34 +272,4 @@ fn parse<T: DeserializeOwned>(action: &str, body: &[u8]) -> Result<T> {
     };
     serde_json::from_slice(body)
         .map_err(|e| Error::InvalidArgument(format!("{action}: invalid body: {e}")))
-}
-
-/// Body of actions that name one dataset.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NameOnly {
-    name: String,
-}
-
-impl NameOnly {
-    fn dataset(&self) -> Result<DatasetName> {
-        DatasetName::parse(&self.name).map_err(Error::from)
-    }
-}
-
-/// The catalog record of a dataset as JSON.
-pub(crate) fn dataset_json(d: &Dataset) -> serde_json::Value {
-    serde_json::json!({
-        "name": d.name.to_string(),
-        "description": d.description,
-        "tags": d.tags,
-        "owner": d.owner,
-        "format": d.format.as_str(),
-        "location": d.location,
-        "options": d.options,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-        "refreshed_at": d.refreshed_at,
-        "revision": d.revision,
-    })
 }

@@ -1,4 +1,4 @@
-//! The web console: static files embedded in the binary (`console/`, no
+//! The web console: static files embedded in the binary (`clients/console/`, no
 //! build step, no third-party code), served with a strict
 //! Content-Security-Policy — no inline script, nothing from elsewhere.
 

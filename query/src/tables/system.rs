@@ -22,7 +22,7 @@ use super::error::{Result, TableError};
 use super::system_requests::access_requests_partition;
 
 /// Rows read from the database per page (and per record batch).
-pub(super) const PAGE_ROWS: i64 = 8192;
+const PAGE_ROWS: i64 = 8192;
 
 /// The table behind a built-in dataset.
 pub fn system_table(catalog: &Catalog, name: &DatasetName) -> Result<Arc<dyn TableProvider>> {
@@ -35,7 +35,7 @@ pub fn system_table(catalog: &Catalog, name: &DatasetName) -> Result<Arc<dyn Tab
             catalog: catalog.clone(),
             schema: usage_schema(),
         }),
-        "access_requests" => access_requests_partition(catalog),
+        "access_requests" => access_requests_partition(catalog, PAGE_ROWS),
         _ => return Err(TableError::not_found(name)),
     };
     let table = StreamingTable::try_new(Arc::clone(partition.schema()), vec![partition])?;

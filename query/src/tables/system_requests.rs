@@ -12,12 +12,14 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use futures::StreamExt;
 use laker_catalog::{AccessRequest, Catalog};
 
-use super::system::PAGE_ROWS;
-
-/// The partition reading `system.access_requests`.
-pub(super) fn access_requests_partition(catalog: &Catalog) -> Arc<dyn PartitionStream> {
+/// The partition reading `system.access_requests`, `page_rows` requests per query.
+pub(super) fn access_requests_partition(
+    catalog: &Catalog,
+    page_rows: i64,
+) -> Arc<dyn PartitionStream> {
     Arc::new(RequestsPartition {
         catalog: catalog.clone(),
+        page_rows,
         schema: access_requests_schema(),
     })
 }
@@ -50,6 +52,7 @@ fn access_requests_schema() -> SchemaRef {
 #[derive(Debug)]
 struct RequestsPartition {
     catalog: Catalog,
+    page_rows: i64,
     schema: SchemaRef,
 }
 
@@ -61,6 +64,7 @@ impl PartitionStream for RequestsPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let catalog = self.catalog.clone();
         let schema = Arc::clone(&self.schema);
+        let page_rows = self.page_rows;
         // Keyset pagination: one bounded page per batch, pulled on demand.
         let pages = futures::stream::try_unfold(Some(0i64), move |after| {
             let catalog = catalog.clone();
@@ -70,13 +74,13 @@ impl PartitionStream for RequestsPartition {
                     return Ok(None);
                 };
                 let page = catalog
-                    .access_request_page(after, PAGE_ROWS)
+                    .access_request_page(after, page_rows)
                     .await
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
                 let Some(last) = page.last().map(|r| r.id) else {
                     return Ok(None);
                 };
-                let next = (page.len() as i64 == PAGE_ROWS).then_some(last);
+                let next = (page.len() as i64 == page_rows).then_some(last);
                 Ok(Some((requests_batch(&schema, &page)?, next)))
             }
         });

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::audited::{Asked, audited};
 use super::caller::Caller;
+use super::context::{Api, json_body};
 use super::params::Params;
 use super::problem::Problem;
-use super::{Api, json_body};
 use crate::error::Result;
 
 /// Most requests one listing returns.

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 
-use super::Api;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
+use super::context::Api;
 use super::params::Params;
 use super::problem::Problem;
 use crate::actions::{self, ACTIONS, MAX_BODY_BYTES};

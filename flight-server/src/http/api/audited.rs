@@ -5,8 +5,8 @@ use std::future::Future;
 
 use tonic::Status;
 
-use super::Api;
 use super::caller::Caller;
+use super::context::Api;
 use super::problem::Problem;
 use crate::audit::call::AuditedCall;
 use crate::error::Result;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use laker_auth::Principal;
 use sha2::{Digest, Sha256};
 
-use super::Api;
+use super::context::Api;
 use super::problem::Problem;
 use crate::error::Error;
 

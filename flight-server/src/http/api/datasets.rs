@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use laker_auth::Principal;
 
-use super::Api;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
+use super::context::Api;
 use super::params::{Params, SLICE};
 use super::problem::Problem;
 use crate::download::{self, CheckedSpec, Planned};

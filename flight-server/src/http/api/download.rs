@@ -14,9 +14,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use super::Api;
 use super::audited::{Asked, audited, begin};
 use super::caller::Caller;
+use super::context::Api;
 use super::encode::{Encoder, Format};
 use super::params::{Params, SLICE};
 use super::problem::Problem;

@@ -1,16 +1,10 @@
 //! The OpenAPI 3.1 document, built from the endpoint table the router is
-//! built from — so it lists exactly what is served.
+//! built from (`routes.rs`) — so it lists exactly what is served.
 
-use axum::Json;
+use super::endpoint::Endpoint;
 
-use super::{Endpoint, endpoints};
-
-/// `GET /api/v1/openapi.json`.
-pub async fn document() -> Json<serde_json::Value> {
-    Json(build(&endpoints()))
-}
-
-fn build(endpoints: &[Endpoint]) -> serde_json::Value {
+/// The document describing `endpoints`.
+pub fn build(endpoints: &[Endpoint]) -> serde_json::Value {
     let problem = serde_json::json!({
         "description": "A problem document (RFC 9457)",
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -107,6 +101,7 @@ fn operation_id(method: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::api::routes::endpoints;
 
     #[test]
     fn every_endpoint_is_documented_once() {

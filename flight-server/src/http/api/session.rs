@@ -14,8 +14,8 @@ use serde::Deserialize;
 use tonic::Status;
 
 use super::caller::{CSRF_COOKIE, Caller, SESSION_COOKIE, csrf_token};
+use super::context::{Api, json_body};
 use super::problem::Problem;
-use super::{Api, json_body};
 use crate::audit::call::AuditedCall;
 use crate::error::Error;
 

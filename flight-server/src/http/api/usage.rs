@@ -7,9 +7,9 @@ use axum::extract::{RawQuery, State};
 use chrono::DateTime;
 use laker_catalog::usage::UsageFilter;
 
-use super::Api;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
+use super::context::Api;
 use super::params::Params;
 use super::problem::Problem;
 use super::session::is_admin;
