@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::alphabet;
@@ -19,6 +19,10 @@ use crate::token::{IssuedToken, TokenService};
 
 /// Longest accepted user name or password, in bytes.
 const MAX_CREDENTIAL_LEN: usize = 1024;
+
+/// Longest a login waits for earlier attempts of its user or address to
+/// be checked before it is refused as rate limited.
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(10);
 
 /// A user name and password as sent in a Basic `authorization` header.
 #[derive(Clone, PartialEq, Eq)]
@@ -291,24 +295,34 @@ impl Authenticator {
             None if apikey::looks_like_key(&creds.password) => "key (malformed)".to_string(),
             None => login_name(&creds.username),
         };
-        if let Err(limited) = self.limiter.check(&subject, source, now) {
-            return Err(AuthError::RateLimited {
-                message: format!(
-                    "too many failed logins for {}; retry in {} s",
-                    limited.what, limited.retry_after_secs
-                ),
-                retry_after_secs: limited.retry_after_secs,
-            });
-        }
+        let attempt = loop {
+            match self.limiter.begin(&subject, source, Instant::now()) {
+                Ok(attempt) => break attempt,
+                // As many attempts are being checked as failures may still
+                // be counted: wait for one (a burst is checked a few at a time).
+                Err(limited) if limited.busy && now.elapsed() < MAX_LOGIN_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(limited) => {
+                    return Err(AuthError::RateLimited {
+                        message: format!(
+                            "too many failed logins for {}; retry in {} s",
+                            limited.what, limited.retry_after_secs
+                        ),
+                        retry_after_secs: limited.retry_after_secs,
+                    });
+                }
+            }
+        };
         let principal = match self.verify_basic(creds).await {
             Ok(p) => p,
             Err(e @ AuthError::Unauthenticated(_)) => {
-                self.limiter.failed(&subject, source, now);
+                attempt.failed();
                 return Err(e);
             }
             Err(e) => return Err(e),
         };
-        self.limiter.succeeded(&subject);
+        attempt.succeeded();
         let token = self.issue(principal.clone()).await?;
         Ok((principal, token))
     }

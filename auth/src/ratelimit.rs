@@ -2,7 +2,8 @@
 //! name (as the caller normalised it, see [`crate::authenticate::login_name`])
 //! and per source address in fixed windows; once a key reaches its
 //! limit, further attempts are refused — before any password is hashed —
-//! until the window ends.
+//! until the window ends. Attempts still being checked count too, so a
+//! burst of simultaneous logins cannot slip past the limit.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -45,22 +46,82 @@ enum Key {
 struct Window {
     started: Instant,
     failures: u32,
+    /// Attempts admitted and not yet settled.
+    pending: u32,
 }
 
-/// A refusal: which limit was hit and when to retry.
+/// Why an attempt is refused: what reached its limit, and when to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limited {
-    /// `user 'name'` or `address 1.2.3.4`.
+    /// `user 'alice'` or `address 10.0.0.1`.
     pub what: String,
-    /// Seconds until the window ends (at least 1).
+    /// Seconds until the window ends.
     pub retry_after_secs: u64,
+    /// Not refused yet: as many attempts are in progress as failures may
+    /// still be counted; try again once one of them settles.
+    pub busy: bool,
 }
 
-/// Counts failed logins.
+/// Counts failed logins; see the module documentation.
 #[derive(Debug)]
 pub struct LoginLimiter {
     limits: LoginLimits,
     windows: Mutex<HashMap<Key, Window>>,
+}
+
+/// One login attempt admitted by [`LoginLimiter::begin`]; it counts
+/// against the limits until settled as failed or succeeded (dropped
+/// unsettled: it counts no more, as a failure or otherwise).
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    keys: Vec<Key>,
+    now: Instant,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The credentials were wrong.
+    pub fn failed(mut self) {
+        self.settle(Some(true));
+    }
+
+    /// The credentials were right: the user's failures are forgotten.
+    pub fn succeeded(mut self) {
+        self.settle(Some(false));
+    }
+
+    fn settle(&mut self, failed: Option<bool>) {
+        self.settled = true;
+        let Ok(mut windows) = self.limiter.windows.lock() else {
+            return;
+        };
+        for key in &self.keys {
+            let Some(w) = windows.get_mut(key) else {
+                continue;
+            };
+            w.pending = w.pending.saturating_sub(1);
+            match failed {
+                Some(true) => {
+                    if self.now.saturating_duration_since(w.started) >= self.limiter.limits.window {
+                        w.started = self.now;
+                        w.failures = 0;
+                    }
+                    w.failures = w.failures.saturating_add(1);
+                }
+                Some(false) if matches!(key, Key::User(_)) => w.failures = 0,
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(None);
+        }
+    }
 }
 
 impl LoginLimiter {
@@ -72,75 +133,76 @@ impl LoginLimiter {
         }
     }
 
-    /// Refuses the attempt if the user or the address is over its limit.
-    pub fn check(&self, user: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Limited> {
-        let Ok(windows) = self.windows.lock() else {
-            return Ok(());
+    /// Admits an attempt by `user` from `address`, unless either has
+    /// reached its limit with failures and attempts still in progress.
+    pub fn begin(
+        &self,
+        user: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Limited> {
+        let keys: Vec<Key> = std::iter::once(Key::User(user.to_string()))
+            .chain(address.map(Key::Address))
+            .collect();
+        let attempt = |keys| Attempt {
+            limiter: self,
+            keys,
+            now,
+            settled: true,
         };
-        let over = |key: &Key, limit: u32| {
-            windows.get(key).and_then(|w| {
-                let elapsed = now.saturating_duration_since(w.started);
-                (w.failures >= limit && elapsed < self.limits.window)
-                    .then(|| (self.limits.window - elapsed).as_secs_f64().ceil().max(1.0) as u64)
-            })
-        };
-        let user_key = Key::User(user.to_string());
-        if let Some(retry) = over(&user_key, self.limits.per_user) {
-            return Err(Limited {
-                what: format!("user '{user}'"),
-                retry_after_secs: retry,
-            });
-        }
-        if let Some(addr) = address
-            && let Some(retry) = over(&Key::Address(addr), self.limits.per_address)
-        {
-            return Err(Limited {
-                what: format!("address {addr}"),
-                retry_after_secs: retry,
-            });
-        }
-        Ok(())
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, user: &str, address: Option<IpAddr>, now: Instant) {
         let Ok(mut windows) = self.windows.lock() else {
-            return;
+            return Ok(attempt(Vec::new()));
         };
+        let window = self.limits.window;
         if windows.len() >= MAX_TRACKED {
-            let window = self.limits.window;
-            windows.retain(|_, w| now.saturating_duration_since(w.started) < window);
-            if windows.len() >= MAX_TRACKED
-                && let Some(oldest) = windows
-                    .iter()
-                    .min_by_key(|(_, w)| w.started)
-                    .map(|(k, _)| k.clone())
-            {
-                windows.remove(&oldest);
+            windows
+                .retain(|_, w| w.pending > 0 || now.saturating_duration_since(w.started) < window);
+        }
+        for key in &keys {
+            let limit = match key {
+                Key::User(_) => self.limits.per_user,
+                Key::Address(_) => self.limits.per_address,
+            };
+            if let Some(w) = windows.get(key) {
+                let elapsed = now.saturating_duration_since(w.started);
+                let failures = if elapsed < window { w.failures } else { 0 };
+                if failures.saturating_add(w.pending) >= limit {
+                    let busy = failures < limit;
+                    let retry = if elapsed < window {
+                        (window - elapsed).as_secs_f64().ceil().max(1.0) as u64
+                    } else {
+                        1
+                    };
+                    return Err(Limited {
+                        what: match key {
+                            Key::User(u) => format!("user '{u}'"),
+                            Key::Address(a) => format!("address {a}"),
+                        },
+                        retry_after_secs: retry,
+                        busy,
+                    });
+                }
             }
         }
-        let keys = std::iter::once(Key::User(user.to_string())).chain(address.map(Key::Address));
-        for key in keys {
-            let w = windows.entry(key).or_insert(Window {
+        if windows.len() >= MAX_TRACKED {
+            // Still full of live windows: admit without tracking.
+            return Ok(attempt(Vec::new()));
+        }
+        for key in &keys {
+            let w = windows.entry(key.clone()).or_insert(Window {
                 started: now,
                 failures: 0,
+                pending: 0,
             });
-            if now.saturating_duration_since(w.started) >= self.limits.window {
-                *w = Window {
-                    started: now,
-                    failures: 0,
-                };
+            if now.saturating_duration_since(w.started) >= window {
+                w.started = now;
+                w.failures = 0;
             }
-            w.failures = w.failures.saturating_add(1);
+            w.pending = w.pending.saturating_add(1);
         }
-    }
-
-    /// Records a successful login: the user's count starts over (the
-    /// address's does not, so one good account cannot launder guesses).
-    pub fn succeeded(&self, user: &str) {
-        if let Ok(mut windows) = self.windows.lock() {
-            windows.remove(&Key::User(user.to_string()));
-        }
+        let mut admitted = attempt(keys);
+        admitted.settled = false;
+        Ok(admitted)
     }
 }
 
@@ -162,16 +224,16 @@ mod tests {
         let t0 = Instant::now();
         let addr: Option<IpAddr> = Some([10, 0, 0, 1].into());
         for _ in 0..3 {
-            assert!(l.check("alice", addr, t0).is_ok());
-            l.failed("alice", addr, t0);
+            l.begin("alice", addr, t0).unwrap().failed();
         }
         let refused = l
-            .check("alice", None, t0 + Duration::from_secs(20))
+            .begin("alice", None, t0 + Duration::from_secs(20))
             .unwrap_err();
         assert_eq!(refused.what, "user 'alice'");
+        assert!(!refused.busy);
         assert_eq!(refused.retry_after_secs, 40);
-        assert!(l.check("bob", addr, t0).is_ok(), "other users unaffected");
-        assert!(l.check("alice", addr, t0 + Duration::from_secs(60)).is_ok());
+        assert!(l.begin("bob", addr, t0).is_ok(), "other users unaffected");
+        assert!(l.begin("alice", addr, t0 + Duration::from_secs(60)).is_ok());
     }
 
     #[test]
@@ -180,16 +242,43 @@ mod tests {
         let t0 = Instant::now();
         let addr: Option<IpAddr> = Some([10, 0, 0, 2].into());
         for user in ["a", "b", "c", "d", "e"] {
-            l.failed(user, addr, t0);
+            l.begin(user, addr, t0).unwrap().failed();
         }
-        let refused = l.check("f", addr, t0).unwrap_err();
+        let refused = l.begin("f", addr, t0).unwrap_err();
         assert_eq!(refused.what, "address 10.0.0.2");
-        assert!(l.check("f", Some([10, 0, 0, 3].into()), t0).is_ok());
+        assert!(l.begin("f", Some([10, 0, 0, 3].into()), t0).is_ok());
         for _ in 0..3 {
-            l.failed("g", None, t0);
+            l.begin("g", None, t0).unwrap().failed();
         }
-        assert!(l.check("g", None, t0).is_err());
-        l.succeeded("g");
-        assert!(l.check("g", None, t0).is_ok());
+        assert!(l.begin("g", None, t0).is_err());
+        let l = limiter();
+        l.begin("g", None, t0).unwrap().failed();
+        l.begin("g", None, t0).unwrap().succeeded();
+        l.begin("g", None, t0).unwrap().failed();
+        l.begin("g", None, t0).unwrap().failed();
+        assert!(
+            l.begin("g", None, t0).is_ok(),
+            "the success forgot the first failure"
+        );
+    }
+
+    #[test]
+    fn attempts_in_progress_count_against_the_limit() {
+        // Found attacking the HTTP API: 600 simultaneous wrong passwords all
+        // passed the check before the first failure was counted.
+        let l = limiter();
+        let t0 = Instant::now();
+        let held: Vec<_> = (0..3)
+            .map(|_| l.begin("alice", None, t0).unwrap())
+            .collect();
+        let busy = l.begin("alice", None, t0).unwrap_err();
+        assert!(busy.busy, "{busy:?}");
+        drop(held);
+        let a = l.begin("alice", None, t0).unwrap();
+        drop(a);
+        assert!(
+            l.begin("alice", None, t0).is_ok(),
+            "an attempt dropped unsettled counts no more"
+        );
     }
 }

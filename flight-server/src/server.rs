@@ -346,9 +346,10 @@ pub async fn start(
         state.audit.clone(),
         Arc::clone(&state.metrics),
     ));
+    let flight_refusals = Arc::clone(&refusals);
     let mut auth = AuthLayer::new(tokens, &public).with_refusal_hook(Arc::new(
         move |extensions: &http::Extensions, path: &str, reason: &str| {
-            refusals.refused(extensions, path, reason);
+            flight_refusals.refused(extensions, path, reason);
         },
     ));
     if let Some(idp) = &config.identity_provider {
@@ -406,6 +407,7 @@ pub async fn start(
                 auth: auth.clone(),
                 secure: tls.is_some(),
                 flight_url: flight_url(config, addr),
+                refusals: Arc::clone(&refusals),
             };
             let task = tokio::spawn(crate::http::serve(
                 listener,

@@ -112,6 +112,7 @@ impl ExprLimits {
         let mut estimate = DepthEstimate::default();
         let mut count = 0usize;
         let mut after_interval = false;
+        let mut whens = 0usize;
         // Groups open now, each marked when a keyword the parser backtracks
         // over (`ARRAY[`, `CAST(`, `NOT (`) opened it: a failing parse tries
         // each of those twice, so their nesting costs 2^depth.
@@ -148,6 +149,12 @@ impl ExprLimits {
                 )));
             }
             after_interval = interval;
+            whens += usize::from(is_keyword(token, Keyword::WHEN));
+            if whens > MAX_CASE_BRANCHES {
+                return Err(LimitError(format!(
+                    "{what} has more than {MAX_CASE_BRANCHES} CASE branches (WHEN)"
+                )));
+            }
             count += 1;
             if count > self.token_count() {
                 return Err(self.too_large(what));
@@ -536,6 +543,11 @@ fn classify(token: &Token) -> Class {
 /// parse of them costs 2^depth (20 took 1 to 2 s).
 const MAX_BACKTRACKING_NESTING: usize = 12;
 
+/// Most CASE branches (`WHEN`) in one filter, policy or statement:
+/// planning a searched CASE takes time that grows much faster than its
+/// branches (800 took 14 s in a debug build).
+const MAX_CASE_BRANCHES: usize = 200;
+
 /// Whether a group opened after `token` is one the parser backtracks over.
 fn backtracks(token: &Token) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && matches!(
@@ -656,6 +668,17 @@ mod tests {
                 .join(" ")
         );
         assert!(tokens(&case).is_ok(), "{:?}", tokens(&case));
+        // Planning a searched CASE grows much faster than its branches
+        // (found attacking the HTTP API: 2,500 took minutes of CPU).
+        let case = |n: usize| {
+            let whens: Vec<_> = (0..n)
+                .map(|i| format!("WHEN fare = {i} THEN true"))
+                .collect();
+            format!("CASE {} ELSE false END", whens.join(" "))
+        };
+        assert!(tokens(&case(200)).is_ok());
+        let e = tokens(&case(201)).unwrap_err();
+        assert!(e.0.contains("more than 200 CASE branches"), "{e}");
     }
 
     #[test]

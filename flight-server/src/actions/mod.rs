@@ -270,6 +270,13 @@ fn parse<T: DeserializeOwned>(action: &str, body: &[u8]) -> Result<T> {
     } else {
         body
     };
+    // Only objects: serde would also take an array of the fields in
+    // order, which names no field and so could not be redacted.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::InvalidArgument(format!(
+            "{action}: the body must be a JSON object"
+        )));
+    }
     serde_json::from_slice(body)
         .map_err(|e| Error::InvalidArgument(format!("{action}: invalid body: {e}")))
 }

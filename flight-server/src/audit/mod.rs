@@ -288,20 +288,35 @@ async fn apply_retention(catalog: &Catalog, retention: Option<Duration>) {
 
 pub use laker_auth::token::unix_now_ms as now_ms;
 
-/// `body` (an action's JSON) with secrets replaced, for the audit.
+/// `body` (an action's JSON) with secrets replaced, for the audit: the
+/// values of keys that name a password, secret, token or API key, at any
+/// depth and in any case; a body that is not a JSON object is not kept.
 pub fn redact(body: &[u8]) -> String {
-    const SECRET_KEYS: [&str; 4] = ["password", "api_key", "secret", "token"];
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            for key in SECRET_KEYS {
-                if let Some(v) = map.get_mut(key) {
+        Ok(mut value @ serde_json::Value::Object(_)) => {
+            redact_value(&mut value);
+            value.to_string()
+        }
+        Ok(_) => format!("<{} bytes, not a JSON object>", body.len()),
+        Err(_) => format!("<{} bytes, not JSON>", body.len()),
+    }
+}
+
+fn redact_value(value: &mut serde_json::Value) {
+    const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "api_key"];
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                if SECRET_WORDS.iter().any(|w| key.contains(w)) {
                     *v = "***".into();
+                } else {
+                    redact_value(v);
                 }
             }
-            serde_json::Value::Object(map).to_string()
         }
-        Ok(other) => other.to_string(),
-        Err(_) => format!("<{} bytes, not JSON>", body.len()),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
     }
 }
 
@@ -315,5 +330,15 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("alice"));
         assert_eq!(redact(b"\xff"), "<1 bytes, not JSON>");
+        // Found attacking the HTTP API: bodies as arrays, keys in another
+        // case, nested secrets.
+        let text = redact(br#"["zuser","SecretPassw0rdAR"]"#);
+        assert!(!text.contains("Secret"), "{text}");
+        let text =
+            redact(br#"{"Password": "hunter2hunter2", "x": {"api_key": "k1", "new_token": "t"}}"#);
+        assert!(
+            !text.contains("hunter2") && !text.contains("k1") && !text.contains("\"t\""),
+            "{text}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Calls refused before any handler runs (no or a bad bearer token) are
-//! audited too, at most [`PER_ADDRESS`] a minute per address: a flood of
+//! Calls refused before any handler runs (no or a bad bearer token; on the
+//! HTTP API, anything refused before its work was audited) are audited too, at most [`PER_ADDRESS`] a minute per address: a flood of
 //! forged tokens is recorded, without letting it flood the audit. What is
 //! not recorded is counted (`laker_audit_refusals_skipped_total`).
 
@@ -42,7 +42,23 @@ impl Refusals {
 
     /// Audits a refused call on `path` (from the connection in `extensions`).
     pub fn refused(&self, extensions: &http::Extensions, path: &str, reason: &str) {
-        let source = address(extensions);
+        let action = crate::rpc_names::rpc_name(path);
+        self.record(address(extensions), action, "unauthenticated", reason);
+    }
+
+    /// Audits an HTTP API call refused before its work was audited
+    /// (credentials, CSRF, parameters, body): `action` is `HTTP:<method> <path>`.
+    pub fn refused_http(
+        &self,
+        source: Option<IpAddr>,
+        action: String,
+        outcome: &str,
+        reason: &str,
+    ) {
+        self.record(source, action, outcome, reason);
+    }
+
+    fn record(&self, source: Option<IpAddr>, action: String, outcome: &str, reason: &str) {
         if !self.within_budget(source) {
             self.metrics.refusal_skipped();
             return;
@@ -51,8 +67,8 @@ impl Refusals {
             time: now_ms(),
             principal: String::new(),
             source: source.map(|a| a.to_string()).unwrap_or_default(),
-            action: crate::rpc_names::rpc_name(path),
-            outcome: "unauthenticated".into(),
+            action: action.chars().take(256).collect(),
+            outcome: outcome.into(),
             message: reason.chars().take(512).collect(),
             ..AuditRecord::default()
         };

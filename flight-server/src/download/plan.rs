@@ -16,6 +16,9 @@ pub struct Planned {
     pub dataset: Dataset,
     /// The plan that reads it.
     pub plan: DownloadPlan,
+    /// The caller's grants filter rows or mask columns (so the table's
+    /// version, which older rows it may not see changed, is not theirs to know).
+    pub restricted: bool,
 }
 
 /// Authorises `principal` to read the spec's dataset, then compiles the
@@ -52,5 +55,9 @@ pub async fn plan(
         )));
     }
     let plan = state.engine.plan(&dataset, spec, &access).await?;
-    Ok(Planned { dataset, plan })
+    Ok(Planned {
+        dataset,
+        plan,
+        restricted: access.is_restricted(),
+    })
 }

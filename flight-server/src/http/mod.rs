@@ -5,11 +5,11 @@
 //! port.)
 
 pub mod api;
+mod connections;
 mod console;
 pub(crate) mod rpc_layer;
 pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,7 +18,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -74,26 +73,9 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state((Arc::clone(&api.state), lifecycle));
-    let app = probes
-        .merge(api::router(api))
-        .merge(console::router())
-        .into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    let app = probes.merge(api::router(api)).merge(console::router());
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    connections::serve(listener, tls, app, shutdown).await
 }
 
 type Shared = State<(Arc<AppState>, Lifecycle)>;

@@ -175,7 +175,7 @@ async fn stream_download(
             Some(_) => CheckedSpec::check(spec)?,
             None => CheckedSpec::parsed(spec)?,
         };
-        let Planned { dataset, plan } =
+        let Planned { dataset, plan, .. } =
             download::plan(state, principal, &spec, expected.is_some()).await?;
         if let Some((partitions, revision)) = expected
             && (revision != dataset.revision || partitions as usize != plan.partitions())

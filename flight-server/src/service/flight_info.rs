@@ -81,7 +81,7 @@ pub(super) async fn schema(
                 schema_result(schema.as_ref())
             }
             Asked::Download(spec) => {
-                let Planned { dataset, plan } =
+                let Planned { dataset, plan, .. } =
                     download::plan(state, &principal, &spec?, false).await?;
                 schema_result(&with_dataset_metadata(
                     &plan.schema(),
@@ -101,7 +101,7 @@ async fn download_info(
     spec: CheckedSpec,
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo> {
-    let Planned { dataset, plan } = download::plan(state, principal, &spec, false).await?;
+    let Planned { dataset, plan, .. } = download::plan(state, principal, &spec, false).await?;
     let mut spec = spec.into_spec();
     // Pin the Delta version read now, so every endpoint reads one snapshot
     // even if the table gets new commits before the tickets are redeemed.

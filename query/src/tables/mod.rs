@@ -9,6 +9,7 @@ mod arrow_ipc;
 pub mod delta;
 pub mod error;
 mod listing;
+mod paged;
 pub mod storage;
 pub mod system;
 mod system_requests;

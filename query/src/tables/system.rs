@@ -19,6 +19,7 @@ use laker_catalog::audit::AuditRecord;
 use laker_catalog::{Catalog, DatasetName};
 
 use super::error::{Result, TableError};
+use super::paged::paged;
 use super::system_requests::access_requests_partition;
 
 /// Rows read from the database per page (and per record batch).
@@ -96,47 +97,40 @@ impl PartitionStream for AuditPartition {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let catalog = self.catalog.clone();
-        let schema = Arc::clone(&self.schema);
-        // Keyset pagination: one bounded page per batch, pulled on demand.
-        let pages = futures::stream::try_unfold(Some(0i64), move |after| {
+        let fetch = move |after, rows| {
             let catalog = catalog.clone();
-            let schema = Arc::clone(&schema);
             async move {
-                let Some(after) = after else {
-                    return Ok(None);
-                };
-                let page = catalog
-                    .audit_page(after, PAGE_ROWS)
+                catalog
+                    .audit_page(after, rows)
                     .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                let Some(last) = page.last().map(|(id, _)| *id) else {
-                    return Ok(None);
-                };
-                let next = (page.len() as i64 == PAGE_ROWS).then_some(last);
-                let records: Vec<AuditRecord> = page.into_iter().map(|(_, r)| r).collect();
-                Ok(Some((audit_batch(&schema, &records)?, next)))
+                    .map_err(|e| DataFusionError::External(Box::new(e)))
             }
-        });
-        Box::pin(RecordBatchStreamAdapter::new(
+        };
+        paged(
             Arc::clone(&self.schema),
-            pages.boxed(),
-        ))
+            PAGE_ROWS,
+            fetch,
+            |(id, _)| *id,
+            audit_batch,
+        )
     }
 }
 
 fn audit_batch(
     schema: &SchemaRef,
-    records: &[AuditRecord],
+    page: &[(i64, AuditRecord)],
 ) -> Result<RecordBatch, DataFusionError> {
     let text = |f: fn(&AuditRecord) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(records.iter().map(f)))
+        Arc::new(StringArray::from_iter_values(
+            page.iter().map(|(_, r)| f(r)),
+        ))
     };
     let num = |f: fn(&AuditRecord) -> i64| -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values(records.iter().map(f)))
+        Arc::new(Int64Array::from_iter_values(page.iter().map(|(_, r)| f(r))))
     };
     let columns = vec![
         Arc::new(
-            TimestampMillisecondArray::from_iter_values(records.iter().map(|r| r.time))
+            TimestampMillisecondArray::from_iter_values(page.iter().map(|(_, r)| r.time))
                 .with_timezone("UTC"),
         ) as ArrayRef,
         text(|r| &r.principal),

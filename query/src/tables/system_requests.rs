@@ -7,10 +7,10 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMill
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use futures::StreamExt;
 use laker_catalog::{AccessRequest, Catalog};
+
+use super::paged::paged;
 
 /// The partition reading `system.access_requests`, `page_rows` requests per query.
 pub(super) fn access_requests_partition(
@@ -63,31 +63,22 @@ impl PartitionStream for RequestsPartition {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let catalog = self.catalog.clone();
-        let schema = Arc::clone(&self.schema);
-        let page_rows = self.page_rows;
-        // Keyset pagination: one bounded page per batch, pulled on demand.
-        let pages = futures::stream::try_unfold(Some(0i64), move |after| {
+        let fetch = move |after, rows| {
             let catalog = catalog.clone();
-            let schema = Arc::clone(&schema);
             async move {
-                let Some(after) = after else {
-                    return Ok(None);
-                };
-                let page = catalog
-                    .access_request_page(after, page_rows)
+                catalog
+                    .access_request_page(after, rows)
                     .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                let Some(last) = page.last().map(|r| r.id) else {
-                    return Ok(None);
-                };
-                let next = (page.len() as i64 == page_rows).then_some(last);
-                Ok(Some((requests_batch(&schema, &page)?, next)))
+                    .map_err(|e| DataFusionError::External(Box::new(e)))
             }
-        });
-        Box::pin(RecordBatchStreamAdapter::new(
+        };
+        paged(
             Arc::clone(&self.schema),
-            pages.boxed(),
-        ))
+            self.page_rows,
+            fetch,
+            |r: &AccessRequest| r.id,
+            requests_batch,
+        )
     }
 }
 

@@ -16,7 +16,7 @@ use super::caller::Caller;
 use super::context::{Api, json_body};
 use super::params::Params;
 use super::problem::Problem;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Most requests one listing returns.
 const MAX_LISTED: i64 = 500;
@@ -63,11 +63,19 @@ pub async fn create(
             Some(name) if !name.is_empty() => {
                 let name = laker_catalog::DatasetName::parse(name)?;
                 // A dataset the caller may not discover is missing to it.
-                api.state
+                let access = api
+                    .state
                     .authorizer
                     .require(&caller.principal, Action::Discover, &name)
                     .await?;
                 api.state.catalog.dataset(&name).await?;
+                if access.allows(Action::Read) {
+                    // Approving would replace the grant it reads through.
+                    return Err(Error::FailedPrecondition(format!(
+                        "you already read dataset '{name}'; ask an admin to change your \
+                         grant if you need more of it"
+                    )));
+                }
                 Some(name.to_string())
             }
             _ => None,
@@ -179,6 +187,22 @@ async fn decide(
                 .await?);
         }
         if approve && let Some(dataset) = &request.dataset {
+            let requester = laker_auth::Principal::new(request.requester.clone());
+            let name = laker_catalog::DatasetName::parse(dataset)?;
+            if api
+                .state
+                .authorizer
+                .allows(&requester, Action::Read, &name)
+                .await?
+            {
+                // A grant made now would replace (or add to) the one it
+                // reads through, which may filter rows or mask columns.
+                return Err(Error::FailedPrecondition(format!(
+                    "'{}' already reads dataset '{name}' (perhaps through a role, with row \
+                     filters or masks): change that grant instead, then reject this request",
+                    request.requester
+                )));
+            }
             let mut grant = serde_json::json!({
                 "user": request.requester, "pattern": dataset, "action": "read",
             });

@@ -45,5 +45,5 @@ pub async fn audited<T>(
     let call = begin(api, caller, &asked);
     let result = work.await.map_err(Status::from);
     call.end(&api.state.audit, &result).await;
-    result.map_err(Problem::from)
+    result.map_err(|status| Problem::from(status).audited())
 }

@@ -8,6 +8,7 @@ use laker_auth::AuthLayer;
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
+use crate::audit::refusals::Refusals;
 use crate::state::AppState;
 
 /// What API handlers share.
@@ -22,10 +23,17 @@ pub struct Api {
     pub secure: bool,
     /// The Flight address clients connect to (for the console's snippets).
     pub flight_url: String,
+    /// Records calls refused before their work was audited.
+    pub refusals: Arc<Refusals>,
 }
 
 /// Parses a JSON request body, naming what it is for on failure.
 pub fn json_body<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, Problem> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::invalid(format!(
+            "{what}: the body must be a JSON object"
+        )));
+    }
     serde_json::from_slice(body)
         .map_err(|e| Problem::invalid(format!("{what}: invalid JSON body: {e}")))
 }

@@ -66,9 +66,11 @@ pub async fn detail(
     Params::parse(query.as_deref(), &[])?;
     let body = serde_json::json!({ "name": name }).to_string();
     let action = arrow_flight::Action::new("describe_dataset", body);
+    // Audited under the name's one spelling, like every dataset.
+    let dataset = laker_catalog::DatasetName::parse(&name).map_or(name, |n| n.to_string());
     let asked = Asked {
         operation: "describe",
-        dataset: &name,
+        dataset: &dataset,
         ..Asked::default()
     };
     let described = audited(&api, &caller, asked, async {
@@ -97,9 +99,10 @@ pub async fn preview(
     spec.limit = Some(limit);
     let spec = CheckedSpec::check(spec)?;
     let detail = spec.spec().to_json();
+    let dataset = spec.name().to_string();
     let asked = Asked {
         operation: "preview",
-        dataset: &name,
+        dataset: &dataset,
         detail: &detail,
     };
     let rows = audited(&api, &caller, asked, async {

@@ -15,7 +15,14 @@ pub struct Problem {
     code: &'static str,
     detail: String,
     retry_after: Option<HeaderValue>,
+    /// The call's audit record holds this failure already.
+    audited: bool,
 }
+
+/// Marks a response whose failure the call's audit record holds (the API
+/// records every other failure as a refusal).
+#[derive(Debug, Clone, Copy)]
+pub struct Audited;
 
 impl Problem {
     /// A problem with an explicit status and code (`CSRF`, unknown routes).
@@ -25,7 +32,24 @@ impl Problem {
             code,
             detail: detail.into(),
             retry_after: None,
+            audited: false,
         }
+    }
+
+    /// The problem, as its call's audit record holds it.
+    pub fn audited(mut self) -> Self {
+        self.audited = true;
+        self
+    }
+
+    /// The gRPC-style code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// What went wrong.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// 400 INVALID_ARGUMENT.
@@ -82,6 +106,7 @@ impl From<Status> for Problem {
             code,
             detail: status.message().to_string(),
             retry_after,
+            audited: false,
         }
     }
 }
@@ -109,6 +134,9 @@ impl IntoResponse for Problem {
             .into_response();
         if let Some(retry) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
+        if self.audited {
+            response.extensions_mut().insert(Audited);
         }
         response
     }

@@ -1,14 +1,18 @@
 //! Every endpoint of the API, declared once: the router and the OpenAPI
 //! document are both built from this table.
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::context::Api;
 use super::endpoint::{Endpoint, Operation, op, with_body};
-use super::problem::Problem;
+use super::problem::{Audited, Problem};
 use super::{access_requests, admin, datasets, download, openapi, params, session, usage};
 
 /// Largest accepted request body.
@@ -195,7 +199,50 @@ pub fn router(api: Api) -> Router {
     router
         .route("/api/{*rest}", axum::routing::any(unknown))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api)
+}
+
+/// Every API response: not cached, not sniffed; a failure its call did
+/// not audit (credentials, CSRF, parameters, body) recorded as a refusal.
+async fn guard(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let action = format!("HTTP:{} {}", request.method(), request.uri().path());
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<Audited>().is_none()
+    {
+        let outcome = match status.as_u16() {
+            401 => "unauthenticated",
+            403 => "permission_denied",
+            404 => "not_found",
+            413 => "payload_too_large",
+            429 => "resource_exhausted",
+            500..=599 => "internal",
+            _ => "invalid_argument",
+        };
+        let reason = status.canonical_reason().unwrap_or_default();
+        api.refusals.refused_http(source, action, outcome, reason);
+    }
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if api.secure {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Any other path under `/api`.

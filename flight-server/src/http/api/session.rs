@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use laker_auth::{Action, BasicCredentials, Principal};
 use serde::Deserialize;
@@ -31,8 +31,22 @@ struct Login {
 pub async fn login(
     State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    // A form on another site can post text/plain, not JSON: this stops it
+    // signing a visitor in to the sender's account.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_ARGUMENT",
+            "login: send the credentials as JSON (Content-Type: application/json)",
+        ));
+    }
     let body: Login = json_body("login", &body)?;
     let user: String = body.user.chars().take(128).collect();
     let call =
@@ -50,7 +64,7 @@ pub async fn login(
     call.end(&api.state.audit, &result).await;
     let (principal, token) = result.map_err(|status| {
         tracing::warn!(user = %user, source = %peer.ip(), "console login refused");
-        Problem::from(status)
+        Problem::from(status).audited()
     })?;
     let admin = is_admin(&api, &principal).await;
     let csrf = csrf_token(&token.token);
