@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::problem::Problem;
@@ -116,8 +116,10 @@ impl Encoder {
                 schema,
             )?)),
             Format::Parquet => {
+                // Snappy: what every Parquet reader takes, and cheap enough
+                // for the encoder to keep up with the scan.
                 let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .set_compression(Compression::SNAPPY)
                     .build();
                 let writer = ArrowWriter::try_new(sink.clone(), Arc::clone(schema), Some(props))
                     .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
