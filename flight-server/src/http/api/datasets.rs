@@ -95,9 +95,8 @@ pub async fn preview(
             "parameter 'limit' must be between 1 and {MAX_PREVIEW_ROWS}"
         )));
     }
-    let mut spec = params.slice(&name)?.into_spec();
-    spec.limit = Some(limit);
-    let spec = CheckedSpec::check(spec)?;
+    // Checked once, with the preview's own limit.
+    let spec = params.slice_limited(&name, Some(limit))?;
     let detail = spec.spec().to_json();
     let dataset = spec.name().to_string();
     let asked = Asked {

@@ -93,11 +93,16 @@ impl Params {
 
     /// The download spec the slice parameters describe, checked.
     pub fn slice(&self, dataset: &str) -> Result<CheckedSpec, Problem> {
+        self.slice_limited(dataset, self.number("limit")?)
+    }
+
+    /// [`Self::slice`] with `limit` in place of the parameter's (a preview's).
+    pub fn slice_limited(&self, dataset: &str, limit: Option<u64>) -> Result<CheckedSpec, Problem> {
         let spec = DownloadSpec {
             dataset: dataset.to_string(),
             columns: self.list("columns"),
             filter: self.text("filter").map(str::to_string),
-            limit: self.number("limit")?,
+            limit,
             order_by: self.list("order_by").unwrap_or_default(),
             version: self.number("version")?,
             as_of: self.text("as_of").map(str::to_string),
