@@ -7,6 +7,7 @@
 pub(crate) mod actions;
 pub mod audit;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub(crate) mod cut;
 pub mod demo;

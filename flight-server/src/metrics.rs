@@ -25,6 +25,44 @@ struct Rpc {
     rpc: String,
 }
 
+/// The result cache's counters, moved by the cache itself
+/// ([`crate::cache::ResultCache`]).
+#[derive(Debug, Clone, Default)]
+pub struct ResultCacheMetrics {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) insertions: Counter,
+    pub(crate) evictions: Counter,
+    pub(crate) bytes: Gauge<i64, AtomicI64>,
+}
+
+impl ResultCacheMetrics {
+    /// Downloads served from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.get()
+    }
+
+    /// Cacheable downloads not found in the cache.
+    pub fn misses(&self) -> u64 {
+        self.misses.get()
+    }
+
+    /// Results stored.
+    pub fn insertions(&self) -> u64 {
+        self.insertions.get()
+    }
+
+    /// Results evicted to make room.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.get()
+    }
+
+    /// Bytes the cache holds now.
+    pub fn bytes(&self) -> u64 {
+        u64::try_from(self.bytes.get()).unwrap_or(0)
+    }
+}
+
 /// Counters shared by all requests.
 #[derive(Debug)]
 pub struct Metrics {
@@ -40,6 +78,7 @@ pub struct Metrics {
     cache_misses: Counter,
     refusals_skipped: Counter,
     memory_reserved: Gauge<i64, AtomicI64>,
+    result_cache: ResultCacheMetrics,
     /// Serialises the copy of sampled counters at scrape time.
     sampling: Mutex<()>,
 }
@@ -64,6 +103,7 @@ impl Default for Metrics {
             cache_misses: Counter::default(),
             refusals_skipped: Counter::default(),
             memory_reserved: Gauge::default(),
+            result_cache: ResultCacheMetrics::default(),
             sampling: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -87,6 +127,22 @@ impl Default for Metrics {
             refusals_skipped => "audit_refusals_skipped", "Refused unauthenticated calls not audited individually (over the per-address budget)";
             memory_reserved => "memory_reserved_bytes", "Memory reserved by downloads, uploads, queries and lake reads (--memory-limit-mb)";
         }
+        let cache = &m.result_cache;
+        #[rustfmt::skip]
+        let cache_metrics = [
+            ("result_cache_hits", "DoGet downloads served from the result cache", cache.hits.clone()),
+            ("result_cache_misses", "Cacheable DoGet downloads not in the result cache", cache.misses.clone()),
+            ("result_cache_insertions", "Encoded results stored in the result cache (on their second sighting)", cache.insertions.clone()),
+            ("result_cache_evictions", "Results evicted from the result cache to make room (least recently used first)", cache.evictions.clone()),
+        ];
+        for (name, help, counter) in cache_metrics {
+            registry.register(name, help, counter);
+        }
+        registry.register(
+            "result_cache_bytes",
+            "Bytes held by the result cache (--result-cache-mb)",
+            cache.bytes.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -115,6 +171,11 @@ impl Metrics {
     /// Flight data bytes handed to clients since start.
     pub fn bytes_sent(&self) -> u64 {
         self.bytes_sent.get()
+    }
+
+    /// The result cache's counters.
+    pub fn result_cache(&self) -> &ResultCacheMetrics {
+        &self.result_cache
     }
 
     pub(crate) fn add_rows(&self, n: u64) {

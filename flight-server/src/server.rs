@@ -29,6 +29,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::audit::AuditLog;
+use crate::cache::ResultCache;
 use crate::config::ServerConfig;
 use crate::cut::Cuttable;
 use crate::demo;
@@ -304,6 +305,11 @@ pub async fn start(
         notifier,
         curator: Arc::clone(&curator),
     });
+    let metrics: Arc<Metrics> = Arc::default();
+    let results = Arc::new(ResultCache::new(
+        config.result_cache_bytes,
+        metrics.result_cache().clone(),
+    ));
     let state = Arc::new(AppState {
         audit,
         authenticator,
@@ -312,7 +318,8 @@ pub async fn start(
         engine,
         tickets: Signer::new(&secret).with_previous_secrets(previous.iter().map(Vec::as_slice)),
         ticket_ttl: config.ticket_ttl,
-        metrics: Arc::default(),
+        metrics,
+        results,
         locations,
         sql_limits: QueryLimiter::new(config.sql_limits, memory),
         admission,

@@ -14,6 +14,7 @@ use laker_query::sql::limits::QueryLimiter;
 use laker_query::{QueryEngine, ReadAccess};
 
 use crate::audit::AuditLog;
+use crate::cache::ResultCache;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::signed::Signer;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub fan_out: bool,
     /// Streams per principal and the server's memory budget.
     pub admission: Arc<Admission>,
+    /// Encoded results of popular downloads (`--result-cache-mb`).
+    pub results: Arc<ResultCache>,
 }
 
 impl AppState {

@@ -51,21 +51,46 @@ pub(crate) fn flight_data_stream(
     held: Option<Box<dyn Send>>,
 ) -> FrameStream {
     let rows = Arc::new(AtomicU64::new(0));
-    let encoded: FrameStream =
-        match FrameEncoder::try_new(&schema, compression, MAX_FLIGHT_DATA_BYTES) {
-            Ok(encoder) => Box::pin(Encode {
-                queued: VecDeque::from([encoder.schema_frame()]),
-                encoder,
-                batches,
-                rows: Arc::clone(&rows),
-                done: false,
-            }),
-            Err(e) => Box::pin(futures::stream::once(
-                async move { Err(encoding_failed(&e)) },
-            )),
-        };
+    let frames = encode_frames(batches, &schema, compression, &rows);
+    observed(frames, rows, metrics, span, audit, held)
+}
+
+/// `batches` as frames, the schema's first, adding each batch's rows to
+/// `rows` as it is encoded (before its frames are sent).
+pub(crate) fn encode_frames(
+    batches: SendableRecordBatchStream,
+    schema: &SchemaRef,
+    compression: Option<CompressionType>,
+    rows: &Arc<AtomicU64>,
+) -> FrameStream {
+    match FrameEncoder::try_new(schema, compression, MAX_FLIGHT_DATA_BYTES) {
+        Ok(encoder) => Box::pin(Encode {
+            queued: VecDeque::from([encoder.schema_frame()]),
+            encoder,
+            batches,
+            rows: Arc::clone(rows),
+            done: false,
+        }),
+        Err(e) => Box::pin(futures::stream::once(
+            async move { Err(encoding_failed(&e)) },
+        )),
+    }
+}
+
+/// `frames` (a fresh encoding or a cached result), counted as they are
+/// sent: bytes from the frames, rows from `rows` (which their producer
+/// keeps), into `metrics`, onto `span` and into the audit record when the
+/// stream ends, as [`flight_data_stream`] describes.
+pub(crate) fn observed(
+    frames: FrameStream,
+    rows: Arc<AtomicU64>,
+    metrics: &Arc<Metrics>,
+    span: Span,
+    audit: Option<AuditedCall>,
+    held: Option<Box<dyn Send>>,
+) -> FrameStream {
     Box::pin(ObservedStream {
-        inner: encoded,
+        inner: frames,
         guard: Some(metrics.open_stream()),
         metrics: Arc::clone(metrics),
         rows,

@@ -7,6 +7,7 @@ mod admin;
 mod adversarial;
 mod audit;
 mod auth;
+mod cache;
 mod catalog;
 mod curate;
 mod demo;

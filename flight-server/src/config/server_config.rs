@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub direct_do_get: bool,
     /// DataFusion Parquet reader options, by short name.
     pub parquet_options: Vec<(String, String)>,
+    /// Bytes the cache of encoded download results may hold (0: off).
+    pub result_cache_bytes: usize,
     /// Limits of SQL queries.
     pub sql_limits: laker_query::sql::limits::SqlLimits,
     /// The memory budget and per-user stream caps.
@@ -117,6 +119,7 @@ impl ServerConfig {
             batch_size: 8192,
             direct_do_get: true,
             parquet_options: Vec::new(),
+            result_cache_bytes: 0,
             sql_limits: laker_query::sql::limits::SqlLimits::default(),
             stream_limits: laker_query::admission::StreamLimits::default(),
             expr_limits: laker_query::ExprLimits::default(),

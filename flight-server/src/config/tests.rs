@@ -31,9 +31,9 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// The top-level keys of the TOML file, as the code before the settings
-/// were declared once accepted them.
-const FILE_KEYS: [&str; 52] = [
+/// The top-level keys of the TOML file: those the code before the settings
+/// were declared once accepted, and `result_cache_mb`.
+const FILE_KEYS: [&str; 53] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -53,6 +53,7 @@ const FILE_KEYS: [&str; 52] = [
     "max_partitions",
     "batch_size",
     "direct_do_get",
+    "result_cache_mb",
     "parquet_options",
     "sql_timeout_secs",
     "sql_query_memory_mb",
@@ -119,6 +120,7 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     assert_eq!(c.max_partitions, 8);
     assert_eq!(c.batch_size, 8192);
     assert!(c.direct_do_get);
+    assert_eq!(c.result_cache_bytes, 0, "the result cache is off");
     assert!(c.parquet_options.is_empty());
     assert_eq!(
         c.sql_limits,
@@ -368,6 +370,31 @@ fn parquet_options_from_flags_or_file_are_checked() {
         let e = parse(&["--parquet-option", bad]).unwrap_err();
         assert!(e.0.starts_with("invalid Parquet option"), "{e}");
     }
+}
+
+#[test]
+fn the_result_cache_is_sized_in_mib_and_bounded_by_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = toml_file(&dir, "result_cache_mb = 64\nmemory_limit_mb = 1024\n");
+    assert_eq!(
+        parse(&["--config", &f]).unwrap().result_cache_bytes,
+        64 << 20
+    );
+    let c = parse(&["--config", &f, "--result-cache-mb", "512"]).unwrap();
+    assert_eq!(
+        c.result_cache_bytes,
+        512 << 20,
+        "half the budget is allowed"
+    );
+    let e = parse(&["--config", &f, "--result-cache-mb", "513"]).unwrap_err();
+    assert!(
+        e.0.contains(
+            "--result-cache-mb (513 MiB) must be at most half of --memory-limit-mb (1024 MiB)"
+        ),
+        "{e}"
+    );
+    let c = parse(&["--config", &f, "--result-cache-mb", "0"]).unwrap();
+    assert_eq!(c.result_cache_bytes, 0);
 }
 
 #[test]

@@ -35,6 +35,17 @@ impl ServerConfig {
         if streams.streams_per_user == 0 {
             return err("--max-streams-per-user must be at least 1");
         }
+        // The cache (and recordings in flight, as much again) is held
+        // besides the memory budget.
+        if self.result_cache_bytes > streams.memory_limit / 2 {
+            return err(&format!(
+                "--result-cache-mb ({} MiB) must be at most half of --memory-limit-mb \
+                 ({} MiB): the cache is held besides the memory downloads, uploads \
+                 and queries may use",
+                self.result_cache_bytes >> 20,
+                streams.memory_limit >> 20
+            ));
+        }
         // One upload with its largest batch and dictionaries must fit in
         // the budget.
         let upload = self

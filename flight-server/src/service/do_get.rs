@@ -12,10 +12,17 @@
 //! `x-laker-compression` header (`lz4` or `zstd`; Arrow IPC buffer
 //! compression, which every Arrow Flight client decodes). Off by default:
 //! on fast networks it costs more CPU than it saves.
+//!
+//! With `--result-cache-mb`, a partition's encoded messages may come from
+//! the result cache ([`crate::cache`]) instead of a scan — always after the
+//! ticket, the grants and the plan were checked for the caller as they are
+//! now, and only for a key that covers that very plan.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::CompressionType;
 use arrow_flight::Ticket;
 use datafusion::execution::SendableRecordBatchStream;
@@ -27,11 +34,12 @@ use tonic::Request;
 use tracing::Span;
 
 use crate::audit::call::AuditedCall;
+use crate::cache::{self, CachedResult, KeyParts, Lookup, Recorder};
 use crate::download::{self, CheckedSpec, Planned};
 use crate::error::{Error, Result};
 use crate::sql;
 use crate::state::AppState;
-use crate::stream::flight_data_stream;
+use crate::stream::{MAX_FLIGHT_DATA_BYTES, encode_frames, observed};
 use crate::ticket::Ticket as Decoded;
 use crate::wire::body::FrameStream;
 
@@ -125,6 +133,44 @@ fn skipping(batches: SendableRecordBatchStream, skip: u64) -> SendableRecordBatc
     Box::pin(RecordBatchStreamAdapter::new(schema, rest))
 }
 
+/// Where a download's messages come from.
+enum Source {
+    /// Batches read now; recorded for the cache when there is a recorder.
+    Fresh {
+        batches: SendableRecordBatchStream,
+        schema: SchemaRef,
+        recorder: Option<Recorder>,
+    },
+    /// The cached result of this very plan.
+    Cached(Arc<CachedResult>),
+}
+
+/// The result cache's answer for a planned download: a resumed download
+/// (`skip` rows) and a plan whose bytes cannot be keyed are never cached.
+fn cache_lookup(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    planned: &Planned,
+    (partition, skip, compression): (Option<usize>, u64, Option<CompressionType>),
+) -> Lookup {
+    if skip > 0 || !state.results.enabled() {
+        return Lookup::Pass;
+    }
+    let parts = KeyParts {
+        dataset: &planned.dataset,
+        delta_version: planned.plan.delta_version,
+        plan: planned.plan.physical_plan(),
+        partition,
+        compression,
+        max_message_bytes: MAX_FLIGHT_DATA_BYTES,
+        reader: planned.restricted.then_some(principal.name.as_str()),
+    };
+    match cache::result_key(&parts) {
+        Some(key) => state.results.lookup(key),
+        None => Lookup::Pass,
+    }
+}
+
 /// Streams the rows a download ticket stands for, skipping the first
 /// `skip`, bodies compressed with `compression`.
 async fn stream_download(
@@ -175,8 +221,8 @@ async fn stream_download(
             Some(_) => CheckedSpec::check(spec)?,
             None => CheckedSpec::parsed(spec)?,
         };
-        let Planned { dataset, plan, .. } =
-            download::plan(state, principal, &spec, expected.is_some()).await?;
+        let planned = download::plan(state, principal, &spec, expected.is_some()).await?;
+        let (dataset, plan) = (&planned.dataset, &planned.plan);
         if let Some((partitions, revision)) = expected
             && (revision != dataset.revision || partitions as usize != plan.partitions())
         {
@@ -185,22 +231,54 @@ async fn stream_download(
                 dataset.name
             )));
         }
+        let partition = partition.map(|p| p as usize);
+        let lookup = cache_lookup(state, principal, &planned, (partition, skip, compression));
+        let recorder = match lookup {
+            Lookup::Hit(result) => return Ok((Source::Cached(result), admitted)),
+            Lookup::Record(recorder) => Some(recorder),
+            Lookup::Pass => None,
+        };
         let task = admitted.memory().task_context(plan.task_context())?;
         let parallel = state.admission.limits().parallel_reads;
-        let batches = plan.execute(partition.map(|p| p as usize), task, parallel)?;
-        Ok((skipping(batches, skip), plan.schema(), admitted))
+        let batches = plan.execute(partition, task, parallel)?;
+        let source = Source::Fresh {
+            batches: skipping(batches, skip),
+            schema: plan.schema(),
+            recorder,
+        };
+        Ok((source, admitted))
     }
     .await;
-    match planned {
-        Ok((batches, schema, admitted)) => Ok(flight_data_stream(
+    let (source, admitted) = match planned {
+        Ok(planned) => planned,
+        Err(e) => return Err(call.refuse(e)),
+    };
+    let rows = Arc::new(AtomicU64::new(0));
+    let frames = match source {
+        Source::Fresh {
             batches,
             schema,
-            compression,
-            &state.metrics,
-            span,
-            Some(call),
-            Some(Box::new(admitted)),
-        )),
-        Err(e) => Err(call.refuse(e)),
-    }
+            recorder,
+        } => {
+            let frames = encode_frames(batches, &schema, compression, &rows);
+            match recorder {
+                Some(recorder) => cache::recording(frames, Arc::clone(&rows), recorder),
+                None => frames,
+            }
+        }
+        Source::Cached(result) => {
+            // The record says the rows came from the cache.
+            detail["result_cache"] = "hit".into();
+            let _ = call.notes().detail.set(detail.to_string());
+            cache::replay(result, Arc::clone(&rows))
+        }
+    };
+    Ok(observed(
+        frames,
+        rows,
+        &state.metrics,
+        span,
+        Some(call),
+        Some(Box::new(admitted)),
+    ))
 }

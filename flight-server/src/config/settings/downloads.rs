@@ -1,10 +1,10 @@
 //! How downloads read and send data: partitions, batch size, the DoGet
-//! writer and DataFusion's Parquet reader options.
+//! writer, the result cache and DataFusion's Parquet reader options.
 
 use clap::Args;
 use serde::Deserialize;
 
-use super::merge::set;
+use super::merge::{mib, set};
 use super::pairs::{key_value_table, parquet_option};
 use crate::config::server_config::ServerConfig;
 
@@ -23,6 +23,11 @@ pub struct Downloads {
     /// buffer twice (false) [default: true].
     #[arg(long, env = "LAKER_DIRECT_DO_GET")]
     pub direct_do_get: Option<bool>,
+    /// Memory for the cache of encoded DoGet results, in MiB: a result is
+    /// kept the second time it is asked for, the least recently used
+    /// evicted; 0 turns it off [default: 0].
+    #[arg(long, env = "LAKER_RESULT_CACHE_MB")]
+    pub result_cache_mb: Option<usize>,
     /// A DataFusion Parquet reader option, `name=value`, e.g.
     /// `enable_page_index=false` (any `datafusion.execution.parquet.*`;
     /// repeatable; comma-separated in the environment).
@@ -41,6 +46,7 @@ impl Downloads {
         set(&mut c.max_partitions, self.max_partitions);
         set(&mut c.batch_size, self.batch_size);
         set(&mut c.direct_do_get, self.direct_do_get);
+        set(&mut c.result_cache_bytes, self.result_cache_mb.map(mib));
         c.parquet_options = self.parquet_options;
     }
 }
