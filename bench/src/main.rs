@@ -333,9 +333,14 @@ async fn run(args: Args) -> Result<()> {
     eprintln!("{} small downloads at once …", args.small);
     let spec = serde_json::json!({"dataset": "tpch.lineitem", "columns": ["l_orderkey", "l_partkey", "l_quantity"],
         "filter": "l_orderkey < 4000", "limit": 1000});
+    let admin = ("admin", ADMIN_PASSWORD);
     let (latencies, errors) =
-        client::small_downloads(&laker.addr, "admin", ADMIN_PASSWORD, args.small, &spec).await;
-    report.small(args.small, &latencies, &errors);
+        client::small_downloads(&laker.addr, admin, args.small, &spec, None).await;
+    report.small(args.small, "each its own handshake", &latencies, &errors);
+    let token = lt.token.as_deref();
+    let (latencies, errors) =
+        client::small_downloads(&laker.addr, admin, args.small, &spec, token).await;
+    report.small(args.small, "one token shared", &latencies, &errors);
 
     // Time to first batch of the full dataset.
     eprintln!("time to first batch …");

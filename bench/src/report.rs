@@ -162,13 +162,11 @@ impl Report {
     }
 
     /// Small downloads: errors and latency percentiles.
-    pub fn small(&mut self, n: usize, latencies: &[Duration], errors: &[String]) {
+    pub fn small(&mut self, n: usize, how: &str, latencies: &[Duration], errors: &[String]) {
         let mut sorted = latencies.to_vec();
         sorted.sort();
         self.rows.push([
-            format!(
-                "{n} small downloads at once (handshake + GetFlightInfo + DoGet of ≤1,000 rows)"
-            ),
+            format!("{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)"),
             format!(
                 "{} errors; p50 {:.0} ms, p99 {:.0} ms",
                 errors.len(),
@@ -180,7 +178,7 @@ impl Report {
         ]);
         if let Some(first) = errors.first() {
             self.notes
-                .push(format!("first small-download error: {first}"));
+                .push(format!("first small-download error ({how}): {first}"));
         }
     }
 
