@@ -190,10 +190,10 @@ pub async fn concurrent(
 /// DoGet. Returns the latency of each that succeeded and the errors.
 pub async fn small_downloads(
     addr: &str,
-    user: &str,
-    password: &str,
+    (user, password): (&str, &str),
     n: usize,
     spec: &serde_json::Value,
+    shared_token: Option<&str>,
 ) -> (Vec<Duration>, Vec<String>) {
     let runs = (0..n).map(|_| {
         let (addr, user, password, spec) = (
@@ -202,11 +202,15 @@ pub async fn small_downloads(
             password.to_string(),
             spec.to_string(),
         );
+        let shared = shared_token.map(str::to_string);
         tokio::spawn(async move {
             let started = Instant::now();
-            let token = login(&addr, &user, &password)
-                .await
-                .map_err(|e| e.to_string())?;
+            let token = match shared {
+                Some(token) => token,
+                None => login(&addr, &user, &password)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
             let target = Target {
                 addr,
                 token: Some(token),

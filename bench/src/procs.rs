@@ -1,7 +1,7 @@
-//! The processes a benchmark run starts: a laker-server and the pyarrow
-//! baseline server, each waited on until it reports readiness; and what
-//! `/proc` says about them (peak memory, memory sampled while something
-//! runs, bytes read).
+//! The processes a benchmark run starts: a laker-server, the pyarrow
+//! baseline server and roapi, each waited on until it reports readiness;
+//! and what `/proc` says about them (peak memory, memory sampled while
+//! something runs, bytes read).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -76,6 +76,21 @@ impl Proc {
         }
     }
 
+    /// Runs `work`, sampling resident memory meanwhile; its result and the
+    /// largest resident memory seen, in bytes.
+    pub fn peak_while<T>(&self, work: impl FnOnce() -> T) -> (T, u64) {
+        let watch = self.watch_rss();
+        let out = work();
+        (out, watch.stop())
+    }
+
+    /// [`Proc::peak_while`] for async work.
+    pub async fn peak_while_async<T>(&self, work: impl Future<Output = T>) -> (T, u64) {
+        let watch = self.watch_rss();
+        let out = work.await;
+        (out, watch.stop())
+    }
+
     /// Bytes the process has read through read syscalls (`rchar`): for a
     /// local lake, the bytes it read from the object store.
     pub fn bytes_read(&self) -> u64 {
@@ -126,8 +141,10 @@ fn wait_for<T: Send + 'static>(
             }
         }
     });
-    rx.recv_timeout(timeout)
-        .map_err(|_| "a server did not report readiness in time".into())
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => "a server did not report readiness in time".into(),
+        mpsc::RecvTimeoutError::Disconnected => "a server exited before reporting readiness".into(),
+    })
 }
 
 /// Starts `laker-server` over `data_dir`, its Flight and HTTP ports each on
@@ -212,6 +229,60 @@ pub fn pyarrow_server(python: &Path, script: &Path, data: &Path) -> Result<Proc>
     })
 }
 
+/// Starts roapi serving the Parquet files in `dir` as the table `lineitem`
+/// over Flight SQL (and, as roapi always does, HTTP and Postgres), each on
+/// 127.0.0.1:0, reading the files on each query as Laker does rather than
+/// loading the table into memory first (`use_memory_table=false`); waits
+/// until it has logged its Flight SQL address.
+pub fn roapi(binary: &Path, dir: &Path) -> Result<Proc> {
+    if !binary.is_file() {
+        return Err(format!(
+            "roapi is not installed at {}: install it into the bench's Python environment \
+             with `pip install roapi` (see integration-tests/python/requirements.txt)",
+            binary.display()
+        )
+        .into());
+    }
+    let table = format!(
+        "lineitem={}/,format=parquet,use_memory_table=false",
+        dir.display()
+    );
+    let mut child = Command::new(binary)
+        .args(["--table", &table])
+        .args(["--addr-flight-sql", "127.0.0.1:0"])
+        .args(["--addr-http", "127.0.0.1:0"])
+        .args(["--addr-postgres", "127.0.0.1:0"])
+        .env("RUST_LOG", "roapi=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    // "… 🚀 Listening on 127.0.0.1:41583 for FlightSQL traffic..."
+    let addr = wait_for(
+        BufReader::new(stderr),
+        |line| {
+            let (addr, what) = line.split_once("Listening on ")?.1.split_once(' ')?;
+            what.starts_with("for FlightSQL").then(|| addr.to_string())
+        },
+        Duration::from_secs(120),
+    )?;
+    Ok(Proc {
+        child,
+        addr,
+        http_addr: None,
+    })
+}
+
+/// Whether `binary --help` lists `flag` (a flag this build has).
+pub fn accepts_flag(binary: &Path, flag: &str) -> bool {
+    Command::new(binary)
+        .arg("--help")
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(flag))
+}
+
 /// Runs the Python client on one job; returns its JSON result.
 pub fn python_job(
     python: &Path,
@@ -238,20 +309,21 @@ pub fn python_job(
 }
 
 /// Generates TPC-H `lineitem` at `scale` as `parts` Parquet files under
-/// `lake/tpch/lineitem/` (kept between runs of the same scale).
-pub fn generate(tpchgen: &Path, lake: &Path, scale: f64, parts: u32) -> Result<PathBuf> {
-    let dir = lake.join("tpch").join("lineitem");
-    let marker = lake.join("tpch").join(format!(".sf{scale}-parts{parts}"));
+/// `root/lineitem/` (kept between runs of the same scale; each layout has
+/// its own `root`).
+pub fn generate(tpchgen: &Path, root: &Path, scale: f64, parts: u32) -> Result<PathBuf> {
+    let dir = root.join("lineitem");
+    let marker = root.join(format!(".sf{scale}-parts{parts}"));
     if marker.exists() {
         return Ok(dir);
     }
-    let _ = std::fs::remove_dir_all(lake.join("tpch"));
-    std::fs::create_dir_all(lake.join("tpch"))?;
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root)?;
     let status = Command::new(tpchgen)
         .args(["parquet", "--tables", "lineitem"])
         .args(["-s", &scale.to_string(), "--parts", &parts.to_string()])
         .arg("--output-dir")
-        .arg(lake.join("tpch"))
+        .arg(root)
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run {}: {e}", tpchgen.display()))?;
@@ -262,16 +334,18 @@ pub fn generate(tpchgen: &Path, lake: &Path, scale: f64, parts: u32) -> Result<P
     Ok(dir)
 }
 
-/// Total size of the files under `dir`.
-pub fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
+/// Sizes of the files in `dir`, smallest first.
+pub fn file_sizes(dir: &Path) -> Vec<u64> {
+    let mut sizes: Vec<u64> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .filter_map(|e| e.metadata().ok())
                 .filter(|m| m.is_file())
                 .map(|m| m.len())
-                .sum()
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default();
+    sizes.sort_unstable();
+    sizes
 }

@@ -34,22 +34,73 @@ fn rate(sizes: &serde_json::Value, secs: f64) -> String {
     )
 }
 
+/// What one Parquet layout is: how many files, of what sizes.
+fn layout(files: &[u64]) -> String {
+    let total: u64 = files.iter().sum();
+    let (smallest, largest) = (
+        files.first().copied().unwrap_or(0),
+        files.last().copied().unwrap_or(0),
+    );
+    match files.len() {
+        1 => format!("1 Parquet file of {:.1} MB", mb(total as f64)),
+        n if smallest == largest => format!(
+            "{n} Parquet files of {:.1} MB ({:.1} MB in all)",
+            mb(largest as f64),
+            mb(total as f64)
+        ),
+        n => format!(
+            "{n} Parquet files of {:.1}–{:.1} MB ({:.1} MB in all)",
+            mb(smallest as f64),
+            mb(largest as f64),
+            mb(total as f64)
+        ),
+    }
+}
+
+/// One line of the table: what was measured, Laker's figure, the
+/// baseline's, their ratio, and the servers' peak memory meanwhile.
+pub struct Row {
+    cells: [String; 4],
+    peaks: Option<(u64, Option<u64>)>,
+}
+
+impl Row {
+    /// The servers' peak resident memory during the measurement (sampled
+    /// every 10 ms): Laker's, and the baseline's when the baseline is a server.
+    pub fn peaks(&mut self, laker: u64, baseline: Option<u64>) -> &mut Self {
+        self.peaks = Some((laker, baseline));
+        self
+    }
+
+    fn rss(&self) -> String {
+        match self.peaks {
+            None => "—".into(),
+            Some((laker, None)) => format!("{:.0} MB / —", mb(laker as f64)),
+            Some((laker, Some(other))) => {
+                format!("{:.0} MB / {:.0} MB", mb(laker as f64), mb(other as f64))
+            }
+        }
+    }
+}
+
 /// Collected figures.
 pub struct Report {
     header: String,
-    rows: Vec<[String; 4]>,
+    rows: Vec<Row>,
     notes: Vec<String>,
     file_bytes: u64,
 }
 
 impl Report {
-    /// A report for a run at `scale` with `runs` runs per figure.
-    pub fn new(scale: f64, runs: usize, file_bytes: u64, server_args: &[String]) -> Self {
+    /// A report for a run at `scale` over Parquet files of these sizes
+    /// (`files`), with `runs` runs per figure.
+    pub fn new(scale: f64, runs: usize, files: &[u64], server_args: &[String]) -> Self {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let header = format!(
-            "TPC-H lineitem at scale {scale} ({:.0} MB of Parquet); {cores} cores; medians of {runs} runs; \
-             ratios are Laker's figure over the baseline's (above 1: Laker is better).{}",
-            mb(file_bytes as f64),
+            "TPC-H lineitem at scale {scale} as {}; {cores} cores; medians of {runs} runs; \
+             ratios are Laker's figure over the baseline's (above 1: Laker is better); \
+             peak RSS is each server's resident memory during that measurement, sampled every 10 ms.{}",
+            layout(files),
             if server_args.is_empty() {
                 String::new()
             } else {
@@ -60,8 +111,24 @@ impl Report {
             header,
             rows: Vec::new(),
             notes: Vec::new(),
-            file_bytes,
+            file_bytes: files.iter().sum(),
         }
+    }
+
+    fn push(&mut self, cells: [String; 4]) -> &mut Row {
+        let i = self.rows.len();
+        self.rows.push(Row { cells, peaks: None });
+        &mut self.rows[i]
+    }
+
+    /// A line under the table.
+    pub fn note(&mut self, text: String) {
+        self.notes.push(text);
+    }
+
+    /// A measurement this build or setup cannot make, and why.
+    pub fn unavailable(&mut self, what: &str, why: &str) {
+        self.push([what.to_string(), why.to_string(), "—".into(), "—".into()]);
     }
 
     /// A download's throughput against a baseline's (same rows).
@@ -72,8 +139,8 @@ impl Report {
         laker: &[Duration],
         baseline: &str,
         other: &[Duration],
-    ) {
-        self.throughput_each(what, sizes, laker, baseline, sizes, other);
+    ) -> &mut Row {
+        self.throughput_each(what, sizes, laker, baseline, sizes, other)
     }
 
     /// A download's throughput against a baseline's that sent the same rows
@@ -86,20 +153,35 @@ impl Report {
         baseline: &str,
         baseline_sizes: &serde_json::Value,
         other: &[Duration],
-    ) {
+    ) -> &mut Row {
         let (l, o) = (median(laker).as_secs_f64(), median(other).as_secs_f64());
-        self.rows.push([
+        self.push([
             what.to_string(),
             rate(sizes, l),
             format!("{baseline}: {}", rate(baseline_sizes, o)),
             format!("{:.2}×", o / l.max(1e-9)),
+        ])
+    }
+
+    /// Arrow bytes the client received for the full download's rows: from
+    /// Laker (GetFlightInfo + endpoints, and one stream) and the pyarrow server.
+    pub fn bytes_received(&mut self, rows: u64, [endpoints, one_stream, pyarrow]: [u64; 3]) {
+        self.push([
+            format!("Full download: Arrow bytes received ({rows} rows, pyarrow.flight client)"),
+            format!(
+                "{:.1} MB (GetFlightInfo + endpoints), {:.1} MB (one stream)",
+                mb(endpoints as f64),
+                mb(one_stream as f64)
+            ),
+            format!("pyarrow.flight server: {:.1} MB", mb(pyarrow as f64)),
+            format!("{:.2}×", pyarrow as f64 / (endpoints as f64).max(1.0)),
         ]);
     }
 
     /// Bytes each server read from the store for one selective download.
     pub fn bytes_read(&mut self, laker: u64, pyarrow: u64, rows: u64) {
         let share = |b: u64| 100.0 * b as f64 / self.file_bytes.max(1) as f64;
-        self.rows.push([
+        let cells = [
             format!("Selective download: bytes read from the store ({rows} rows sent)"),
             format!(
                 "{:.1} MB ({:.1}% of the files)",
@@ -112,12 +194,13 @@ impl Report {
                 share(pyarrow)
             ),
             format!("{:.2}×", pyarrow as f64 / (laker as f64).max(1.0)),
-        ]);
+        ];
+        self.push(cells);
     }
 
     /// Peak resident memory of both servers over the whole run.
     pub fn memory(&mut self, laker: u64, pyarrow: u64) {
-        self.rows.push([
+        self.push([
             "Server peak RSS over the run".into(),
             format!("{:.0} MB", mb(laker as f64)),
             format!("pyarrow.flight server: {:.0} MB", mb(pyarrow as f64)),
@@ -128,7 +211,7 @@ impl Report {
     /// Laker's peak resident memory (sampled) during its HTTP downloads and
     /// during its Flight DoGet downloads of the same data.
     pub fn http_memory(&mut self, http: u64, flight: u64) {
-        self.rows.push([
+        self.push([
             "Server peak RSS during the HTTP downloads (sampled every 10 ms)".into(),
             format!("{:.0} MB", mb(http as f64)),
             format!(
@@ -148,7 +231,7 @@ impl Report {
         (open, refused): (usize, usize),
         [before, held, after]: [u64; 3],
     ) {
-        self.rows.push([
+        self.push([
             format!("{n} stalled full downloads (one stream each, first batch read, then no reads)"),
             format!(
                 "{open} open, {refused} refused; server RSS {:.0} MB → {:.0} MB with them → {:.0} MB after they left",
@@ -162,13 +245,21 @@ impl Report {
     }
 
     /// Small downloads: errors and latency percentiles.
-    pub fn small(&mut self, n: usize, latencies: &[Duration], errors: &[String]) {
+    pub fn small(
+        &mut self,
+        n: usize,
+        how: &str,
+        latencies: &[Duration],
+        errors: &[String],
+    ) -> &mut Row {
         let mut sorted = latencies.to_vec();
         sorted.sort();
-        self.rows.push([
-            format!(
-                "{n} small downloads at once (handshake + GetFlightInfo + DoGet of ≤1,000 rows)"
-            ),
+        if let Some(first) = errors.first() {
+            self.notes
+                .push(format!("first small-download error ({how}): {first}"));
+        }
+        self.push([
+            format!("{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)"),
             format!(
                 "{} errors; p50 {:.0} ms, p99 {:.0} ms",
                 errors.len(),
@@ -177,16 +268,12 @@ impl Report {
             ),
             "—".into(),
             "—".into(),
-        ]);
-        if let Some(first) = errors.first() {
-            self.notes
-                .push(format!("first small-download error: {first}"));
-        }
+        ])
     }
 
     /// Time to first batch.
     pub fn first_batch(&mut self, laker: Duration, pyarrow: Duration) {
-        self.rows.push([
+        self.push([
             "Time to first batch, full dataset (GetFlightInfo + first DoGet batch)".into(),
             format!("{:.1} ms", laker.as_secs_f64() * 1e3),
             format!(
@@ -203,11 +290,13 @@ impl Report {
     /// The Markdown report.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{}\n\n| measurement | Laker | baseline | ratio |\n|---|---|---|---|\n",
+            "{}\n\n| measurement | Laker | baseline | ratio | peak RSS, Laker / baseline |\n\
+             |---|---|---|---|---|\n",
             self.header
         );
-        for [a, b, c, d] in &self.rows {
-            let _ = writeln!(out, "| {a} | {b} | {c} | {d} |");
+        for row in &self.rows {
+            let [a, b, c, d] = &row.cells;
+            let _ = writeln!(out, "| {a} | {b} | {c} | {d} | {} |", row.rss());
         }
         for note in &self.notes {
             let _ = writeln!(out, "\n{note}");

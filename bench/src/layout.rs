@@ -1,0 +1,164 @@
+//! One layout's run: `lineitem` generated as so many Parquet files, a fresh
+//! laker-server with the dataset registered, the pyarrow server and roapi
+//! over the same files, every scenario measured against them, then the
+//! result cache on a second laker-server; the report of that layout.
+
+use std::path::{Path, PathBuf};
+
+use arrow_flight::FlightDescriptor;
+
+use crate::client::{self, Target};
+use crate::procs::{self, Proc};
+use crate::py::{PyClient, PyServer};
+use crate::report::Report;
+use crate::result::Result;
+use crate::{ADMIN_PASSWORD, Args, DATASET};
+use crate::{cache, flight_sql, http, http_downloads, load, py_downloads, rust_downloads};
+
+/// What the scenarios of one layout share: the files and the servers.
+pub struct Bench<'a> {
+    /// The command line.
+    pub args: &'a Args,
+    /// The directory of the Parquet files.
+    pub files: PathBuf,
+    /// The laker-server, with the dataset registered.
+    pub laker: Proc,
+    /// Laker for the Rust client (signed in as the admin).
+    pub laker_rust: Target,
+    /// Laker for the Python client.
+    pub laker_py: PyServer,
+    /// The whole dataset on Laker, as a path descriptor.
+    pub laker_full: FlightDescriptor,
+    /// The pyarrow.flight baseline server.
+    pub pyarrow: Proc,
+    /// The pyarrow server for the Rust client.
+    pub pyarrow_rust: Target,
+    /// The pyarrow server for the Python client.
+    pub pyarrow_py: PyServer,
+    /// The whole dataset on the pyarrow server.
+    pub pyarrow_full: FlightDescriptor,
+    /// roapi, serving the files as the table `lineitem` over Flight SQL.
+    pub roapi: Proc,
+    /// roapi for the Python (ADBC) client.
+    pub roapi_py: PyServer,
+}
+
+/// Generates the layout of `parts` files, starts the servers, measures
+/// every scenario; returns the layout's report.
+pub async fn run(args: &Args, parts: u32) -> Result<String> {
+    let python = crate::python(args);
+    let server_bin = std::env::current_exe()?.with_file_name("laker-server");
+    let data_dir = args.work_dir.join("server");
+    let lake = data_dir.join("lake");
+    std::fs::create_dir_all(&lake)?;
+    let data_dir = data_dir.canonicalize()?;
+    let lake = lake.canonicalize()?;
+    // Where earlier versions of the bench kept their one layout.
+    let _ = std::fs::remove_dir_all(lake.join("tpch"));
+    eprintln!(
+        "generating lineitem at scale {} as {parts} Parquet file(s) …",
+        args.scale
+    );
+    let tpchgen = python.with_file_name("tpchgen-cli");
+    let root = lake.join(format!("parts{parts}"));
+    let files = procs::generate(&tpchgen, &root, args.scale, parts)?;
+
+    for file in ["catalog.db", "catalog.db-wal", "catalog.db-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(file));
+    }
+    let laker = procs::laker_server(&server_bin, &data_dir, &args.server_arg)?;
+    procs::create_admin(&server_bin, &data_dir, ADMIN_PASSWORD)?;
+    let token = client::login(&laker.addr, "admin", ADMIN_PASSWORD).await?;
+    let laker_rust = Target {
+        addr: laker.addr.clone(),
+        token: Some(token),
+        headers: args.laker_header.clone(),
+    };
+    register(&laker_rust, &files).await?;
+    let pyarrow = procs::pyarrow_server(
+        &python,
+        &crate::bench_dir().join("pyarrow_server.py"),
+        &files,
+    )?;
+    let roapi = procs::roapi(&python.with_file_name("roapi"), &files)?;
+    let bench = Bench {
+        args,
+        laker_py: PyServer::laker(&laker.addr, &args.laker_header),
+        laker_rust,
+        laker_full: FlightDescriptor::new_path(vec!["tpch".into(), "lineitem".into()]),
+        laker,
+        pyarrow_rust: Target {
+            addr: pyarrow.addr.clone(),
+            token: None,
+            headers: Vec::new(),
+        },
+        pyarrow_py: PyServer::baseline(&pyarrow.addr),
+        pyarrow_full: FlightDescriptor::new_path(vec!["lineitem".into()]),
+        pyarrow,
+        roapi_py: PyServer::baseline(&roapi.addr),
+        roapi,
+        files,
+    };
+    let mut settings = args.server_arg.clone();
+    settings.extend(
+        args.laker_header
+            .iter()
+            .map(|(n, v)| format!("header {n}: {v}")),
+    );
+    let sizes = procs::file_sizes(&bench.files);
+    let mut report = Report::new(args.scale, args.runs, &sizes, &settings);
+    let py = PyClient::new(&python, args.runs);
+
+    let local = py_downloads::full(&bench, &py, &mut report)?;
+    rust_downloads::full(&bench, &mut report).await?;
+    eprintln!("full download over HTTP …");
+    let http_addr = bench
+        .laker
+        .http_addr
+        .as_deref()
+        .ok_or("laker-server did not report its HTTP address")?;
+    let session = http::login(http_addr, "admin", ADMIN_PASSWORD).await?;
+    http_downloads::measure(
+        &bench.laker,
+        &bench.laker_rust,
+        &bench.laker_full,
+        &session,
+        args.runs,
+        &mut report,
+    )
+    .await?;
+    py_downloads::selective(&bench, &py, &mut report)?;
+    flight_sql::measure(&bench, &py, &mut report)?;
+    rust_downloads::concurrent(&bench, &mut report).await?;
+    load::small(&bench, &mut report).await;
+    rust_downloads::first_batch(&bench, &mut report).await?;
+    load::stalled(&bench, &mut report).await?;
+    // The cache's server runs alone, on the same catalog.
+    drop(bench);
+    cache::measure(args, &server_bin, &data_dir, &py, &local, &mut report)?;
+    Ok(report.render())
+}
+
+/// Creates the namespace, lets the admin read it and registers the files
+/// as the dataset.
+async fn register(laker: &Target, files: &Path) -> Result<()> {
+    client::action(
+        laker,
+        "create_namespace",
+        serde_json::json!({"name": "tpch"}),
+    )
+    .await?;
+    client::action(
+        laker,
+        "grant",
+        serde_json::json!({"user": "admin", "pattern": "tpch.*", "action": "read"}),
+    )
+    .await?;
+    client::action(
+        laker,
+        "register_dataset",
+        serde_json::json!({"name": DATASET, "format": "parquet",
+            "location": format!("file://{}/", files.display())}),
+    )
+    .await
+}
