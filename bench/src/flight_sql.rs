@@ -9,7 +9,7 @@ use crate::result::Result;
 use crate::{DATASET, SELECTIVE_BEFORE, SELECTIVE_COLUMNS};
 
 /// Runs both queries on Laker (`tpch.lineitem`) and roapi (`lineitem`).
-pub fn measure(b: &Bench, py: &PyClient, report: &mut Report) -> Result<()> {
+pub fn measure(b: &Bench<'_>, py: &PyClient, report: &mut Report) -> Result<()> {
     eprintln!("Flight SQL (ADBC) against roapi …");
     let selective = format!(
         "{} FROM {{table}} WHERE l_shipdate < DATE '{SELECTIVE_BEFORE}'",

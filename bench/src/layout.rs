@@ -109,8 +109,66 @@ pub async fn run(args: &Args, parts: u32) -> Result<String> {
     let mut report = Report::new(args.scale, args.runs, &sizes, &settings);
     let py = PyClient::new(&python, args.runs);
 
-    let local = py_downloads::full(&bench, &py, &mut report)?;
-    rust_downloads::full(&bench, &mut report).await?;
+    let run = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut local = serde_json::Value::Null;
+    if run("full") {
+        let got = py_downloads::full(&bench, &py, &mut report);
+        local = failed_as_note(&mut report, "full", got).unwrap_or_default();
+    }
+    if run("rust") {
+        let got = rust_downloads::full(&bench, &mut report).await;
+        failed_as_note(&mut report, "rust", got);
+    }
+    if run("http") {
+        let got = http_download(&bench, &mut report).await;
+        failed_as_note(&mut report, "http", got);
+    }
+    if run("selective") {
+        let got = py_downloads::selective(&bench, &py, &mut report);
+        failed_as_note(&mut report, "selective", got);
+    }
+    if run("sql") {
+        let got = flight_sql::measure(&bench, &py, &mut report);
+        failed_as_note(&mut report, "sql", got);
+    }
+    if run("concurrent") {
+        let got = rust_downloads::concurrent(&bench, &mut report).await;
+        failed_as_note(&mut report, "concurrent", got);
+    }
+    if run("small") {
+        load::small(&bench, &mut report).await;
+    }
+    if run("first") {
+        let got = rust_downloads::first_batch(&bench, &mut report).await;
+        failed_as_note(&mut report, "first", got);
+    }
+    if run("stalled") {
+        let got = load::stalled(&bench, &mut report).await;
+        failed_as_note(&mut report, "stalled", got);
+    }
+    // The cache's server runs alone, on the same catalog.
+    drop(bench);
+    if run("cache") {
+        let got = cache::measure(args, &server_bin, &data_dir, &py, &local, &mut report);
+        failed_as_note(&mut report, "cache", got);
+    }
+    Ok(report.render())
+}
+
+/// `got`'s value; a failed scenario is named in the report (the run goes on).
+fn failed_as_note<T>(report: &mut Report, scenario: &str, got: Result<T>) -> Option<T> {
+    match got {
+        Ok(value) => Some(value),
+        Err(e) => {
+            eprintln!("scenario {scenario} failed: {e}");
+            report.note(format!("scenario `{scenario}` failed: {e}"));
+            None
+        }
+    }
+}
+
+/// Full downloads over the HTTP API against Flight DoGet.
+async fn http_download(bench: &Bench<'_>, report: &mut Report) -> Result<()> {
     eprintln!("full download over HTTP …");
     let http_addr = bench
         .laker
@@ -123,20 +181,10 @@ pub async fn run(args: &Args, parts: u32) -> Result<String> {
         &bench.laker_rust,
         &bench.laker_full,
         &session,
-        args.runs,
-        &mut report,
+        bench.args.runs,
+        report,
     )
-    .await?;
-    py_downloads::selective(&bench, &py, &mut report)?;
-    flight_sql::measure(&bench, &py, &mut report)?;
-    rust_downloads::concurrent(&bench, &mut report).await?;
-    load::small(&bench, &mut report).await;
-    rust_downloads::first_batch(&bench, &mut report).await?;
-    load::stalled(&bench, &mut report).await?;
-    // The cache's server runs alone, on the same catalog.
-    drop(bench);
-    cache::measure(args, &server_bin, &data_dir, &py, &local, &mut report)?;
-    Ok(report.render())
+    .await
 }
 
 /// Creates the namespace, lets the admin read it and registers the files

@@ -12,7 +12,7 @@ use crate::{ADMIN_PASSWORD, DATASET};
 
 /// `--small` downloads of ≤1,000 rows at once, each with its own
 /// handshake, then all with the one token the bench signed in with.
-pub async fn small(b: &Bench, report: &mut Report) {
+pub async fn small(b: &Bench<'_>, report: &mut Report) {
     let n = b.args.small;
     eprintln!("{n} small downloads at once …");
     let spec = serde_json::json!({"dataset": DATASET, "columns": ["l_orderkey", "l_partkey", "l_quantity"],
@@ -33,7 +33,7 @@ pub async fn small(b: &Bench, report: &mut Report) {
 
 /// `--stalled` full downloads opened, their first batch read, then left
 /// unread: admitted and refused, memory held, and memory once they left.
-pub async fn stalled(b: &Bench, report: &mut Report) -> Result<()> {
+pub async fn stalled(b: &Bench<'_>, report: &mut Report) -> Result<()> {
     let n = b.args.stalled;
     eprintln!("{n} stalled downloads …");
     let before = b.laker.rss();

@@ -58,6 +58,10 @@ struct Args {
     /// [default: `--parts`].
     #[arg(long, value_delimiter = ',')]
     layouts: Vec<u32>,
+    /// Only these scenarios (comma-separated: full, rust, http, selective,
+    /// sql, concurrent, small, first, stalled, cache) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -139,7 +143,10 @@ async fn run(args: Args) -> Result<()> {
     };
     let mut reports = Vec::new();
     for parts in layouts {
-        reports.push(layout::run(&args, parts).await?);
+        let report = layout::run(&args, parts).await?;
+        // Each layout's figures as soon as they are known.
+        eprintln!("{report}");
+        reports.push(report);
     }
     let text = reports.join("\n");
     println!("{text}");

@@ -138,6 +138,9 @@ fn wait_for<T: Send + 'static>(
             if !sent && let Some(found) = ready(&line) {
                 let _ = tx.send(found);
                 sent = true;
+            } else if line.contains("ERROR") || line.contains("panicked") {
+                // A server's errors belong in the bench's output.
+                eprintln!("server: {line}");
             }
         }
     });

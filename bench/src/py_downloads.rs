@@ -16,7 +16,7 @@ const LOCAL: &str = "local pyarrow.parquet.read_table";
 
 /// The full download each way; returns the local read's result (the cache
 /// scenario's baseline).
-pub fn full(b: &Bench, py: &PyClient, report: &mut Report) -> Result<Value> {
+pub fn full(b: &Bench<'_>, py: &PyClient, report: &mut Report) -> Result<Value> {
     eprintln!("full download, Python client …");
     let (one, one_peak) = b
         .laker
@@ -70,7 +70,7 @@ pub fn full(b: &Bench, py: &PyClient, report: &mut Report) -> Result<Value> {
 
 /// The selective download: 3 columns, ~10% of the rows; and the bytes each
 /// server read from the files for it.
-pub fn selective(b: &Bench, py: &PyClient, report: &mut Report) -> Result<()> {
+pub fn selective(b: &Bench<'_>, py: &PyClient, report: &mut Report) -> Result<()> {
     eprintln!("selective download …");
     let spec = json!({"dataset": DATASET, "columns": SELECTIVE_COLUMNS,
         "filter": format!("l_shipdate < DATE '{SELECTIVE_BEFORE}'")});

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::sql;
 use crate::state::AppState;
 use crate::ticket::TicketClaims;
+use crate::wire::wire_schema;
 
 /// What a descriptor asks for.
 enum Asked {
@@ -134,7 +135,11 @@ async fn download_info(
     } else {
         endpoints
     };
-    let schema = with_dataset_metadata(&plan.schema(), &dataset, plan.delta_version);
+    let schema = with_dataset_metadata(
+        &wire_schema(&plan.schema()),
+        &dataset,
+        plan.delta_version,
+    );
     let info = FlightInfo::new()
         .try_with_schema(&schema)
         .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))?

@@ -14,6 +14,7 @@ use super::metadata::{dataset_json, with_dataset_metadata};
 use crate::discover::{MAX_SEARCH_BYTES, discover};
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::wire::wire_schema;
 
 /// ListFlights, audited with its search.
 pub(super) async fn serve(
@@ -54,7 +55,7 @@ fn dataset_info(dataset: &Dataset, schema: Option<SchemaRef>) -> Result<FlightIn
         metadata["error"] = "dataset is currently unavailable".into();
         Arc::new(Schema::empty())
     });
-    let schema = with_dataset_metadata(&schema, dataset, None);
+    let schema = with_dataset_metadata(&wire_schema(&schema), dataset, None);
     let descriptor = FlightDescriptor::new_path(vec![
         dataset.name.namespace.clone(),
         dataset.name.dataset.clone(),

@@ -46,6 +46,7 @@ use crate::error::{Error, Result, sql_status};
 use crate::state::AppState;
 use crate::stream::flight_data_stream;
 use crate::wire::body::FrameStream;
+use crate::wire::wire_schema;
 use handle::StatementHandle;
 
 /// Request header asking GetFlightInfo for one endpoint per independent
@@ -207,7 +208,7 @@ async fn statement_info(
         })
         .collect::<Vec<_>>();
     FlightInfo::new()
-        .try_with_schema(plan.schema().as_ref())
+        .try_with_schema(&wire_schema(&plan.schema()))
         .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))
         .map(|info| {
             info.with_descriptor(descriptor)

@@ -26,6 +26,7 @@ use super::handle::PreparedHandle;
 use super::session;
 use crate::error::{Error, Result, sql_status};
 use crate::state::AppState;
+use crate::wire::wire_schema;
 
 /// Most bytes of bound parameters.
 const MAX_PARAM_BYTES: usize = 1 << 20;
@@ -75,7 +76,7 @@ pub async fn create(state: &Arc<AppState>, principal: &Principal, body: &[u8]) -
     };
     let result = ActionCreatePreparedStatementResult {
         prepared_statement_handle: state.tickets.sign(&handle).into(),
-        dataset_schema: ipc_schema(plan.schema().as_arrow())?,
+        dataset_schema: ipc_schema(&wire_schema(plan.schema().as_arrow()))?,
         parameter_schema: ipc_schema(&parameter_schema)?,
     };
     Ok(result.as_any().encode_to_vec())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::buffer::Buffer;
-use arrow::compute::cast;
+use arrow::compute::{can_cast_types, cast};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamEncoder};
@@ -47,12 +47,15 @@ impl Frame {
 
 /// Encodes a stream of record batches of one schema as [`Frame`]s.
 ///
-/// Dictionary columns are sent as their values (as arrow-flight's encoder
-/// does by default), so every client reads them without dictionary state.
-/// Batches larger than `max_bytes` are split by rows.
+/// Columns go out as [`wire_type`]s: dictionaries as their values (as
+/// arrow-flight's encoder does by default), so every client reads them
+/// without dictionary state, and string/binary views as plain strings and
+/// binaries, so a batch carries its own values rather than every shared
+/// data buffer its views point into (a Parquet page's worth, per batch).
+/// Batches larger than `max_bytes` are then split by rows.
 pub(crate) struct FrameEncoder {
     schema: SchemaRef,
-    has_dictionaries: bool,
+    converts: bool,
     encoder: StreamEncoder,
     max_bytes: usize,
 }
@@ -72,16 +75,14 @@ impl FrameEncoder {
         compression: Option<CompressionType>,
         max_bytes: usize,
     ) -> Result<Self, ArrowError> {
-        let has_dictionaries = schema
-            .fields()
-            .iter()
-            .any(|f| matches!(f.data_type(), DataType::Dictionary(..)));
-        let schema = Arc::new(hydrated_schema(schema));
+        let wire = wire_schema(schema);
+        let converts = wire.fields() != schema.fields();
+        let schema = Arc::new(wire);
         let options = IpcWriteOptions::default().try_with_compression(compression)?;
         Ok(Self {
             encoder: StreamEncoder::try_new_with_options(&schema, options)?,
             schema,
-            has_dictionaries,
+            converts,
             max_bytes: max_bytes.max(1),
         })
     }
@@ -111,33 +112,67 @@ impl FrameEncoder {
     }
 
     fn hydrate(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        if !self.has_dictionaries {
+        if !self.converts {
             return Ok(batch.clone());
         }
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(self.schema.fields())
-            .map(|(column, field)| match column.data_type() {
-                DataType::Dictionary(..) => cast(column, field.data_type()),
-                _ => Ok(Arc::clone(column)),
-            })
-            .collect::<Result<Vec<ArrayRef>, _>>()?;
-        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+        to_wire(batch, &self.schema)
     }
 }
 
-/// `schema` with top-level dictionary fields replaced by their value type.
-fn hydrated_schema(schema: &Schema) -> Schema {
+/// `batch` converted to `wire` (its [`wire_schema`]).
+pub(crate) fn to_wire(batch: &RecordBatch, wire: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(wire.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    RecordBatch::try_new(Arc::clone(wire), columns)
+}
+
+
+/// The schema a stream of `schema` is sent with: each field as its
+/// [`wire_type`]. FlightInfo answers announce this schema too.
+pub(crate) fn wire_schema(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Dictionary(_, value) => f.as_ref().clone().with_data_type(*value.clone()),
-            _ => f.as_ref().clone(),
-        })
+        .map(|f| wire_field(f))
         .collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// `field` as sent (as it is if its values could not be converted).
+fn wire_field(field: &Field) -> Field {
+    let wire = wire_type(field.data_type());
+    if can_cast_types(field.data_type(), &wire) {
+        field.clone().with_data_type(wire)
+    } else {
+        field.clone()
+    }
+}
+
+/// `data_type` as sent: dictionaries as their values, string and binary
+/// views as plain strings and binaries, at any depth.
+pub(crate) fn wire_type(data_type: &DataType) -> DataType {
+    let item = |f: &Arc<Field>| Arc::new(wire_field(f));
+    match data_type {
+        DataType::Dictionary(_, value) => wire_type(value),
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(f) => DataType::List(item(f)),
+        DataType::LargeList(f) => DataType::LargeList(item(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(item(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(item).collect()),
+        DataType::Map(f, sorted) => DataType::Map(item(f), *sorted),
+        other => other.clone(),
+    }
 }
 
 /// `batch` cut by rows into pieces of about `max_bytes` each.
@@ -264,7 +299,7 @@ mod tests {
 
     /// The input with dictionary columns as their values.
     fn hydrated(batch: &RecordBatch) -> RecordBatch {
-        let schema = Arc::new(hydrated_schema(&batch.schema()));
+        let schema = Arc::new(wire_schema(&batch.schema()));
         let columns = batch
             .columns()
             .iter()

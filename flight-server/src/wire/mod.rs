@@ -13,4 +13,4 @@
 pub(crate) mod body;
 pub(crate) mod frame;
 
-pub(crate) use frame::{Frame, FrameEncoder};
+pub(crate) use frame::{Frame, FrameEncoder, wire_schema};

@@ -199,10 +199,10 @@ async fn pump(
             Some(Ok(batch)) => {
                 rows += batch.num_rows() as u64;
                 metrics.add_rows(batch.num_rows() as u64);
-                encoder.write(&batch)
+                encoder.write(&batch).await
             }
             Some(Err(e)) => break Err(Stop::Failed(datafusion_status(&e))),
-            None => encoder.finish(),
+            None => encoder.finish().await,
         };
         match encoded {
             Ok(chunk) => pending.extend(chunk),

@@ -1,6 +1,7 @@
 //! Record batches to the bytes of a file format, a chunk at a time, so a
 //! download streams without holding the file: Arrow IPC stream, Parquet
-//! (a row group per few MiB), CSV with a header, JSON lines.
+//! (row groups encoded in parallel, [`super::parquet`]), CSV with a header,
+//! JSON lines.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,14 +9,10 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
+use super::parquet::ParquetEncoder;
+use crate::wire::frame::{to_wire, wire_schema};
 use super::problem::Problem;
-
-/// Parquet row groups are closed once they hold this much encoded data.
-const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// A download's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +65,10 @@ impl Format {
 
 /// Bytes written by an encoder, taken out chunk by chunk.
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
+pub struct Sink(Arc<Mutex<Vec<u8>>>);
 
 impl Sink {
-    fn take(&self) -> Vec<u8> {
+    pub fn take(&self) -> Vec<u8> {
         self.0
             .lock()
             .map(|mut buffer| std::mem::take(&mut *buffer))
@@ -94,8 +91,9 @@ impl Write for Sink {
 }
 
 enum Writer {
-    Arrow(Box<arrow::ipc::writer::StreamWriter<Sink>>),
-    Parquet(Box<ArrowWriter<Sink>>),
+    /// With the schema batches are converted to (plain strings for views).
+    Arrow(Box<arrow::ipc::writer::StreamWriter<Sink>>, SchemaRef),
+    Parquet(Box<ParquetEncoder>),
     Csv(Box<arrow::csv::Writer<Sink>>),
     Jsonl(arrow::json::LineDelimitedWriter<Sink>),
 }
@@ -111,20 +109,14 @@ impl Encoder {
     pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
         let sink = Sink::default();
         let writer = match format {
-            Format::Arrow => Writer::Arrow(Box::new(arrow::ipc::writer::StreamWriter::try_new(
-                sink.clone(),
-                schema,
-            )?)),
-            Format::Parquet => {
-                // Snappy: what every Parquet reader takes, and cheap enough
-                // for the encoder to keep up with the scan.
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .build();
-                let writer = ArrowWriter::try_new(sink.clone(), Arc::clone(schema), Some(props))
-                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-                Writer::Parquet(Box::new(writer))
+            Format::Arrow => {
+                let wire = Arc::new(wire_schema(schema));
+                let writer = arrow::ipc::writer::StreamWriter::try_new(sink.clone(), &wire)?;
+                Writer::Arrow(Box::new(writer), wire)
             }
+            Format::Parquet => Writer::Parquet(Box::new(
+                ParquetEncoder::new(schema, sink.clone()).map_err(parquet_error)?,
+            )),
             Format::Csv => Writer::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
@@ -139,15 +131,10 @@ impl Encoder {
     }
 
     /// Encodes `batch`; returns the bytes ready to send (maybe none yet).
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
         match self.writer.as_mut() {
-            Some(Writer::Arrow(w)) => w.write(batch)?,
-            Some(Writer::Parquet(w)) => {
-                w.write(batch).map_err(parquet_error)?;
-                if w.in_progress_size() >= ROW_GROUP_BYTES {
-                    w.flush().map_err(parquet_error)?;
-                }
-            }
+            Some(Writer::Arrow(w, wire)) => w.write(&to_wire(batch, wire)?)?,
+            Some(Writer::Parquet(w)) => w.write(batch).await.map_err(parquet_error)?,
             Some(Writer::Csv(w)) => w.write(batch)?,
             Some(Writer::Jsonl(w)) => w.write(batch)?,
             None => {}
@@ -156,12 +143,10 @@ impl Encoder {
     }
 
     /// Ends the file (footers, end-of-stream marker); the last bytes.
-    pub fn finish(&mut self) -> Result<Vec<u8>, ArrowError> {
+    pub async fn finish(&mut self) -> Result<Vec<u8>, ArrowError> {
         match self.writer.take() {
-            Some(Writer::Arrow(mut w)) => w.finish()?,
-            Some(Writer::Parquet(w)) => {
-                w.close().map_err(parquet_error)?;
-            }
+            Some(Writer::Arrow(mut w, _)) => w.finish()?,
+            Some(Writer::Parquet(mut w)) => w.finish().await.map_err(parquet_error)?,
             Some(Writer::Csv(_)) | None => {}
             Some(Writer::Jsonl(mut w)) => w.finish()?,
         }
@@ -196,30 +181,30 @@ mod tests {
         .unwrap()
     }
 
-    fn encode(format: Format) -> Vec<u8> {
+    async fn encode(format: Format) -> Vec<u8> {
         let b = batch();
         let mut encoder = Encoder::new(format, &b.schema()).unwrap();
-        let mut out = encoder.write(&b).unwrap();
-        out.extend(encoder.write(&b).unwrap());
-        out.extend(encoder.finish().unwrap());
+        let mut out = encoder.write(&b).await.unwrap();
+        out.extend(encoder.write(&b).await.unwrap());
+        out.extend(encoder.finish().await.unwrap());
         out
     }
 
-    #[test]
-    fn every_format_round_trips() {
-        let csv = String::from_utf8(encode(Format::Csv)).unwrap();
+    #[tokio::test]
+    async fn every_format_round_trips() {
+        let csv = String::from_utf8(encode(Format::Csv).await).unwrap();
         assert_eq!(csv, "id,name\n1,\"a,b\"\n2,\n1,\"a,b\"\n2,\n");
 
-        let jsonl = String::from_utf8(encode(Format::Jsonl)).unwrap();
+        let jsonl = String::from_utf8(encode(Format::Jsonl).await).unwrap();
         assert_eq!(jsonl.lines().count(), 4);
         assert_eq!(jsonl.lines().next().unwrap(), r#"{"id":1,"name":"a,b"}"#);
 
-        let ipc = encode(Format::Arrow);
+        let ipc = encode(Format::Arrow).await;
         let reader = arrow::ipc::reader::StreamReader::try_new(ipc.as_slice(), None).unwrap();
         let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 4);
 
-        let parquet = Bytes::from(encode(Format::Parquet));
+        let parquet = Bytes::from(encode(Format::Parquet).await);
         let reader =
             parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 1024).unwrap();
         let batches: Vec<_> = reader.map(Result::unwrap).collect();

@@ -15,6 +15,7 @@ mod encode;
 mod endpoint;
 mod openapi;
 mod params;
+mod parquet;
 mod problem;
 mod routes;
 mod session;
