@@ -12,6 +12,7 @@ use laker_catalog::Catalog;
 
 use crate::apikey;
 use crate::error::{AuthError, Result};
+use crate::ldap::Directory;
 use crate::password::{verify_dummy, verify_password};
 use crate::principal::Principal;
 use crate::ratelimit::{LoginLimiter, LoginLimits};
@@ -92,6 +93,8 @@ pub struct Authenticator {
     /// by design, so a crowd of logins waits here instead of starving every
     /// other request of CPU (and of memory).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The directory users who are not catalog users sign in with, if any.
+    directory: Option<Arc<Directory>>,
 }
 
 /// Hash checks run at once: one per core.
@@ -108,7 +111,16 @@ impl Authenticator {
             tokens,
             limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
             hashing: Arc::new(tokio::sync::Semaphore::new(hash_permits())),
+            directory: None,
         }
+    }
+
+    /// The same, also signing in users of `directory` who are not catalog
+    /// users (catalog users and API keys are checked first, as before, and
+    /// log in whatever the directory's state).
+    pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Runs a (slow, blocking) hash check once a hashing permit is free.
@@ -140,6 +152,8 @@ impl Authenticator {
 
     /// Checks a user name and password. Unknown users, disabled users and
     /// wrong passwords get the same answer after the same amount of work.
+    /// A name no catalog user has is checked against the directory, if one
+    /// is configured (whose failure to answer is `Unavailable`).
     pub async fn verify_basic(&self, creds: &BasicCredentials) -> Result<Principal> {
         let refused = || AuthError::Unauthenticated("invalid user name or password".into());
         if creds.username.len() > MAX_CREDENTIAL_LEN || creds.password.len() > MAX_CREDENTIAL_LEN {
@@ -148,7 +162,13 @@ impl Authenticator {
         if apikey::looks_like_key(&creds.password) {
             return self.verify_api_key(&creds.username, &creds.password).await;
         }
-        let user = self.catalog.user(&login_name(&creds.username)).await?;
+        let name = login_name(&creds.username);
+        let user = self.catalog.user(&name).await?;
+        if user.is_none()
+            && let Some(directory) = &self.directory
+        {
+            return directory.login(&name, &creds.password).await;
+        }
         let password = creds.password.clone();
         let ok = self
             .hash_check("password", move || match user {
@@ -205,8 +225,17 @@ impl Authenticator {
     /// A session opened with an API key ends when the key is revoked or
     /// expires. Returns the principal with its current attributes.
     /// Principals of an external identity provider are vouched for by their
-    /// (verified, unexpired) token alone.
+    /// (verified, unexpired) token alone. Directory principals get their
+    /// current roles and attributes (see [`Directory::current`]).
     pub async fn require_active(&self, principal: &Principal) -> Result<Principal> {
+        if principal.is_directory() {
+            return match &self.directory {
+                Some(directory) => directory.current(principal).await,
+                None => Err(AuthError::Unauthenticated(
+                    "directory sign-in is not configured on this server; authenticate again".into(),
+                )),
+            };
+        }
         if !principal.is_local() {
             return Ok(principal.clone());
         }
@@ -269,6 +298,18 @@ impl Authenticator {
             None => Err(AuthError::Unauthenticated(format!(
                 "'{principal}' can no longer log in"
             ))),
+        }
+    }
+
+    /// Ends a directory principal's sessions on this server (its tokens
+    /// issued so far are refused here); `false` for other principals.
+    pub fn end_directory_sessions(&self, principal: &Principal) -> bool {
+        match &self.directory {
+            Some(directory) if principal.is_directory() => {
+                directory.sign_out(principal);
+                true
+            }
+            _ => false,
         }
     }
 

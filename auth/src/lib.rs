@@ -1,7 +1,8 @@
-//! Laker auth: credentials (argon2 hashes, API keys), HS256 bearer tokens,
-//! external identity providers, principals, grants' checks, and the tower
-//! layer that authenticates every call. It must not know datasets' data
-//! (Arrow, DataFusion, the lake), queries or uploads.
+//! Laker auth: credentials (argon2 hashes, API keys, directory binds over
+//! LDAP), HS256 bearer tokens, external identity providers, principals,
+//! grants' checks, and the tower layer that authenticates every call. It
+//! must not know datasets' data (Arrow, DataFusion, the lake), queries or
+//! uploads.
 
 pub mod apikey;
 pub mod authenticate;
@@ -9,6 +10,7 @@ pub mod authorize;
 pub mod error;
 pub mod external;
 pub mod layer;
+pub mod ldap;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;

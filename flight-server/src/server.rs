@@ -9,6 +9,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use futures::TryStreamExt;
 use laker_auth::external::ExternalIdp;
+use laker_auth::ldap::Directory;
 use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
 use laker_catalog::Catalog;
@@ -279,8 +280,13 @@ pub async fn start(
         Some(&data_dir.join("audit-journal")),
     )
     .map_err(start_err("cannot open the audit journal"))?;
-    let authenticator = Authenticator::new(catalog.clone(), Arc::clone(&tokens))
+    let mut authenticator = Authenticator::new(catalog.clone(), Arc::clone(&tokens))
         .with_login_limits(config.login_limits);
+    if let Some(ldap) = &config.ldap {
+        let directory = Directory::new(ldap.clone()).map_err(start_err("LDAP directory"))?;
+        tracing::info!(url = %directory.url(), "directory sign-in (LDAP) configured");
+        authenticator = authenticator.with_directory(Arc::new(directory));
+    }
     let authorizer = Authorizer::new(catalog.clone());
     let admission = Arc::new(Admission::new(memory.clone(), config.stream_limits));
     let curator = Arc::new(Curator::new(CurateCtx {

@@ -1,6 +1,7 @@
 //! Token lifecycle: refresh_token swaps a valid bearer token for a new one
 //! (so long-running clients need not keep credentials around); logout and
-//! revoke_tokens end every token issued so far.
+//! revoke_tokens end every token issued so far (a directory user's logout,
+//! on this server).
 
 use std::sync::Arc;
 
@@ -23,8 +24,10 @@ pub(crate) struct RevokeTokens {
     name: String,
 }
 
-fn local_only(principal: &Principal, what: &str) -> Result<()> {
-    if principal.is_local() {
+/// Refuses principals whose tokens this server did not issue (those of an
+/// external identity provider); catalog and directory users pass.
+fn issued_here(principal: &Principal, what: &str) -> Result<()> {
+    if principal.is_local() || principal.is_directory() {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!(
@@ -39,7 +42,7 @@ pub(crate) async fn refresh_token(
     principal: &Principal,
     _req: Empty,
 ) -> Result<serde_json::Value> {
-    local_only(principal, "refresh_token")?;
+    issued_here(principal, "refresh_token")?;
     let token = state.authenticator.refresh(principal).await?;
     tracing::info!(principal = %principal, expires_at = token.expires_at, "token refreshed");
     Ok(serde_json::json!({"token": token.token, "expires_at": token.expires_at}))
@@ -51,8 +54,12 @@ pub(crate) async fn logout(
     principal: &Principal,
     _req: Empty,
 ) -> Result<serde_json::Value> {
-    local_only(principal, "logout")?;
-    revoke(state, &principal.name).await?;
+    issued_here(principal, "logout")?;
+    // A directory user is not in the catalog: their sessions end on this
+    // server (other replicas accept the tokens until they expire).
+    if !state.authenticator.end_directory_sessions(principal) {
+        revoke(state, &principal.name).await?;
+    }
     Ok(serde_json::json!({"name": principal.name, "tokens_revoked": true}))
 }
 
