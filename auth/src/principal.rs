@@ -28,6 +28,9 @@ pub struct Principal {
     /// milliseconds); `None` for other credentials. Tokens issued before the
     /// account's revocation time are refused.
     pub issued_at_ms: Option<i64>,
+    /// The id (`jti`) of the call's bearer token, when this server issued
+    /// it; `None` for other credentials. A revoked id is refused.
+    pub token_id: Option<String>,
 }
 
 impl Principal {

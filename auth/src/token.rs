@@ -3,6 +3,9 @@
 //! Signing keys rotate: tokens are signed with the current secret and carry
 //! its key id (`kid`); tokens signed with a previous secret are still
 //! accepted until they expire, as long as that secret stays configured.
+//!
+//! Every token has an id of its own (`jti`, random), which it can be
+//! revoked by (see [`crate::Authenticator::revoke_token`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,6 +53,10 @@ pub struct Claims {
     /// A directory user's attributes at `iat` (for row filters).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attrs: BTreeMap<String, String>,
+    /// The token's own id (random hex), by which it can be revoked.
+    /// Absent in tokens issued before ids were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// A freshly issued token.
@@ -59,6 +66,8 @@ pub struct IssuedToken {
     pub token: String,
     /// Expiry, Unix seconds.
     pub expires_at: u64,
+    /// The token's id (`jti`), by which it can be revoked.
+    pub token_id: String,
 }
 
 /// Issues and verifies bearer tokens: HS256 with the current secret,
@@ -130,6 +139,7 @@ impl TokenService {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let iat = u64::try_from(now_ms / 1000).unwrap_or(0);
+        let token_id = new_token_id();
         let claims = Claims {
             sub: principal.name.clone(),
             iss: ISSUER.to_string(),
@@ -144,6 +154,7 @@ impl TokenService {
             } else {
                 principal.attributes.clone()
             },
+            jti: Some(token_id.clone()),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -152,6 +163,7 @@ impl TokenService {
         Ok(IssuedToken {
             token,
             expires_at: claims.exp,
+            token_id,
         })
     }
 
@@ -200,8 +212,17 @@ impl TokenService {
             roles,
             attributes,
             issued_at_ms: Some(issued_at_ms),
+            token_id: claims.jti,
         })
     }
+}
+
+/// A new token id: 16 random bytes, hex.
+fn new_token_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The current time in Unix epoch milliseconds.
@@ -239,6 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn every_token_has_its_own_id() {
+        let s = service();
+        let (a, b) = (
+            s.issue(&Principal::new("alice")).unwrap(),
+            s.issue(&Principal::new("alice")).unwrap(),
+        );
+        assert_eq!(a.token_id.len(), 32);
+        assert_ne!(a.token_id, b.token_id);
+        let verified = s.verify(&a.token).unwrap();
+        assert_eq!(verified.token_id.as_deref(), Some(a.token_id.as_str()));
+    }
+
+    #[test]
     fn other_secret_refused() {
         let t = service().issue(&Principal::new("alice")).unwrap();
         let other = TokenService::new(&[1u8; 32], Duration::from_secs(60));
@@ -261,6 +295,7 @@ mod tests {
             roles: vec![],
             idp: None,
             attrs: BTreeMap::new(),
+            jti: None,
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

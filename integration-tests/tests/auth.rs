@@ -95,6 +95,7 @@ async fn expired_and_alg_none_tokens_are_refused() {
             roles: vec![],
             idp: None,
             attrs: Default::default(),
+            jti: None,
         },
     );
     let mut c = s.anonymous().await;

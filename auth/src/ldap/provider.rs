@@ -276,6 +276,7 @@ impl Directory {
             roles: identity.roles,
             attributes: identity.attributes,
             issued_at_ms: None,
+            token_id: None,
         }
     }
 }

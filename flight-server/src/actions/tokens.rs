@@ -1,7 +1,8 @@
 //! Token lifecycle: refresh_token swaps a valid bearer token for a new one
 //! (so long-running clients need not keep credentials around); logout and
 //! revoke_tokens end every token issued so far (a directory user's logout,
-//! on this server).
+//! on this server); revoke_token ends one token, named by its id, which
+//! whoami shows.
 
 use std::sync::Arc;
 
@@ -22,6 +23,13 @@ pub(crate) struct Empty {}
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeTokens {
     name: String,
+}
+
+/// Body of revoke_token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeToken {
+    token_id: String,
 }
 
 /// Refuses principals whose tokens this server did not issue (those of an
@@ -45,7 +53,45 @@ pub(crate) async fn refresh_token(
     issued_here(principal, "refresh_token")?;
     let token = state.authenticator.refresh(principal).await?;
     tracing::info!(principal = %principal, expires_at = token.expires_at, "token refreshed");
-    Ok(serde_json::json!({"token": token.token, "expires_at": token.expires_at}))
+    Ok(serde_json::json!({
+        "token": token.token,
+        "token_id": token.token_id,
+        "expires_at": token.expires_at,
+    }))
+}
+
+/// Who the caller is, and the id of the bearer token it called with
+/// (`null` for credentials other than a token of this server).
+pub(crate) async fn whoami(
+    _state: &Arc<AppState>,
+    principal: &Principal,
+    _req: Empty,
+) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "name": principal.name,
+        "token_id": principal.token_id,
+        "issuer": principal.issuer,
+        "key_id": principal.key_id,
+    }))
+}
+
+/// Ends one bearer token, named by its id: the caller's own, or (admin on
+/// `*`) anyone's.
+pub(crate) async fn revoke_token(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    req: RevokeToken,
+) -> Result<serde_json::Value> {
+    let id = req.token_id.trim();
+    if principal.token_id.as_deref() != Some(id) {
+        require_admin(state, principal).await?;
+    }
+    let newly = state
+        .authenticator
+        .revoke_token(id, &principal.name)
+        .await?;
+    tracing::info!(token_id = %id, by = %principal, "token revoked");
+    Ok(serde_json::json!({"token_id": id, "revoked": true, "already_revoked": !newly}))
 }
 
 /// Ends every token the caller holds (this one included).

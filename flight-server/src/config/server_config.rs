@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// CA for client certificates (PEM file).
     pub tls_client_ca: Option<PathBuf>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Vec<crate::proxies::Cidr>,
 }
 
 impl ServerConfig {
@@ -141,6 +143,7 @@ impl ServerConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

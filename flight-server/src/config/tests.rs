@@ -33,8 +33,9 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 /// The top-level keys of the TOML file: those the code before the settings
-/// were declared once accepted, `result_cache_mb` and `ldap`.
-const FILE_KEYS: [&str; 54] = [
+/// were declared once accepted, `result_cache_mb`, `ldap` and
+/// `trusted_proxies`.
+const FILE_KEYS: [&str; 55] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -89,6 +90,7 @@ const FILE_KEYS: [&str; 54] = [
     "tls_cert",
     "tls_key",
     "tls_client_ca",
+    "trusted_proxies",
 ];
 
 #[test]
@@ -192,6 +194,7 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     assert_eq!(c.tls_cert, None);
     assert_eq!(c.tls_key, None);
     assert_eq!(c.tls_client_ca, None);
+    assert!(c.trusted_proxies.is_empty());
 }
 
 #[test]
@@ -475,6 +478,7 @@ fn flags_variables_and_keys_keep_their_names() {
     let renamed = BTreeMap::from([
         ("previous_secret_files", "previous_secret_file"),
         ("parquet_options", "parquet_option"),
+        ("trusted_proxies", "trusted_proxy"),
     ]);
     let plural = BTreeMap::from([
         ("previous_secret_file", "LAKER_PREVIOUS_SECRET_FILES"),
@@ -482,6 +486,7 @@ fn flags_variables_and_keys_keep_their_names() {
         ("jwt_attribute_claim", "LAKER_JWT_ATTRIBUTE_CLAIMS"),
         ("ldap_group_role", "LAKER_LDAP_GROUP_ROLES"),
         ("ldap_attribute", "LAKER_LDAP_ATTRIBUTES"),
+        ("trusted_proxy", "LAKER_TRUSTED_PROXIES"),
     ]);
     let mut expected: Vec<(String, String)> = longs
         .iter()
@@ -548,6 +553,35 @@ fn flags_variables_and_keys_keep_their_names() {
 }
 
 #[test]
+fn trusted_proxies_from_the_file_or_flags_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = toml_file(&dir, "trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]\n");
+    let c = parse(&["--config", &f]).unwrap();
+    let ranges: Vec<String> = c.trusted_proxies.iter().map(|r| r.to_string()).collect();
+    assert_eq!(ranges, ["10.0.0.0/8", "fd00::/8"]);
+    let c = parse(&[
+        "--config",
+        &f,
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--trusted-proxy",
+        "192.168.0.0/16",
+    ])
+    .unwrap();
+    let ranges: Vec<String> = c.trusted_proxies.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        ranges,
+        ["127.0.0.1/32", "192.168.0.0/16"],
+        "flags replace the file's"
+    );
+    let err = parse(&["--trusted-proxy", "10.0.0.1/8"]).unwrap_err();
+    assert!(err.0.contains("did you mean 10.0.0.0/8?"), "{err}");
+    let f = toml_file(&dir, "trusted_proxies = [\"proxy.example.org\"]\n");
+    let err = parse(&["--config", &f]).unwrap_err();
+    assert!(err.0.contains("not an address range"), "{err}");
+}
+
+#[test]
 fn identity_provider_flags_win_over_the_file_and_problems_are_named() {
     assert_eq!(parse(&[]).unwrap().identity_provider, None);
     let dir = tempfile::tempdir().unwrap();
@@ -596,9 +630,42 @@ admins = "platform_admin"
     assert!(no_audience.0.contains("--jwt-audience"), "{no_audience}");
     let both = parse(&["--config", &f, "--jwks-url", "https://k"]).unwrap_err();
     assert!(
-        both.0.contains("exactly one of --jwks-url or --jwks-file"),
+        both.0
+            .contains("one of --jwks-url or --jwks-file, not both"),
         "{both}"
     );
+    // Neither: the issuer's discovery document names the keys.
+    let issuer = "https://sso.example.org/realms/x";
+    let c = parse(&["--jwt-issuer", issuer, "--jwt-audience", "laker"])
+        .unwrap()
+        .identity_provider
+        .unwrap();
+    assert_eq!(c.jwks, JwksSource::Discover(issuer.into()));
+    let local = "http://127.0.0.1:8080/realms/x";
+    let c = parse(&["--jwt-issuer", local, "--jwt-audience", "laker"])
+        .unwrap()
+        .identity_provider
+        .unwrap();
+    assert_eq!(c.jwks, JwksSource::Discover(local.into()), "loopback http");
+    for args in [
+        &[
+            "--jwt-issuer",
+            "http://sso.example.org",
+            "--jwt-audience",
+            "laker",
+        ][..],
+        &[
+            "--jwt-issuer",
+            issuer,
+            "--jwt-audience",
+            "laker",
+            "--jwks-url",
+            "http://sso.example.org/certs",
+        ][..],
+    ] {
+        let err = parse(args).unwrap_err();
+        assert!(err.0.contains("must be an https:// URL"), "{args:?}: {err}");
+    }
     let f = toml_file(&dir, "[identity_provider]\nissuer_url = \"x\"\n");
     let unknown = parse(&["--config", &f]).unwrap_err();
     assert!(
