@@ -8,6 +8,7 @@
 # and Playwright for the HTTP API and console tests, and this repository's own
 # `laker` Python package) into the virtualenv and Azurite (npm) into integration-tests/tools;
 # PostgreSQL and NATS JetStream are started (installed if missing) by scripts/services.sh;
+# OpenLDAP's slapd and ldap-utils (the LDAP sign-in tests) are installed if missing by scripts/ldap.sh;
 # Chromium and chromium-driver (Debian's, for the console tests through Playwright)
 # are installed if missing by scripts/browser.sh.
 #
@@ -26,6 +27,10 @@ venv="${LAKER_VENV:-$PWD/.venv}"
 
 echo "==> services: PostgreSQL and NATS JetStream on loopback"
 scripts/services.sh
+
+echo "==> directory: OpenLDAP (slapd, ldap-utils) for the LDAP sign-in tests"
+# Each test module starts its own private slapd with scripts/ldap.sh.
+scripts/ldap.sh install
 
 echo "==> browser: Chromium for the console tests"
 scripts/browser.sh

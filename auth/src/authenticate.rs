@@ -12,10 +12,13 @@ use laker_catalog::Catalog;
 
 use crate::apikey;
 use crate::error::{AuthError, Result};
+use crate::ldap::Directory;
 use crate::password::{verify_dummy, verify_password};
 use crate::principal::Principal;
-use crate::ratelimit::{LoginLimiter, LoginLimits};
-use crate::token::{IssuedToken, TokenService};
+use crate::ratelimit::{Limited, LoginLimiter, LoginLimits, Recorded};
+use crate::revoked::Revocations;
+use crate::shared_limits::SharedFailures;
+use crate::token::{IssuedToken, TokenService, unix_now_ms};
 
 /// Longest accepted user name or password, in bytes.
 const MAX_CREDENTIAL_LEN: usize = 1024;
@@ -23,6 +26,10 @@ const MAX_CREDENTIAL_LEN: usize = 1024;
 /// Longest a login waits for earlier attempts of its user or address to
 /// be checked before it is refused as rate limited.
 const MAX_LOGIN_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a revoked token id is kept beyond the token lifetime (clock
+/// differences between replicas, the tokens' leeway).
+const REVOCATION_MARGIN_MS: i64 = 60_000;
 
 /// A user name and password as sent in a Basic `authorization` header.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,6 +83,17 @@ pub fn login_name(raw: &str) -> String {
     laker_catalog::names::normalize_ident(raw)
 }
 
+/// The refusal of a login that reached a limit.
+fn rate_limited(limited: Limited) -> AuthError {
+    AuthError::RateLimited {
+        message: format!(
+            "too many failed logins for {}; retry in {} s",
+            limited.what, limited.retry_after_secs
+        ),
+        retry_after_secs: limited.retry_after_secs,
+    }
+}
+
 /// Strips an HTTP auth scheme (case-insensitive) and the following space.
 pub fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let (head, rest) = value.split_once(' ')?;
@@ -92,6 +110,12 @@ pub struct Authenticator {
     /// by design, so a crowd of logins waits here instead of starving every
     /// other request of CPU (and of memory).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The directory users who are not catalog users sign in with, if any.
+    directory: Option<Arc<Directory>>,
+    /// Failed logins counted in the catalog for every replica, if on.
+    shared: Option<Arc<SharedFailures>>,
+    /// Tokens revoked one by one.
+    revocations: Arc<Revocations>,
 }
 
 /// Hash checks run at once: one per core.
@@ -108,7 +132,26 @@ impl Authenticator {
             tokens,
             limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
             hashing: Arc::new(tokio::sync::Semaphore::new(hash_permits())),
+            directory: None,
+            shared: None,
+            revocations: Arc::default(),
         }
+    }
+
+    /// The same, also counting failed logins in `catalog`, so that every
+    /// replica on it enforces the limits together (see
+    /// [`crate::shared_limits`]).
+    pub fn with_shared_login_limits(mut self, catalog: Catalog) -> Self {
+        self.shared = Some(Arc::new(SharedFailures::new(catalog)));
+        self
+    }
+
+    /// The same, also signing in users of `directory` who are not catalog
+    /// users (catalog users and API keys are checked first, as before, and
+    /// log in whatever the directory's state).
+    pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Runs a (slow, blocking) hash check once a hashing permit is free.
@@ -140,6 +183,8 @@ impl Authenticator {
 
     /// Checks a user name and password. Unknown users, disabled users and
     /// wrong passwords get the same answer after the same amount of work.
+    /// A name no catalog user has is checked against the directory, if one
+    /// is configured (whose failure to answer is `Unavailable`).
     pub async fn verify_basic(&self, creds: &BasicCredentials) -> Result<Principal> {
         let refused = || AuthError::Unauthenticated("invalid user name or password".into());
         if creds.username.len() > MAX_CREDENTIAL_LEN || creds.password.len() > MAX_CREDENTIAL_LEN {
@@ -148,7 +193,13 @@ impl Authenticator {
         if apikey::looks_like_key(&creds.password) {
             return self.verify_api_key(&creds.username, &creds.password).await;
         }
-        let user = self.catalog.user(&login_name(&creds.username)).await?;
+        let name = login_name(&creds.username);
+        let user = self.catalog.user(&name).await?;
+        if user.is_none()
+            && let Some(directory) = &self.directory
+        {
+            return directory.login(&name, &creds.password).await;
+        }
         let password = creds.password.clone();
         let ok = self
             .hash_check("password", move || match user {
@@ -205,8 +256,24 @@ impl Authenticator {
     /// A session opened with an API key ends when the key is revoked or
     /// expires. Returns the principal with its current attributes.
     /// Principals of an external identity provider are vouched for by their
-    /// (verified, unexpired) token alone.
+    /// (verified, unexpired) token alone. Directory principals get their
+    /// current roles and attributes (see [`Directory::current`]).
     pub async fn require_active(&self, principal: &Principal) -> Result<Principal> {
+        if let Some(id) = &principal.token_id
+            && self.revocations.is_revoked(&self.catalog, id).await?
+        {
+            return Err(AuthError::Unauthenticated(
+                "this bearer token was revoked; authenticate again".into(),
+            ));
+        }
+        if principal.is_directory() {
+            return match &self.directory {
+                Some(directory) => directory.current(principal).await,
+                None => Err(AuthError::Unauthenticated(
+                    "directory sign-in is not configured on this server; authenticate again".into(),
+                )),
+            };
+        }
         if !principal.is_local() {
             return Ok(principal.clone());
         }
@@ -272,6 +339,34 @@ impl Authenticator {
         }
     }
 
+    /// Ends a directory principal's sessions on this server (its tokens
+    /// issued so far are refused here); `false` for other principals.
+    pub fn end_directory_sessions(&self, principal: &Principal) -> bool {
+        match &self.directory {
+            Some(directory) if principal.is_directory() => {
+                directory.sign_out(principal);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Revokes the token this server issued with id `token_id` (on behalf
+    /// of `by`): it is refused from its next call, here at once and on
+    /// other replicas within [`crate::revoked::RECHECK_AFTER`]. Returns
+    /// `false` when it was revoked already. Nothing tells whether a token
+    /// with that id was ever issued: it is kept as revoked for as long as
+    /// any token issued until now may live.
+    pub async fn revoke_token(&self, token_id: &str, by: &str) -> Result<bool> {
+        let lifetime_ms = i64::try_from(self.tokens.ttl().as_millis()).unwrap_or(i64::MAX);
+        let until = unix_now_ms()
+            .saturating_add(lifetime_ms)
+            .saturating_add(REVOCATION_MARGIN_MS);
+        let newly = self.catalog.revoke_token(token_id, by, until).await?;
+        self.revocations.remember(token_id, true, Instant::now());
+        Ok(newly)
+    }
+
     /// A fresh token for a caller whose token is still valid, provided the
     /// principal still exists and is enabled.
     pub async fn refresh(&self, principal: &Principal) -> Result<IssuedToken> {
@@ -295,33 +390,51 @@ impl Authenticator {
             None if apikey::looks_like_key(&creds.password) => "key (malformed)".to_string(),
             None => login_name(&creds.username),
         };
+        let window = self.limiter.limits().window;
+        // What every replica counted (a shared catalog), read once: a login
+        // that waits below for attempts in progress here goes on from it.
+        // One this process refuses already need not ask.
+        let recorded = match &self.shared {
+            Some(shared) => {
+                if let Err(limited) = self.limiter.begin(&subject, source, now)
+                    && !limited.busy
+                {
+                    return Err(rate_limited(limited));
+                }
+                shared.recorded(&subject, source, window).await?
+            }
+            None => Recorded::nothing(now),
+        };
         let attempt = loop {
-            match self.limiter.begin(&subject, source, Instant::now()) {
+            match self
+                .limiter
+                .begin_with(&subject, source, Instant::now(), &recorded)
+            {
                 Ok(attempt) => break attempt,
                 // As many attempts are being checked as failures may still
                 // be counted: wait for one (a burst is checked a few at a time).
                 Err(limited) if limited.busy && now.elapsed() < MAX_LOGIN_WAIT => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                Err(limited) => {
-                    return Err(AuthError::RateLimited {
-                        message: format!(
-                            "too many failed logins for {}; retry in {} s",
-                            limited.what, limited.retry_after_secs
-                        ),
-                        retry_after_secs: limited.retry_after_secs,
-                    });
-                }
+                Err(limited) => return Err(rate_limited(limited)),
             }
         };
         let principal = match self.verify_basic(creds).await {
             Ok(p) => p,
             Err(e @ AuthError::Unauthenticated(_)) => {
+                // In the catalog first: a read that begins after this
+                // process counts the failure sees it there too.
+                if let Some(shared) = &self.shared {
+                    SharedFailures::failed(shared, &subject, source, window).await;
+                }
                 attempt.failed();
                 return Err(e);
             }
             Err(e) => return Err(e),
         };
+        if let Some(shared) = &self.shared {
+            shared.succeeded(&subject).await;
+        }
         attempt.succeeded();
         let token = self.issue(principal.clone()).await?;
         Ok((principal, token))

@@ -25,6 +25,10 @@ pub enum AuthError {
         /// Seconds until another attempt is considered.
         retry_after_secs: u64,
     },
+    /// A service credentials are checked against (the directory) cannot
+    /// answer now; says which, never why in detail (that is logged).
+    #[error("{0}")]
+    Unavailable(String),
     /// Reading users or grants failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),

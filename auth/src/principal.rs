@@ -12,19 +12,25 @@ pub struct Principal {
     /// ends the session.
     pub key_id: Option<String>,
     /// The external identity provider that vouched for the principal, if
-    /// any. External principals are not catalog users: only the roles their
-    /// token maps to grant them anything.
+    /// any ([`crate::ldap::ISSUER`] for directory users). External
+    /// principals are not catalog users: only the roles their token (or
+    /// their directory groups) map to grant them anything.
     pub issuer: Option<String>,
-    /// Roles an external identity provider's token maps to (catalog users'
-    /// roles are read from the catalog on every call).
+    /// Roles an external identity provider's token or the directory's
+    /// groups map to (catalog users' roles are read from the catalog on
+    /// every call).
     pub roles: Vec<String>,
     /// Attributes row filters can read with `principal_attribute('name')`:
-    /// from the catalog for users, from token claims for external principals.
+    /// from the catalog for users, from token claims for external
+    /// principals, from the directory entry for directory users.
     pub attributes: BTreeMap<String, String>,
     /// When this server issued the call's bearer token (Unix epoch
     /// milliseconds); `None` for other credentials. Tokens issued before the
     /// account's revocation time are refused.
     pub issued_at_ms: Option<i64>,
+    /// The id (`jti`) of the call's bearer token, when this server issued
+    /// it; `None` for other credentials. A revoked id is refused.
+    pub token_id: Option<String>,
 }
 
 impl Principal {
@@ -48,6 +54,12 @@ impl Principal {
     /// Whether the principal is a catalog user (not an external identity).
     pub fn is_local(&self) -> bool {
         self.issuer.is_none()
+    }
+
+    /// Whether the principal is a user of the directory (LDAP), signed in
+    /// with a password and holding a token of this server.
+    pub fn is_directory(&self) -> bool {
+        self.issuer.as_deref() == Some(crate::ldap::ISSUER)
     }
 }
 

@@ -4,6 +4,12 @@
 //! limit, further attempts are refused — before any password is hashed —
 //! until the window ends. Attempts still being checked count too, so a
 //! burst of simultaneous logins cannot slip past the limit.
+//!
+//! Failures counted elsewhere (by every replica, in the catalog: see
+//! [`crate::shared_limits`]) can be handed to [`LoginLimiter::begin_with`]:
+//! they replace this process's count of a key's window unless that count
+//! changed after they were read (a stale read never lowers it), and the
+//! attempts in progress here still count on top.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,6 +54,20 @@ struct Window {
     failures: u32,
     /// Attempts admitted and not yet settled.
     pending: u32,
+    /// When `failures` last changed here (a failure counted, a success);
+    /// `None`: never.
+    changed: Option<Instant>,
+}
+
+impl Window {
+    fn new(now: Instant) -> Self {
+        Self {
+            started: now,
+            failures: 0,
+            pending: 0,
+            changed: None,
+        }
+    }
 }
 
 /// Why an attempt is refused: what reached its limit, and when to retry.
@@ -60,6 +80,62 @@ pub struct Limited {
     /// Not refused yet: as many attempts are in progress as failures may
     /// still be counted; try again once one of them settles.
     pub busy: bool,
+}
+
+/// Failures of one key counted elsewhere: how many, in a window that
+/// began `age` ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Failures in the window.
+    pub failures: u32,
+    /// How long ago the window began.
+    pub age: Duration,
+}
+
+impl Tally {
+    /// No failures (in no window).
+    pub const NONE: Self = Self {
+        failures: 0,
+        age: Duration::ZERO,
+    };
+}
+
+/// What is known elsewhere of an attempt's keys, as read at `read_at`;
+/// `None`: nothing, this process's own count applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The user name's failures.
+    pub user: Option<Tally>,
+    /// The source address's failures.
+    pub address: Option<Tally>,
+    /// When the read began: it shows every failure this process counted
+    /// before then (they are recorded elsewhere before they are counted
+    /// here), and perhaps not those after.
+    pub read_at: Instant,
+}
+
+impl Recorded {
+    /// Nothing known elsewhere.
+    pub fn nothing(now: Instant) -> Self {
+        Self {
+            user: None,
+            address: None,
+            read_at: now,
+        }
+    }
+
+    /// The tally of `key`, if it is at least as recent as this process's
+    /// count of it.
+    fn of(&self, key: &Key, local: Option<&Window>) -> Option<Tally> {
+        let tally = match key {
+            Key::User(_) => self.user,
+            Key::Address(_) => self.address,
+        }?;
+        match local {
+            Some(w) if w.changed.is_some_and(|at| at > self.read_at) => None,
+            _ => Some(tally),
+        }
+    }
 }
 
 /// Counts failed logins; see the module documentation.
@@ -108,8 +184,12 @@ impl Attempt<'_> {
                         w.failures = 0;
                     }
                     w.failures = w.failures.saturating_add(1);
+                    w.changed = Some(Instant::now());
                 }
-                Some(false) if matches!(key, Key::User(_)) => w.failures = 0,
+                Some(false) if matches!(key, Key::User(_)) => {
+                    w.failures = 0;
+                    w.changed = Some(Instant::now());
+                }
                 _ => {}
             }
         }
@@ -133,6 +213,11 @@ impl LoginLimiter {
         }
     }
 
+    /// The limits applied.
+    pub fn limits(&self) -> LoginLimits {
+        self.limits
+    }
+
     /// Admits an attempt by `user` from `address`, unless either has
     /// reached its limit with failures and attempts still in progress.
     pub fn begin(
@@ -140,6 +225,19 @@ impl LoginLimiter {
         user: &str,
         address: Option<IpAddr>,
         now: Instant,
+    ) -> Result<Attempt<'_>, Limited> {
+        self.begin_with(user, address, now, &Recorded::nothing(now))
+    }
+
+    /// [`Self::begin`], with the failures `recorded` elsewhere replacing
+    /// this process's count of the keys they are given for (unless it
+    /// changed since they were read).
+    pub fn begin_with(
+        &self,
+        user: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+        recorded: &Recorded,
     ) -> Result<Attempt<'_>, Limited> {
         let keys: Vec<Key> = std::iter::once(Key::User(user.to_string()))
             .chain(address.map(Key::Address))
@@ -163,10 +261,16 @@ impl LoginLimiter {
                 Key::User(_) => self.limits.per_user,
                 Key::Address(_) => self.limits.per_address,
             };
-            if let Some(w) = windows.get(key) {
-                let elapsed = now.saturating_duration_since(w.started);
-                let failures = if elapsed < window { w.failures } else { 0 };
-                if failures.saturating_add(w.pending) >= limit {
+            let local = windows.get(key).copied();
+            let pending = local.map_or(0, |w| w.pending);
+            let counted = match (recorded.of(key, local.as_ref()), local) {
+                (Some(tally), _) => Some((tally.failures, tally.age)),
+                (None, Some(w)) => Some((w.failures, now.saturating_duration_since(w.started))),
+                (None, None) => None,
+            };
+            if let Some((failures, elapsed)) = counted {
+                let failures = if elapsed < window { failures } else { 0 };
+                if failures.saturating_add(pending) >= limit {
                     let busy = failures < limit;
                     let retry = if elapsed < window {
                         (window - elapsed).as_secs_f64().ceil().max(1.0) as u64
@@ -189,11 +293,14 @@ impl LoginLimiter {
             return Ok(attempt(Vec::new()));
         }
         for key in &keys {
-            let w = windows.entry(key.clone()).or_insert(Window {
-                started: now,
-                failures: 0,
-                pending: 0,
-            });
+            let tally = recorded.of(key, windows.get(key));
+            let w = windows
+                .entry(key.clone())
+                .or_insert_with(|| Window::new(now));
+            if let Some(tally) = tally {
+                w.started = now.checked_sub(tally.age).unwrap_or(now);
+                w.failures = tally.failures;
+            }
             if now.saturating_duration_since(w.started) >= window {
                 w.started = now;
                 w.failures = 0;
@@ -260,6 +367,42 @@ mod tests {
             l.begin("g", None, t0).is_ok(),
             "the success forgot the first failure"
         );
+    }
+
+    #[test]
+    fn failures_recorded_elsewhere_replace_the_local_count_unless_stale() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let addr: Option<IpAddr> = Some([10, 0, 0, 9].into());
+        // Read now: `failures` in a window begun `secs` before t0.
+        let read = |failures, secs| Recorded {
+            user: Some(Tally {
+                failures,
+                age: Duration::from_secs(secs),
+            }),
+            address: None,
+            read_at: Instant::now(),
+        };
+        // Three failures on other replicas, in a window begun 20 s ago.
+        let refused = l.begin_with("alice", addr, t0, &read(3, 20)).unwrap_err();
+        assert_eq!(refused.what, "user 'alice'");
+        assert!(!refused.busy);
+        assert_eq!(refused.retry_after_secs, 40);
+        // Two elsewhere and one in progress here reach the limit.
+        let held = l.begin_with("alice", addr, t0, &read(2, 1)).unwrap();
+        assert!(
+            l.begin_with("alice", addr, t0, &read(2, 1))
+                .unwrap_err()
+                .busy
+        );
+        let stale = read(0, 0);
+        held.failed();
+        // The local count went on from the two recorded; a read begun
+        // before that failure was counted does not lower it.
+        assert!(!l.begin("alice", addr, t0).unwrap_err().busy);
+        assert!(!l.begin_with("alice", addr, t0, &stale).unwrap_err().busy);
+        // Cleared elsewhere since (a login succeeded on another replica).
+        assert!(l.begin_with("alice", addr, t0, &read(0, 0)).is_ok());
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! Signing keys rotate: tokens are signed with the current secret and carry
 //! its key id (`kid`); tokens signed with a previous secret are still
 //! accepted until they expire, as long as that secret stays configured.
+//!
+//! Every token has an id of its own (`jti`, random), which it can be
+//! revoked by (see [`crate::Authenticator::revoke_token`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
@@ -35,11 +39,24 @@ pub struct Claims {
     /// The API key the session was opened with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// The roles the principal held when the token was issued. For
-    /// information only: grants are always read from the catalog, so taking
-    /// a role away takes effect at the next call.
+    /// The roles the principal held when the token was issued. For catalog
+    /// users, for information only: grants are always read from the
+    /// catalog, so taking a role away takes effect at the next call. For
+    /// directory users, the roles their groups mapped to at `iat` (looked
+    /// up again once older than the directory cache's lifetime).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Who vouched for the principal besides this server's catalog: `ldap`
+    /// for directory users; absent for catalog users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// A directory user's attributes at `iat` (for row filters).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
+    /// The token's own id (random hex), by which it can be revoked.
+    /// Absent in tokens issued before ids were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// A freshly issued token.
@@ -49,6 +66,8 @@ pub struct IssuedToken {
     pub token: String,
     /// Expiry, Unix seconds.
     pub expires_at: u64,
+    /// The token's id (`jti`), by which it can be revoked.
+    pub token_id: String,
 }
 
 /// Issues and verifies bearer tokens: HS256 with the current secret,
@@ -120,6 +139,7 @@ impl TokenService {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let iat = u64::try_from(now_ms / 1000).unwrap_or(0);
+        let token_id = new_token_id();
         let claims = Claims {
             sub: principal.name.clone(),
             iss: ISSUER.to_string(),
@@ -128,6 +148,13 @@ impl TokenService {
             exp: iat.saturating_add(self.ttl.as_secs()),
             key: principal.key_id.clone(),
             roles: principal.roles.clone(),
+            idp: principal.issuer.clone(),
+            attrs: if principal.is_local() {
+                BTreeMap::new()
+            } else {
+                principal.attributes.clone()
+            },
+            jti: Some(token_id.clone()),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -136,10 +163,14 @@ impl TokenService {
         Ok(IssuedToken {
             token,
             expires_at: claims.exp,
+            token_id,
         })
     }
 
-    /// Verifies a token's signature, algorithm, issuer and expiry.
+    /// Verifies a token's signature, algorithm, issuer and expiry. A
+    /// catalog user's principal comes back without roles or attributes
+    /// (the catalog has them); a directory user's with those the token
+    /// carries (see [`crate::Authenticator::require_active`]).
     pub fn verify(&self, token: &str) -> Result<Principal> {
         let kid = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Unauthenticated("bearer token is invalid".into()))?
@@ -166,17 +197,32 @@ impl TokenService {
                 _ => "bearer token is invalid".to_string(),
             })
         })?;
+        let claims = data.claims;
+        let issued_at_ms = claims
+            .iat_ms
+            .unwrap_or_else(|| i64::try_from(claims.iat).unwrap_or(0) * 1000);
+        let (roles, attributes) = match &claims.idp {
+            Some(_) => (claims.roles, claims.attrs),
+            None => (Vec::new(), BTreeMap::new()),
+        };
         Ok(Principal {
-            name: data.claims.sub,
-            key_id: data.claims.key,
-            issued_at_ms: Some(
-                data.claims
-                    .iat_ms
-                    .unwrap_or_else(|| i64::try_from(data.claims.iat).unwrap_or(0) * 1000),
-            ),
-            ..Principal::default()
+            name: claims.sub,
+            key_id: claims.key,
+            issuer: claims.idp,
+            roles,
+            attributes,
+            issued_at_ms: Some(issued_at_ms),
+            token_id: claims.jti,
         })
     }
+}
+
+/// A new token id: 16 random bytes, hex.
+fn new_token_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The current time in Unix epoch milliseconds.
@@ -214,6 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn every_token_has_its_own_id() {
+        let s = service();
+        let (a, b) = (
+            s.issue(&Principal::new("alice")).unwrap(),
+            s.issue(&Principal::new("alice")).unwrap(),
+        );
+        assert_eq!(a.token_id.len(), 32);
+        assert_ne!(a.token_id, b.token_id);
+        let verified = s.verify(&a.token).unwrap();
+        assert_eq!(verified.token_id.as_deref(), Some(a.token_id.as_str()));
+    }
+
+    #[test]
     fn other_secret_refused() {
         let t = service().issue(&Principal::new("alice")).unwrap();
         let other = TokenService::new(&[1u8; 32], Duration::from_secs(60));
@@ -234,6 +293,9 @@ mod tests {
             iat_ms: None,
             key: None,
             roles: vec![],
+            idp: None,
+            attrs: BTreeMap::new(),
+            jti: None,
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -307,5 +369,27 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert_eq!(claims.roles, vec!["analyst".to_string()]);
         assert!(s.verify(&token).unwrap().roles.is_empty());
+    }
+
+    #[test]
+    fn directory_principals_keep_their_roles_and_attributes() {
+        let s = service();
+        let mut p = Principal::new("ldap:alice");
+        p.issuer = Some(crate::ldap::ISSUER.into());
+        p.roles = vec!["analyst".into()];
+        p.attributes = BTreeMap::from([("department".into(), "sales".into())]);
+        let verified = s.verify(&s.issue(&p).unwrap().token).unwrap();
+        assert!(verified.is_directory());
+        assert_eq!(verified.roles, p.roles);
+        assert_eq!(verified.attributes, p.attributes);
+        assert!(verified.issued_at_ms.is_some());
+        let mut local = Principal::new("alice");
+        local.attributes = p.attributes.clone();
+        let token = s.issue(&local).unwrap().token;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Claims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(claims.idp.is_none() && claims.attrs.is_empty());
+        assert!(s.verify(&token).unwrap().is_local());
     }
 }

@@ -1,6 +1,6 @@
 //! Laker catalog: the metadata database (namespaces, datasets, users, roles,
-//! grants, API keys, replicas, access requests, the audit log) in SQLite or
-//! PostgreSQL.
+//! grants, API keys, replicas, access requests, failed logins, revoked
+//! tokens, the audit log) in SQLite or PostgreSQL.
 //! It owns records only: it must not know how a dataset's files are read,
 //! nor Arrow, DataFusion, object stores, grants' enforcement or transport.
 
@@ -10,10 +10,12 @@ pub mod db;
 pub mod error;
 mod grants;
 mod keys;
+mod login_failures;
 pub mod model;
 pub mod names;
 mod replicas;
 mod requests;
+mod revoked_tokens;
 mod roles;
 pub mod rules;
 pub mod store;
@@ -25,6 +27,7 @@ pub use access::{ColumnMask, Grant, GrantPolicy, Grantee, Role};
 pub use db::Backend;
 pub use error::{CatalogError, Result};
 pub use keys::ApiKey;
+pub use login_failures::LoginFailures;
 pub use model::{
     CsvOptions, Dataset, DatasetFormat, DatasetOptions, DatasetUpdate, Namespace, NewDataset,
     PartitionColumn, PartitionType, User,
@@ -33,4 +36,5 @@ pub use names::DatasetName;
 pub use requests::{
     AccessRequest, MAX_PENDING_REQUESTS, MAX_REQUEST_TEXT, NewAccessRequest, RequestStatus,
 };
+pub use revoked_tokens::MAX_TOKEN_ID_LEN;
 pub use store::Catalog;

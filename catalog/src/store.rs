@@ -45,6 +45,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// Closes the catalog's connections: every later call on it (or its
+    /// clones) fails. For shutdown, and for tests of a catalog that is down.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Which database backs this catalog.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -124,6 +124,7 @@ fn auth_status(e: AuthError) -> Status {
                 .insert("retry-after", retry_after_secs.into());
             status
         }
+        AuthError::Unavailable(m) => Status::unavailable(m),
         AuthError::Catalog(e) => catalog_status(e),
         AuthError::Internal(m) => internal(&m),
     }
@@ -455,6 +456,10 @@ mod tests {
             (
                 AuthError::Unauthenticated("no".into()).into(),
                 Code::Unauthenticated,
+            ),
+            (
+                AuthError::Unavailable("the directory (LDAP) is unavailable".into()).into(),
+                Code::Unavailable,
             ),
             (SignedError::Expired.into(), Code::PermissionDenied),
             (

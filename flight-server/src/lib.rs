@@ -17,6 +17,7 @@ pub mod download;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod proxies;
 pub mod replicas;
 pub(crate) mod rpc_names;
 pub mod seed;

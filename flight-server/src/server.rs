@@ -9,9 +9,10 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use futures::TryStreamExt;
 use laker_auth::external::ExternalIdp;
+use laker_auth::ldap::Directory;
 use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
-use laker_catalog::Catalog;
+use laker_catalog::{Backend, Catalog};
 use laker_ingest::locations::LocationPolicy;
 use laker_ingest::notify::Notifier;
 use laker_ingest::{CurateCtx, Curator, UploadCtx};
@@ -37,6 +38,7 @@ use crate::do_get_route::DoGetRoute;
 use crate::http::Lifecycle;
 use crate::http::rpc_layer::RpcMetricsLayer;
 use crate::metrics::Metrics;
+use crate::proxies::{ClientAddrLayer, TrustedProxies};
 use crate::service::{FLIGHT_SERVICE, HANDSHAKE_PATH, HEALTH_PATHS, LakerFlightService};
 use crate::signed::Signer;
 use crate::state::AppState;
@@ -279,8 +281,19 @@ pub async fn start(
         Some(&data_dir.join("audit-journal")),
     )
     .map_err(start_err("cannot open the audit journal"))?;
-    let authenticator = Authenticator::new(catalog.clone(), Arc::clone(&tokens))
+    let mut authenticator = Authenticator::new(catalog.clone(), Arc::clone(&tokens))
         .with_login_limits(config.login_limits);
+    // Replicas share a PostgreSQL catalog: they count failed logins there
+    // together (a SQLite catalog serves one process).
+    if catalog.backend() == Backend::Postgres {
+        authenticator = authenticator.with_shared_login_limits(catalog.clone());
+        tracing::info!("failed logins are counted in the catalog, for every replica");
+    }
+    if let Some(ldap) = &config.ldap {
+        let directory = Directory::new(ldap.clone()).map_err(start_err("LDAP directory"))?;
+        tracing::info!(url = %directory.url(), "directory sign-in (LDAP) configured");
+        authenticator = authenticator.with_directory(Arc::new(directory));
+    }
     let authorizer = Authorizer::new(catalog.clone());
     let admission = Arc::new(Admission::new(memory.clone(), config.stream_limits));
     let curator = Arc::new(Curator::new(CurateCtx {
@@ -378,8 +391,11 @@ pub async fn start(
             auth = auth.with_fallback(crate::tls::certificate_authenticator());
         }
     }
-    // Outermost first: every call is counted, including those auth refuses.
+    let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));
+    // Outermost first: the client's address is known to everything below;
+    // every call is counted, including those auth refuses.
     let mut builder = builder
+        .layer(ClientAddrLayer::new(Arc::clone(&proxies)))
         .layer(RpcMetricsLayer::new(Arc::clone(&state.metrics)))
         .layer(auth.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -415,6 +431,7 @@ pub async fn start(
                 secure: tls.is_some(),
                 flight_url: flight_url(config, addr),
                 refusals: Arc::clone(&refusals),
+                proxies: Arc::clone(&proxies),
             };
             let task = tokio::spawn(crate::http::serve(
                 listener,

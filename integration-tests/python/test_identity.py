@@ -1,6 +1,8 @@
 """An external identity provider in front of Laker: RS256/ES256 tokens
 verified against a JWKS served on loopback, issuer/audience/expiry checks,
-and a claim mapped to Laker roles. Keys are generated here."""
+and a claim mapped to Laker roles; an issuer whose keys are found through
+its OpenID Connect discovery document, and rotated. Keys are generated
+here."""
 
 from __future__ import annotations
 
@@ -203,3 +205,86 @@ def test_provider_principals_are_audited(sso, idp):
         ("GetFlightInfo", "demo.zones", "ok"),
         ("DoGet", "demo.zones", "ok"),
     ]
+
+
+class DiscoveringIdP:
+    """An OpenID provider on 127.0.0.1 known by its issuer URL alone: a
+    discovery document naming its JWKS, whose keys can be rotated."""
+
+    def __init__(self) -> None:
+        self.keys = {"rsa-1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+        self.published = ["rsa-1"]
+        idp = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server API)
+                if self.path == "/realms/bank/.well-known/openid-configuration":
+                    body = {"issuer": idp.issuer, "jwks_uri": f"{idp.issuer}/certs",
+                            "token_endpoint": f"{idp.issuer}/token"}
+                elif self.path == "/realms/bank/certs":
+                    body = {"keys": [idp.jwk(kid) for kid in idp.published]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.issuer = f"http://127.0.0.1:{self.httpd.server_address[1]}/realms/bank"
+
+    def jwk(self, kid: str) -> dict:
+        public = self.keys[kid].public_key().public_numbers()
+        return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+                "n": _b64(public.n), "e": _b64(public.e)}
+
+    def rotate(self) -> str:
+        """Publishes a new key beside the old one; returns its id."""
+        kid = f"rsa-{len(self.keys) + 1}"
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.published.append(kid)
+        return kid
+
+    def token(self, kid: str) -> str:
+        now = int(time.time())
+        claims = {"sub": "carol", "iss": self.issuer, "aud": AUDIENCE, "iat": now,
+                  "exp": now + 300, "roles": []}
+        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
+
+
+def keys_loaded(count: int):
+    """Matches the log event of the server loading `count` provider keys."""
+    def predicate(event: dict) -> bool:
+        fields = event.get("fields", {})
+        return (fields.get("message") == "identity provider keys loaded"
+                and fields.get("keys") == count)
+    return predicate
+
+
+def test_an_issuer_alone_finds_its_keys_and_a_rotated_key_after_a_refresh(tmp_path):
+    provider = DiscoveringIdP()
+    s = start_server(tmp_path, "--jwt-issuer", provider.issuer, "--jwt-audience", AUDIENCE)
+    try:
+        s.events(keys_loaded(1))
+        client = fl.FlightClient(s.url)
+        # A token of the published key is accepted (it maps to no role).
+        assert list(client.list_flights(options=bearer(provider.token("rsa-1")))) == []
+        # The provider rotates: the server still holds the old key only.
+        rotated = provider.token(provider.rotate())
+        with pytest.raises(fl.FlightUnauthenticatedError, match="does not publish"):
+            list(client.list_flights(options=bearer(rotated)))
+        # That unknown key id made the server look again; then it is accepted.
+        s.events(keys_loaded(2))
+        assert list(client.list_flights(options=bearer(rotated))) == []
+        assert list(client.list_flights(options=bearer(provider.token("rsa-1")))) == []
+        client.close()
+    finally:
+        stop_server(s)
+        provider.httpd.shutdown()

@@ -95,6 +95,8 @@ async fn list_actions_describes_every_action() {
             "list_grants",
             "logout",
             "revoke_tokens",
+            "revoke_token",
+            "whoami",
             "list_api_keys"
         ]
     );

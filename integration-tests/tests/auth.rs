@@ -93,6 +93,9 @@ async fn expired_and_alg_none_tokens_are_refused() {
             iat_ms: None,
             key: None,
             roles: vec![],
+            idp: None,
+            attrs: Default::default(),
+            jti: None,
         },
     );
     let mut c = s.anonymous().await;

@@ -76,7 +76,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ),
     (
         "refresh_token",
-        "Anyone. Swap the caller's valid bearer token for a new one with a full lifetime (the account must still be enabled). Body: {}. Result: {\"token\": \"…\", \"expires_at\": unix seconds}.",
+        "Anyone. Swap the caller's valid bearer token for a new one with a full lifetime (the account must still be enabled). Body: {}. Result: {\"token\": \"…\", \"token_id\": \"…\", \"expires_at\": unix seconds}.",
     ),
     (
         "onboard",
@@ -147,6 +147,14 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Admin on *. End every bearer token a user or service account holds; it must authenticate again. Body: {\"name\": \"alice\"}.",
     ),
     (
+        "revoke_token",
+        "Anyone for the token it calls with; admin on * for any. End one bearer token of this server, named by its id (whoami, the login and refresh_token results show it); the holder's other tokens keep working. Body: {\"token_id\": \"…\"}.",
+    ),
+    (
+        "whoami",
+        "Anyone. The caller's name and the id of the bearer token it calls with (null for other credentials). Body: {}. Result: {\"name\": \"alice\", \"token_id\": \"…\", \"issuer\": null, \"key_id\": null}.",
+    ),
+    (
         "list_api_keys",
         "Admin on *. A principal's API keys (ids, descriptions, expiry, revocation; never secrets). Body: {\"name\": \"etl\"}.",
     ),
@@ -213,6 +221,10 @@ pub async fn do_action(
         "revoke_tokens" => {
             tokens::revoke_tokens(state, principal, parse(&action.r#type, body)?).await
         }
+        "revoke_token" => {
+            tokens::revoke_token(state, principal, parse(&action.r#type, body)?).await
+        }
+        "whoami" => tokens::whoami(state, principal, parse(&action.r#type, body)?).await,
         "onboard" => onboard::onboard(state, principal, parse(&action.r#type, body)?).await,
         "create_user" => users::create_user(state, principal, parse(&action.r#type, body)?).await,
         "set_password" => users::set_password(state, principal, parse(&action.r#type, body)?).await,

@@ -1,6 +1,8 @@
 //! Token lifecycle: refresh_token swaps a valid bearer token for a new one
 //! (so long-running clients need not keep credentials around); logout and
-//! revoke_tokens end every token issued so far.
+//! revoke_tokens end every token issued so far (a directory user's logout,
+//! on this server); revoke_token ends one token, named by its id, which
+//! whoami shows.
 
 use std::sync::Arc;
 
@@ -23,8 +25,17 @@ pub(crate) struct RevokeTokens {
     name: String,
 }
 
-fn local_only(principal: &Principal, what: &str) -> Result<()> {
-    if principal.is_local() {
+/// Body of revoke_token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeToken {
+    token_id: String,
+}
+
+/// Refuses principals whose tokens this server did not issue (those of an
+/// external identity provider); catalog and directory users pass.
+fn issued_here(principal: &Principal, what: &str) -> Result<()> {
+    if principal.is_local() || principal.is_directory() {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!(
@@ -39,10 +50,48 @@ pub(crate) async fn refresh_token(
     principal: &Principal,
     _req: Empty,
 ) -> Result<serde_json::Value> {
-    local_only(principal, "refresh_token")?;
+    issued_here(principal, "refresh_token")?;
     let token = state.authenticator.refresh(principal).await?;
     tracing::info!(principal = %principal, expires_at = token.expires_at, "token refreshed");
-    Ok(serde_json::json!({"token": token.token, "expires_at": token.expires_at}))
+    Ok(serde_json::json!({
+        "token": token.token,
+        "token_id": token.token_id,
+        "expires_at": token.expires_at,
+    }))
+}
+
+/// Who the caller is, and the id of the bearer token it called with
+/// (`null` for credentials other than a token of this server).
+pub(crate) async fn whoami(
+    _state: &Arc<AppState>,
+    principal: &Principal,
+    _req: Empty,
+) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "name": principal.name,
+        "token_id": principal.token_id,
+        "issuer": principal.issuer,
+        "key_id": principal.key_id,
+    }))
+}
+
+/// Ends one bearer token, named by its id: the caller's own, or (admin on
+/// `*`) anyone's.
+pub(crate) async fn revoke_token(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    req: RevokeToken,
+) -> Result<serde_json::Value> {
+    let id = req.token_id.trim();
+    if principal.token_id.as_deref() != Some(id) {
+        require_admin(state, principal).await?;
+    }
+    let newly = state
+        .authenticator
+        .revoke_token(id, &principal.name)
+        .await?;
+    tracing::info!(token_id = %id, by = %principal, "token revoked");
+    Ok(serde_json::json!({"token_id": id, "revoked": true, "already_revoked": !newly}))
 }
 
 /// Ends every token the caller holds (this one included).
@@ -51,8 +100,12 @@ pub(crate) async fn logout(
     principal: &Principal,
     _req: Empty,
 ) -> Result<serde_json::Value> {
-    local_only(principal, "logout")?;
-    revoke(state, &principal.name).await?;
+    issued_here(principal, "logout")?;
+    // A directory user is not in the catalog: their sessions end on this
+    // server (other replicas accept the tokens until they expire).
+    if !state.authenticator.end_directory_sessions(principal) {
+        revoke(state, &principal.name).await?;
+    }
     Ok(serde_json::json!({"name": principal.name, "tokens_revoked": true}))
 }
 

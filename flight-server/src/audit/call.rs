@@ -53,14 +53,15 @@ pub(crate) struct CallNotes {
 pub(crate) type Notes = Arc<CallNotes>;
 
 impl AuditedCall {
-    /// Starts the record of `action` by `principal`, from the request's peer.
+    /// Starts the record of `action` by `principal`, from the request's
+    /// client (see [`crate::proxies`]).
     pub fn start<T>(request: &Request<T>, principal: &str, action: impl Into<String>) -> Self {
-        let source = request.remote_addr().map(|a| a.ip());
+        let source = crate::proxies::client_addr(request.extensions());
         Self::from_source(source, principal, action)
     }
 
     /// Starts the record of `action` by `principal`, from `source` (an
-    /// HTTP API call's peer).
+    /// HTTP API call's client).
     pub fn from_source(
         source: Option<std::net::IpAddr>,
         principal: &str,

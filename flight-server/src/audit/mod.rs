@@ -304,10 +304,15 @@ pub fn redact(body: &[u8]) -> String {
 
 fn redact_value(value: &mut serde_json::Value) {
     const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "api_key"];
+    // Names of credentials, not credentials: kept, so the audit says which.
+    const IDS: [&str; 1] = ["token_id"];
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 let key = key.to_ascii_lowercase();
+                if IDS.contains(&key.as_str()) && v.is_string() {
+                    continue;
+                }
                 if SECRET_WORDS.iter().any(|w| key.contains(w)) {
                     *v = "***".into();
                 } else {
@@ -340,5 +345,8 @@ mod tests {
             !text.contains("hunter2") && !text.contains("k1") && !text.contains("\"t\""),
             "{text}"
         );
+        // A token's id names it; it is no credential.
+        let text = redact(br#"{"token_id": "0f1e2d", "token": "eyJ"}"#);
+        assert!(text.contains("0f1e2d") && !text.contains("eyJ"), "{text}");
     }
 }

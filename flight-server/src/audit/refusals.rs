@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use laker_catalog::audit::AuditRecord;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{AuditLog, now_ms};
 use crate::metrics::Metrics;
@@ -43,7 +42,8 @@ impl Refusals {
     /// Audits a refused call on `path` (from the connection in `extensions`).
     pub fn refused(&self, extensions: &http::Extensions, path: &str, reason: &str) {
         let action = crate::rpc_names::rpc_name(path);
-        self.record(address(extensions), action, "unauthenticated", reason);
+        let source = crate::proxies::client_addr(extensions);
+        self.record(source, action, "unauthenticated", reason);
     }
 
     /// Audits an HTTP API call refused before its work was audited
@@ -96,17 +96,4 @@ impl Refusals {
         *count += 1;
         *count <= PER_ADDRESS
     }
-}
-
-/// The peer address of a connection (plain or TLS).
-fn address(extensions: &http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
-        .or_else(|| {
-            extensions
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|i| i.get_ref().remote_addr())
-        })
-        .map(|a| a.ip())
 }

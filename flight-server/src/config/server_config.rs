@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use laker_auth::external::ExternalIdpConfig;
+use laker_auth::ldap::LdapConfig;
 
 use crate::config::stores::StoreConfig;
 use crate::telemetry::LogFormat;
@@ -86,12 +87,16 @@ pub struct ServerConfig {
     pub stores: BTreeMap<String, StoreConfig>,
     /// An external identity provider whose tokens are accepted.
     pub identity_provider: Option<ExternalIdpConfig>,
+    /// A directory (LDAP) users who are not catalog users sign in with.
+    pub ldap: Option<LdapConfig>,
     /// TLS certificate chain (PEM file).
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM file).
     pub tls_key: Option<PathBuf>,
     /// CA for client certificates (PEM file).
     pub tls_client_ca: Option<PathBuf>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Vec<crate::proxies::Cidr>,
 }
 
 impl ServerConfig {
@@ -134,9 +139,11 @@ impl ServerConfig {
             log: "info".to_string(),
             stores: BTreeMap::new(),
             identity_provider: None,
+            ldap: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

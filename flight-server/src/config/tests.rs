@@ -15,6 +15,7 @@ use super::error::ConfigError;
 use super::file::keys_of;
 use super::server_config::ServerConfig;
 use super::settings::identity::IdentityProvider;
+use super::settings::ldap::Ldap;
 use crate::telemetry::LogFormat;
 
 fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
@@ -32,8 +33,9 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 /// The top-level keys of the TOML file: those the code before the settings
-/// were declared once accepted, and `result_cache_mb`.
-const FILE_KEYS: [&str; 53] = [
+/// were declared once accepted, `result_cache_mb`, `ldap` and
+/// `trusted_proxies`.
+const FILE_KEYS: [&str; 55] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -84,9 +86,11 @@ const FILE_KEYS: [&str; 53] = [
     "log",
     "stores",
     "identity_provider",
+    "ldap",
     "tls_cert",
     "tls_key",
     "tls_client_ca",
+    "trusted_proxies",
 ];
 
 #[test]
@@ -186,9 +190,11 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     assert_eq!(c.log, "info");
     assert!(c.stores.is_empty());
     assert_eq!(c.identity_provider, None);
+    assert_eq!(c.ldap, None);
     assert_eq!(c.tls_cert, None);
     assert_eq!(c.tls_key, None);
     assert_eq!(c.tls_client_ca, None);
+    assert!(c.trusted_proxies.is_empty());
 }
 
 #[test]
@@ -436,7 +442,7 @@ fn an_unknown_key_is_refused_at_its_line_naming_the_known_keys() {
 fn flags_variables_and_keys_keep_their_names() {
     let mut longs: Vec<&str> = FILE_KEYS
         .iter()
-        .filter(|k| !matches!(**k, "stores" | "identity_provider"))
+        .filter(|k| !matches!(**k, "stores" | "identity_provider" | "ldap"))
         .copied()
         .collect();
     longs.extend([
@@ -450,15 +456,37 @@ fn flags_variables_and_keys_keep_their_names() {
         "jwt_role_map",
         "jwt_attribute_claim",
         "jwt_name_prefix",
+        "ldap_url",
+        "ldap_starttls",
+        "ldap_ca_cert",
+        "ldap_bind_dn_template",
+        "ldap_search_base",
+        "ldap_user_filter",
+        "ldap_service_dn",
+        "ldap_service_password_file",
+        "ldap_group_base",
+        "ldap_group_filter",
+        "ldap_nested_groups",
+        "ldap_group_role",
+        "ldap_attribute",
+        "ldap_cache_secs",
+        "ldap_timeout_secs",
+        "ldap_connect_timeout_secs",
+        "ldap_max_connections",
+        "ldap_name_prefix",
     ]);
     let renamed = BTreeMap::from([
         ("previous_secret_files", "previous_secret_file"),
         ("parquet_options", "parquet_option"),
+        ("trusted_proxies", "trusted_proxy"),
     ]);
     let plural = BTreeMap::from([
         ("previous_secret_file", "LAKER_PREVIOUS_SECRET_FILES"),
         ("parquet_option", "LAKER_PARQUET_OPTIONS"),
         ("jwt_attribute_claim", "LAKER_JWT_ATTRIBUTE_CLAIMS"),
+        ("ldap_group_role", "LAKER_LDAP_GROUP_ROLES"),
+        ("ldap_attribute", "LAKER_LDAP_ATTRIBUTES"),
+        ("trusted_proxy", "LAKER_TRUSTED_PROXIES"),
     ]);
     let mut expected: Vec<(String, String)> = longs
         .iter()
@@ -499,6 +527,58 @@ fn flags_variables_and_keys_keep_their_names() {
             "name_prefix"
         ]
     );
+    assert_eq!(
+        keys_of::<Ldap>(),
+        [
+            "url",
+            "starttls",
+            "ca_cert",
+            "bind_dn_template",
+            "search_base",
+            "user_filter",
+            "service_dn",
+            "service_password_file",
+            "group_base",
+            "group_filter",
+            "nested_groups",
+            "group_roles",
+            "attributes",
+            "cache_secs",
+            "timeout_secs",
+            "connect_timeout_secs",
+            "max_connections",
+            "name_prefix"
+        ]
+    );
+}
+
+#[test]
+fn trusted_proxies_from_the_file_or_flags_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = toml_file(&dir, "trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]\n");
+    let c = parse(&["--config", &f]).unwrap();
+    let ranges: Vec<String> = c.trusted_proxies.iter().map(|r| r.to_string()).collect();
+    assert_eq!(ranges, ["10.0.0.0/8", "fd00::/8"]);
+    let c = parse(&[
+        "--config",
+        &f,
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--trusted-proxy",
+        "192.168.0.0/16",
+    ])
+    .unwrap();
+    let ranges: Vec<String> = c.trusted_proxies.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        ranges,
+        ["127.0.0.1/32", "192.168.0.0/16"],
+        "flags replace the file's"
+    );
+    let err = parse(&["--trusted-proxy", "10.0.0.1/8"]).unwrap_err();
+    assert!(err.0.contains("did you mean 10.0.0.0/8?"), "{err}");
+    let f = toml_file(&dir, "trusted_proxies = [\"proxy.example.org\"]\n");
+    let err = parse(&["--config", &f]).unwrap_err();
+    assert!(err.0.contains("not an address range"), "{err}");
 }
 
 #[test]
@@ -550,13 +630,178 @@ admins = "platform_admin"
     assert!(no_audience.0.contains("--jwt-audience"), "{no_audience}");
     let both = parse(&["--config", &f, "--jwks-url", "https://k"]).unwrap_err();
     assert!(
-        both.0.contains("exactly one of --jwks-url or --jwks-file"),
+        both.0
+            .contains("one of --jwks-url or --jwks-file, not both"),
         "{both}"
     );
+    // Neither: the issuer's discovery document names the keys.
+    let issuer = "https://sso.example.org/realms/x";
+    let c = parse(&["--jwt-issuer", issuer, "--jwt-audience", "laker"])
+        .unwrap()
+        .identity_provider
+        .unwrap();
+    assert_eq!(c.jwks, JwksSource::Discover(issuer.into()));
+    let local = "http://127.0.0.1:8080/realms/x";
+    let c = parse(&["--jwt-issuer", local, "--jwt-audience", "laker"])
+        .unwrap()
+        .identity_provider
+        .unwrap();
+    assert_eq!(c.jwks, JwksSource::Discover(local.into()), "loopback http");
+    for args in [
+        &[
+            "--jwt-issuer",
+            "http://sso.example.org",
+            "--jwt-audience",
+            "laker",
+        ][..],
+        &[
+            "--jwt-issuer",
+            issuer,
+            "--jwt-audience",
+            "laker",
+            "--jwks-url",
+            "http://sso.example.org/certs",
+        ][..],
+    ] {
+        let err = parse(args).unwrap_err();
+        assert!(err.0.contains("must be an https:// URL"), "{args:?}: {err}");
+    }
     let f = toml_file(&dir, "[identity_provider]\nissuer_url = \"x\"\n");
     let unknown = parse(&["--config", &f]).unwrap_err();
     assert!(
         unknown.0.contains("unknown field `issuer_url`"),
         "{unknown}"
     );
+}
+
+#[test]
+fn ldap_from_the_file_and_flags_and_problems_are_named() {
+    use laker_auth::ldap::{GroupLookup, UserLookup};
+
+    assert_eq!(parse(&[]).unwrap().ldap, None);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("service.password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+    let f = toml_file(
+        &dir,
+        &format!(
+            r#"[ldap]
+url = "ldaps://ldap.example.org"
+search_base = "ou=people,dc=example,dc=org"
+service_dn = "cn=laker,ou=services,dc=example,dc=org"
+service_password_file = "{}"
+nested_groups = 2
+cache_secs = 60
+[ldap.group_roles]
+"cn=analysts,ou=groups,dc=example,dc=org" = "analyst"
+[ldap.attributes]
+departmentNumber = "department"
+"#,
+            password.display()
+        ),
+    );
+    let c = parse(&["--config", &f, "--ldap-timeout-secs", "3"])
+        .unwrap()
+        .ldap
+        .unwrap();
+    assert_eq!(c.url, "ldaps://ldap.example.org");
+    assert_eq!(
+        c.users,
+        UserLookup::Search {
+            base: "ou=people,dc=example,dc=org".into(),
+            filter: "(uid={user})".into()
+        }
+    );
+    let service = c.service.unwrap();
+    assert_eq!(service.password.expose(), "s3cret", "without the newline");
+    assert_eq!(c.groups, GroupLookup::MemberOf);
+    assert_eq!(c.nesting_depth, 2);
+    assert_eq!(
+        c.group_roles,
+        vec![(
+            "cn=analysts,ou=groups,dc=example,dc=org".to_string(),
+            "analyst".to_string()
+        )]
+    );
+    assert_eq!(
+        c.attributes,
+        vec![("departmentNumber".to_string(), "department".to_string())]
+    );
+    assert_eq!(
+        (c.cache_ttl, c.timeout, c.connect_timeout),
+        (
+            Duration::from_secs(60),
+            Duration::from_secs(3),
+            Duration::from_secs(5)
+        )
+    );
+    assert_eq!(c.name_prefix, "ldap:");
+    // Flags: a bind DN template, StartTLS, repeatable mappings.
+    let c = parse(&[
+        "--ldap-url",
+        "ldap://ldap.example.org",
+        "--ldap-starttls",
+        "true",
+        "--ldap-bind-dn-template",
+        "uid={user},ou=people,dc=example,dc=org",
+        "--ldap-group-base",
+        "ou=groups,dc=example,dc=org",
+        "--ldap-group-role",
+        "cn=analysts,ou=groups,dc=example,dc=org=Analyst",
+        "--ldap-group-role",
+        "cn=engineers,ou=groups,dc=example,dc=org=engineer",
+        "--ldap-attribute",
+        "departmentNumber=department,mail",
+    ])
+    .unwrap()
+    .ldap
+    .unwrap();
+    assert!(c.starttls);
+    assert_eq!(
+        c.users,
+        UserLookup::Template("uid={user},ou=people,dc=example,dc=org".into())
+    );
+    assert!(matches!(c.groups, GroupLookup::Search { .. }));
+    assert_eq!(c.group_roles.len(), 2);
+    assert_eq!(c.group_roles[0].1, "analyst");
+    assert_eq!(c.attributes[1], ("mail".to_string(), "mail".to_string()));
+    // Problems, named.
+    for (args, expected) in [
+        (&["--ldap-search-base", "ou=people"][..], "need --ldap-url"),
+        (&["--ldap-url", "ldaps://x"][..], "exactly one of"),
+        (
+            &[
+                "--ldap-url",
+                "ldap://ldap.example.org",
+                "--ldap-bind-dn-template",
+                "uid={user},dc=x",
+            ][..],
+            "clear text",
+        ),
+        (
+            &["--ldap-url", "ldaps://x", "--ldap-search-base", "ou=people"][..],
+            "service account",
+        ),
+        (
+            &[
+                "--ldap-url",
+                "ldaps://x",
+                "--ldap-bind-dn-template",
+                "uid={user},dc=x",
+                "--ldap-service-dn",
+                "cn=laker",
+            ][..],
+            "LAKER_LDAP_SERVICE_PASSWORD",
+        ),
+        (
+            &["--ldap-url", "ldaps://x", "--ldap-group-role", "analysts"][..],
+            "GROUP_DN=role",
+        ),
+    ] {
+        let err = parse(args).unwrap_err().0;
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let f = toml_file(&dir, "[ldap]\nurl = \"ldaps://x\"\nbind_dn = \"x\"\n");
+    let unknown = parse(&["--config", &f]).unwrap_err();
+    assert!(unknown.0.contains("unknown field `bind_dn`"), "{unknown}");
 }

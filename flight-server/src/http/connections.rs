@@ -1,8 +1,10 @@
 //! The HTTP port's connections, bounded before any work: at most
 //! [`MAX_CONNECTIONS`] at once and [`MAX_PER_ADDRESS`] from one address
-//! (a connection beyond either is closed at once), request headers within
+//! (a connection beyond either is closed at once; a trusted proxy, which
+//! carries many clients, has only the first bound), request headers within
 //! [`HEADER_TIMEOUT`] into a buffer of at most [`MAX_BUFFER_BYTES`], a TLS
 //! handshake within [`HANDSHAKE_TIMEOUT`], off the accept loop. HTTP/1.1.
+//! Each request gets its [`ClientAddr`] as it is read.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+
+use crate::proxies::{ClientAddr, TrustedProxies};
 
 /// Most connections open at once.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -78,6 +82,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
+    proxies: Arc<TrustedProxies>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -100,23 +105,29 @@ pub async fn serve(
             tracing::warn!(%peer, limit = MAX_CONNECTIONS, "HTTP connection refused: too many open");
             continue;
         };
-        let Some(counted) = per_address.take(peer.ip()) else {
-            tracing::warn!(%peer, limit = MAX_PER_ADDRESS, "HTTP connection refused: too many from one address");
-            continue;
+        let counted = if proxies.trusts(peer.ip()) {
+            None
+        } else {
+            let Some(counted) = per_address.take(peer.ip()) else {
+                tracing::warn!(%peer, limit = MAX_PER_ADDRESS, "HTTP connection refused: too many from one address");
+                continue;
+            };
+            Some(counted)
         };
         let _ = tcp.set_nodelay(true);
         let (app, tls, watcher) = (app.clone(), tls.clone(), graceful.watcher());
+        let proxies = Arc::clone(&proxies);
         tokio::spawn(async move {
             let _held = (slot, counted);
             match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => connection(stream, peer, app, watcher).await,
+                        Ok(Ok(stream)) => connection(stream, peer, app, proxies, watcher).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
                     }
                 }
-                None => connection(tcp, peer, app, watcher).await,
+                None => connection(tcp, peer, app, proxies, watcher).await,
             }
         });
     }
@@ -130,12 +141,19 @@ pub async fn serve(
 }
 
 /// Serves the requests of one connection.
-async fn connection<I>(io: I, peer: SocketAddr, app: Router, watcher: Watcher)
-where
+async fn connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    proxies: Arc<TrustedProxies>,
+    watcher: Watcher,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let client = proxies.client(peer.ip(), request.headers());
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(ClientAddr(client));
         let mut app = app.clone();
         async move {
             let response = tower::Service::call(&mut app, request).await;

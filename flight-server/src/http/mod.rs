@@ -73,9 +73,10 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state((Arc::clone(&api.state), lifecycle));
+    let proxies = Arc::clone(&api.proxies);
     let app = probes.merge(api::router(api)).merge(console::router());
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    connections::serve(listener, tls, app, shutdown).await
+    connections::serve(listener, tls, app, proxies, shutdown).await
 }
 
 type Shared = State<(Arc<AppState>, Lifecycle)>;

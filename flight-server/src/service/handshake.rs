@@ -42,7 +42,7 @@ async fn handshake(
     request: Request<Streaming<HandshakeRequest>>,
     user: &mut String,
 ) -> Result<Response<HandshakeStream>> {
-    let source = request.remote_addr().map(|a| a.ip());
+    let source = crate::proxies::client_addr(request.extensions());
     let creds = credentials(request).await?;
     *user = creds.username.chars().take(128).collect();
     tracing::Span::current().record("principal", creds.username.as_str());

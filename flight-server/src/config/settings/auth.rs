@@ -1,6 +1,6 @@
 //! Logins and what proves them: token and ticket lifetimes, the signing
-//! secrets, failed-login limits, and an external identity provider
-//! (`[identity_provider]` in the file).
+//! secrets, failed-login limits, an external identity provider
+//! (`[identity_provider]` in the file) and a directory (`[ldap]`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::identity::IdentityProvider;
+use super::ldap::{Ldap, SERVICE_PASSWORD_VAR};
 use super::merge::set;
 use crate::config::error::ConfigError;
 use crate::config::server_config::ServerConfig;
@@ -45,10 +46,13 @@ pub struct Auth {
     /// An external identity provider whose tokens are accepted.
     #[command(flatten)]
     pub identity_provider: IdentityProvider,
+    /// A directory (LDAP) users who are not catalog users sign in with.
+    #[command(flatten)]
+    pub ldap: Ldap,
 }
 
 impl Auth {
-    /// Refuses an incomplete identity provider.
+    /// Refuses an incomplete identity provider or directory.
     pub(super) fn apply(self, c: &mut ServerConfig) -> Result<(), ConfigError> {
         let secs = Duration::from_secs;
         set(&mut c.token_ttl, self.token_ttl_secs.map(secs));
@@ -60,6 +64,9 @@ impl Auth {
         set(&mut login.per_address, self.login_max_failures_per_address);
         set(&mut login.window, self.login_lockout_secs.map(secs));
         c.identity_provider = self.identity_provider.resolve()?;
+        c.ldap = self
+            .ldap
+            .resolve(std::env::var(SERVICE_PASSWORD_VAR).ok())?;
         Ok(())
     }
 }

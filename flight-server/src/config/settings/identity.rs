@@ -1,11 +1,12 @@
 //! An external identity provider whose RS256/ES256 tokens are accepted as
 //! bearer tokens: `--jwt-*`/`--jwks-*` flags, `[identity_provider]` in the
-//! file.
+//! file. Without a JWKS URL or file, the keys are found through the
+//! issuer's OpenID Connect discovery document.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use laker_auth::external::{ExternalIdpConfig, JwksSource};
+use laker_auth::external::{ExternalIdpConfig, JwksSource, check_url};
 use serde::Deserialize;
 
 use super::pairs::{key_value_table, role_mapping};
@@ -21,7 +22,7 @@ pub struct IdentityProvider {
     /// Audience (`aud`) the identity provider's tokens must name.
     #[arg(long = "jwt-audience", env = "LAKER_JWT_AUDIENCE")]
     pub audience: Option<String>,
-    /// URL of the identity provider's JWKS.
+    /// URL of the identity provider's JWKS (https://, or http:// on loopback) [default: the jwks_uri of the issuer's /.well-known/openid-configuration].
     #[arg(long = "jwks-url", env = "LAKER_JWKS_URL")]
     pub jwks_url: Option<String>,
     /// File holding the identity provider's JWKS (instead of a URL).
@@ -66,11 +67,23 @@ impl IdentityProvider {
             )
         })?;
         let jwks = match (self.jwks_url, self.jwks_file) {
-            (Some(url), None) => JwksSource::Url(url),
+            (Some(url), None) => {
+                check_url(&url).map_err(|e| ConfigError(format!("--jwks-url {e}")))?;
+                JwksSource::Url(url)
+            }
             (None, Some(path)) => JwksSource::File(path),
-            _ => {
+            (None, None) => {
+                check_url(&issuer).map_err(|e| {
+                    ConfigError(format!(
+                        "--jwt-issuer {e}: without --jwks-url or --jwks-file the keys are \
+                         found through the issuer's discovery document"
+                    ))
+                })?;
+                JwksSource::Discover(issuer.clone())
+            }
+            (Some(_), Some(_)) => {
                 return Err(ConfigError(
-                    "an identity provider needs exactly one of --jwks-url or --jwks-file".into(),
+                    "an identity provider takes one of --jwks-url or --jwks-file, not both".into(),
                 ));
             }
         };

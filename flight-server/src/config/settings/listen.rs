@@ -1,5 +1,6 @@
 //! Where the server listens and how: the Flight address and its TLS, the
-//! HTTP port, shutdown grace, keep-alive pings, the address advertised.
+//! HTTP port, shutdown grace, keep-alive pings, the address advertised,
+//! the proxies in front of it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 use super::merge::set;
 use crate::config::server_config::ServerConfig;
+use crate::proxies::Cidr;
 
 /// Listening settings.
 #[derive(Debug, Default, Args, Deserialize)]
@@ -45,6 +47,19 @@ pub struct Listen {
     /// PEM CA certificate(s): clients may authenticate with a certificate it signed; the certificate's common name is the user.
     #[arg(long, env = "LAKER_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Address range (CIDR, or one address) of a proxy or load balancer in front of the server whose X-Forwarded-For / Forwarded header names the client (repeatable; comma-separated in the environment) [default: none: the TCP peer is the client].
+    #[arg(
+        long = "trusted-proxy",
+        env = "LAKER_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = cidr
+    )]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// Parses an address range of `--trusted-proxy`.
+fn cidr(s: &str) -> Result<Cidr, String> {
+    s.parse()
 }
 
 impl Listen {
@@ -61,5 +76,6 @@ impl Listen {
         c.tls_cert = self.tls_cert;
         c.tls_key = self.tls_key;
         c.tls_client_ca = self.tls_client_ca;
+        c.trusted_proxies = self.trusted_proxies;
     }
 }

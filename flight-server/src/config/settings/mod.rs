@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod downloads;
 pub mod identity;
+pub mod ldap;
 pub mod limits;
 pub mod listen;
 pub mod logging;

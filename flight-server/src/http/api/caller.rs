@@ -2,9 +2,10 @@
 //! cookie, verified exactly as Flight verifies tokens. A call authenticated
 //! by the cookie that changes state must carry the session's CSRF token.
 
-use std::net::{IpAddr, SocketAddr};
+use std::convert::Infallible;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use laker_auth::Principal;
@@ -28,8 +29,21 @@ pub struct Caller {
     pub principal: Principal,
     /// The bearer token it presented.
     pub token: String,
-    /// The peer's address.
+    /// The client's address (see [`crate::proxies`]).
     pub source: Option<IpAddr>,
+}
+
+/// The client's address of a request (see [`crate::proxies`]), for
+/// handlers that take no [`Caller`].
+#[derive(Debug, Clone, Copy)]
+pub struct Source(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self(source(parts)))
+    }
 }
 
 /// The CSRF token of a session: derived from its (secret, HttpOnly) bearer
@@ -42,12 +56,9 @@ pub fn csrf_token(token: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The peer's address of a request.
+/// The client's address of a request.
 pub fn source(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    crate::proxies::client_addr(&parts.extensions)
 }
 
 /// The value of cookie `name`, if the request sends it.

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 use crate::audit::refusals::Refusals;
+use crate::proxies::TrustedProxies;
 use crate::state::AppState;
 
 /// What API handlers share.
@@ -25,6 +26,8 @@ pub struct Api {
     pub flight_url: String,
     /// Records calls refused before their work was audited.
     pub refusals: Arc<Refusals>,
+    /// The proxies whose forwarding headers name the client.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 /// Parses a JSON request body, naming what it is for on failure.

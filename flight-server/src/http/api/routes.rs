@@ -1,10 +1,8 @@
 //! Every endpoint of the API, declared once: the router and the OpenAPI
 //! document are both built from this table.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -206,10 +204,7 @@ pub fn router(api: Api) -> Router {
 /// Every API response: not cached, not sniffed; a failure its call did
 /// not audit (credentials, CSRF, parameters, body) recorded as a refusal.
 async fn guard(State(api): State<Api>, request: Request, next: Next) -> Response {
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let source = crate::proxies::client_addr(request.extensions());
     let action = format!("HTTP:{} {}", request.method(), request.uri().path());
     let mut response = next.run(request).await;
     let status = response.status();

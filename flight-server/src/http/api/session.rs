@@ -2,18 +2,16 @@
 //! a Flight handshake does (same rate limits, same tokens) and sets the
 //! session cookies; `POST /api/v1/logout` ends every token of the caller.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use laker_auth::{Action, BasicCredentials, Principal};
 use serde::Deserialize;
 use tonic::Status;
 
-use super::caller::{CSRF_COOKIE, Caller, SESSION_COOKIE, csrf_token};
+use super::caller::{CSRF_COOKIE, Caller, SESSION_COOKIE, Source, csrf_token};
 use super::context::{Api, json_body};
 use super::problem::Problem;
 use crate::audit::call::AuditedCall;
@@ -30,7 +28,7 @@ struct Login {
 /// `POST /api/v1/login`: a token, and the session cookies.
 pub async fn login(
     State(api): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Source(source): Source,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -49,13 +47,12 @@ pub async fn login(
     }
     let body: Login = json_body("login", &body)?;
     let user: String = body.user.chars().take(128).collect();
-    let call =
-        AuditedCall::from_source(Some(peer.ip()), &user, "HTTP:login").begin(&api.state.audit);
+    let call = AuditedCall::from_source(source, &user, "HTTP:login").begin(&api.state.audit);
     let creds = BasicCredentials {
         username: body.user,
         password: body.password,
     };
-    let result = api.state.authenticator.login(&creds, Some(peer.ip())).await;
+    let result = api.state.authenticator.login(&creds, source).await;
     let result = result.map_err(|e| Status::from(Error::from(e)));
     let call = match &result {
         Ok((principal, _)) => call.named(&principal.name),
@@ -63,7 +60,7 @@ pub async fn login(
     };
     call.end(&api.state.audit, &result).await;
     let (principal, token) = result.map_err(|status| {
-        tracing::warn!(user = %user, source = %peer.ip(), "console login refused");
+        tracing::warn!(user = %user, source = ?source, "console login refused");
         Problem::from(status).audited()
     })?;
     let admin = is_admin(&api, &principal).await;
@@ -80,6 +77,7 @@ pub async fn login(
     ];
     let mut response = Json(serde_json::json!({
         "token": token.token,
+        "token_id": token.token_id,
         "expires_at": token.expires_at,
         "user": principal.name,
         "admin": admin,
@@ -98,6 +96,7 @@ pub async fn session(State(api): State<Api>, caller: Caller) -> Json<serde_json:
     let expires_at = token_expiry(&caller.token);
     Json(serde_json::json!({
         "user": caller.principal.name,
+        "token_id": caller.principal.token_id,
         "admin": admin,
         "expires_at": expires_at,
         "csrf_token": csrf_token(&caller.token),
