@@ -25,7 +25,7 @@ const MAX_CREDENTIAL_LEN: usize = 1024;
 
 /// Longest a login waits for earlier attempts of its user or address to
 /// be checked before it is refused as rate limited.
-const MAX_LOGIN_WAIT: Duration = Duration::from_secs(10);
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(30);
 
 /// How long a revoked token id is kept beyond the token lifetime (clock
 /// differences between replicas, the tokens' leeway).
@@ -85,6 +85,18 @@ pub fn login_name(raw: &str) -> String {
 
 /// The refusal of a login that reached a limit.
 fn rate_limited(limited: Limited) -> AuthError {
+    if limited.busy {
+        // Not a lock-out: a burst of logins for one name (or from one
+        // address) outlasted the wait for its turn.
+        return AuthError::RateLimited {
+            message: format!(
+                "too many logins for {} are being checked at once; retry in 1 s \
+                 (or reuse a token: one login serves many calls)",
+                limited.what
+            ),
+            retry_after_secs: 1,
+        };
+    }
     AuthError::RateLimited {
         message: format!(
             "too many failed logins for {}; retry in {} s",

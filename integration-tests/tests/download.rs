@@ -319,9 +319,12 @@ async fn parquet_reader_options_reach_the_scan_and_views_go_out_as_strings() {
     .await;
     // The scan reads string views, as the option asks...
     let mut sql = crate::flight_sql::sql_client(&s, "demo", "demo").await;
-    let types = crate::flight_sql::query(&mut sql, "SELECT arrow_typeof(city) FROM demo.zones LIMIT 1")
-        .await
-        .unwrap();
+    let types = crate::flight_sql::query(
+        &mut sql,
+        "SELECT arrow_typeof(city) FROM demo.zones LIMIT 1",
+    )
+    .await
+    .unwrap();
     assert_eq!(crate::flight_sql::strings(&types, 0), ["Utf8View"]);
     // ...and a download sends them as plain strings, each batch with its
     // own values (not every data buffer its views share), announced so.
@@ -331,7 +334,10 @@ async fn parquet_reader_options_reach_the_scan_and_views_go_out_as_strings() {
         .unwrap();
     let announced = info.clone().try_decode_schema().unwrap();
     let batches = fetch_all(&mut client, &info).await.unwrap();
-    for schema in [announced.fields().clone(), batches[0].schema().fields().clone()] {
+    for schema in [
+        announced.fields().clone(),
+        batches[0].schema().fields().clone(),
+    ] {
         let strings: Vec<&DataType> = schema
             .iter()
             .map(|f| f.data_type())

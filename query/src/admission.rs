@@ -214,13 +214,21 @@ impl Admission {
 
     /// Admits a download stream of `principal`.
     pub fn download(&self, principal: &str) -> Result<Admitted> {
+        self.download_sized(principal, None)
+    }
+
+    /// Admits a download stream of `principal` whose batches in flight are
+    /// estimated at `in_flight` bytes (see `DownloadPlan::in_flight_hint`):
+    /// a small download reserves that much, not the full base, so a crowd
+    /// of small downloads fits the budget.
+    pub fn download_sized(&self, principal: &str, in_flight: Option<usize>) -> Result<Admitted> {
         let slot = self.streams.take(principal)?;
         let memory = self
             .memory
-            .admit(
+            .admit_with_base(
                 "a download stream",
-                self.limits.stream_memory,
-                "--stream-memory-mb",
+                (self.limits.stream_memory, "--stream-memory-mb"),
+                in_flight.unwrap_or(STREAM_BASE_BYTES),
             )
             .map_err(QueryError::DataFusion)?;
         Ok(Admitted {

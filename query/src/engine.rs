@@ -425,6 +425,21 @@ impl DownloadPlan {
         (known(&stats.num_rows), known(&stats.total_byte_size))
     }
 
+    /// Bytes of batches in flight a stream of this plan is estimated to
+    /// hold (two batches' worth), when statistics bound its rows: what a
+    /// small download reserves of the memory budget.
+    pub fn in_flight_hint(&self) -> Option<usize> {
+        let (rows, bytes) = self.estimate();
+        let schema = self.schema();
+        let width: u64 = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().primitive_width().map_or(32, |w| w as u64))
+            .sum();
+        let bytes = bytes.or_else(|| rows.map(|r| r.saturating_mul(width.max(1))))?;
+        usize::try_from(bytes.saturating_mul(2)).ok()
+    }
+
     /// The physical plan (for tests and diagnostics).
     pub fn physical_plan(&self) -> &Arc<dyn ExecutionPlan> {
         &self.plan

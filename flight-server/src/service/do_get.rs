@@ -213,7 +213,6 @@ async fn stream_download(
                 .require_not_revoked(principal, issued, "ticket")
                 .await?;
         }
-        let admitted = state.admission.download(&principal.name)?;
         // A signed ticket's spec is checked again (it was checked when it
         // was signed, perhaps by another version); a raw JSON spec was
         // checked as it was parsed.
@@ -231,6 +230,11 @@ async fn stream_download(
                 dataset.name
             )));
         }
+        // Admitted once planned: a download its statistics show to be
+        // small reserves little of the memory budget.
+        let admitted = state
+            .admission
+            .download_sized(&principal.name, plan.in_flight_hint())?;
         let partition = partition.map(|p| p as usize);
         let lookup = cache_lookup(state, principal, &planned, (partition, skip, compression));
         let recorder = match lookup {

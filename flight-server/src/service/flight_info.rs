@@ -135,11 +135,7 @@ async fn download_info(
     } else {
         endpoints
     };
-    let schema = with_dataset_metadata(
-        &wire_schema(&plan.schema()),
-        &dataset,
-        plan.delta_version,
-    );
+    let schema = with_dataset_metadata(&wire_schema(&plan.schema()), &dataset, plan.delta_version);
     let info = FlightInfo::new()
         .try_with_schema(&schema)
         .map_err(|e| Error::Internal(format!("encoding schema failed: {e}")))?

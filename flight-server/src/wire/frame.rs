@@ -136,15 +136,10 @@ pub(crate) fn to_wire(batch: &RecordBatch, wire: &SchemaRef) -> Result<RecordBat
     RecordBatch::try_new(Arc::clone(wire), columns)
 }
 
-
 /// The schema a stream of `schema` is sent with: each field as its
 /// [`wire_type`]. FlightInfo answers announce this schema too.
 pub(crate) fn wire_schema(schema: &Schema) -> Schema {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| wire_field(f))
-        .collect();
+    let fields: Vec<Field> = schema.fields().iter().map(|f| wire_field(f)).collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 

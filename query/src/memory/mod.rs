@@ -27,6 +27,9 @@ use reads::AccountedStore;
 /// encoded messages it has in flight.
 pub const STREAM_BASE_BYTES: usize = 16 << 20;
 
+/// The least a stream reserves, however small its result.
+pub const MIN_STREAM_BASE_BYTES: usize = 1 << 20;
+
 /// Room a stream needs besides its base to read (a row group's column
 /// chunks): a stream is admitted only while the server has that much free
 /// too, so the streams it admits can read instead of waiting for memory.
@@ -76,19 +79,27 @@ impl ServerMemory {
     /// bytes (set by `flag`), reserving [`STREAM_BASE_BYTES`] of it now;
     /// refused when the server has no room for that.
     pub fn admit(&self, what: &str, limit: usize, flag: &'static str) -> Result<StreamMemory> {
+        self.admit_with_base(what, (limit, flag), STREAM_BASE_BYTES)
+    }
+
+    /// [`Self::admit`], reserving `base` bytes (clamped to
+    /// [`MIN_STREAM_BASE_BYTES`]..=[`STREAM_BASE_BYTES`]) for the batches in
+    /// flight: a download known to be small takes little of the budget.
+    pub fn admit_with_base(
+        &self,
+        what: &str,
+        (limit, flag): (usize, &'static str),
+        base: usize,
+    ) -> Result<StreamMemory> {
+        let base_bytes = base.clamp(MIN_STREAM_BASE_BYTES, STREAM_BASE_BYTES);
         let headroom = READ_HEADROOM_BYTES.min(self.limit / 8);
-        if self
-            .pool
-            .reserved()
-            .saturating_add(STREAM_BASE_BYTES + headroom)
-            > self.limit
-        {
+        if self.pool.reserved().saturating_add(base_bytes + headroom) > self.limit {
             return Err(server_full(self.limit));
         }
         let pool: Arc<dyn MemoryPool> =
             Arc::new(ChildPool::new(what, limit, flag, &self.pool, self.limit));
         let base = MemoryConsumer::new(format!("{what}: batches in flight")).register(&pool);
-        base.try_grow(STREAM_BASE_BYTES.min(limit))
+        base.try_grow(base_bytes.min(limit))
             .map_err(|_| server_full(self.limit))?;
         Ok(StreamMemory {
             pool,
@@ -175,6 +186,30 @@ mod tests {
             server
                 .admit("a download stream", 64 << 20, "--stream-memory-mb")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn small_streams_reserve_what_they_need() {
+        let server = ServerMemory::new(4 * STREAM_BASE_BYTES);
+        let limit = (64 << 20, "--stream-memory-mb");
+        let small: Vec<_> = (0..40)
+            .map(|_| server.admit_with_base("a download stream", limit, 10 << 10))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            server.reserved(),
+            40 * MIN_STREAM_BASE_BYTES,
+            "clamped up to 1 MiB"
+        );
+        drop(small);
+        let _large = server
+            .admit_with_base("a download stream", limit, usize::MAX)
+            .unwrap();
+        assert_eq!(
+            server.reserved(),
+            STREAM_BASE_BYTES,
+            "clamped down to the base"
         );
     }
 }

@@ -117,8 +117,10 @@ async fn preview_rows(
     principal: &Principal,
     spec: &CheckedSpec,
 ) -> Result<String> {
-    let admitted = state.admission.download(&principal.name)?;
     let Planned { plan, .. } = download::plan(state, principal, spec, false).await?;
+    let admitted = state
+        .admission
+        .download_sized(&principal.name, plan.in_flight_hint())?;
     let schema = plan.schema();
     let task = admitted.memory().task_context(plan.task_context())?;
     let parallel = state.admission.limits().parallel_reads;

@@ -100,12 +100,15 @@ pub async fn download(
         },
     );
     let started = async {
-        let admitted = api.state.admission.download(&caller.principal.name)?;
         let Planned {
             dataset,
             plan,
             restricted,
         } = download::plan(&api.state, &caller.principal, &spec, false).await?;
+        let admitted = api
+            .state
+            .admission
+            .download_sized(&caller.principal.name, plan.in_flight_hint())?;
         let schema = plan.schema();
         let encoder = Encoder::new(format, &schema)
             .map_err(|e| Error::Internal(format!("starting the {format:?} encoder failed: {e}")))?;

@@ -11,8 +11,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 
 use super::parquet::ParquetEncoder;
-use crate::wire::frame::{to_wire, wire_schema};
 use super::problem::Problem;
+use crate::wire::frame::{to_wire, wire_schema};
 
 /// A download's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, new_empty_array};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
@@ -15,6 +15,7 @@ use parquet::basic::Compression;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use tokio::task::JoinHandle;
 
 use super::encode::Sink;
@@ -27,6 +28,9 @@ const ROW_GROUP_BYTES: usize = 24 << 20;
 
 /// The encoded column chunks of one part of a row group, by field index.
 type Part = Vec<(usize, Vec<ArrowColumnChunk>)>;
+
+/// A field's index with the writers of its leaf columns.
+type FieldWriters = (usize, Vec<ArrowColumnWriter>);
 
 /// Encodes the batches of one download as a Parquet file.
 pub struct ParquetEncoder {
@@ -49,12 +53,20 @@ impl ParquetEncoder {
         // Snappy: what every Parquet reader takes, and cheap enough for the
         // encoder to keep up with the scan. Statistics per column chunk (no
         // page index): a downloaded file is read whole.
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .build();
-        let (writer, factory) =
-            ArrowWriter::try_new(sink, Arc::clone(schema), Some(props))?.into_serialized_writer()?;
+            .set_statistics_enabled(EnabledStatistics::Chunk);
+        // Dictionaries for strings only: numbers rarely repeat enough, and a
+        // dictionary is built (up to its page limit) before it is given up.
+        for field in schema.fields() {
+            if !is_string(field.data_type()) {
+                props = props
+                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        let props = props.build();
+        let (writer, factory) = ArrowWriter::try_new(sink, Arc::clone(schema), Some(props))?
+            .into_serialized_writer()?;
         let leaves = schema
             .fields()
             .iter()
@@ -132,7 +144,7 @@ impl ParquetEncoder {
             })
             .collect();
         fields.sort_by_key(|(_, size, _)| std::cmp::Reverse(*size));
-        let mut parts: Vec<(usize, Vec<(usize, Vec<ArrowColumnWriter>)>)> =
+        let mut parts: Vec<(usize, Vec<FieldWriters>)> =
             (0..self.parts).map(|_| (0, Vec::new())).collect();
         for (i, size, writers) in fields {
             if let Some(part) = parts.iter_mut().min_by_key(|(load, _)| *load) {
@@ -157,9 +169,9 @@ impl ParquetEncoder {
         }
         let mut chunks = Vec::new();
         for task in std::mem::take(&mut self.encoding) {
-            let part = task
-                .await
-                .map_err(|e| ParquetError::General(format!("a Parquet encoder task failed: {e}")))??;
+            let part = task.await.map_err(|e| {
+                ParquetError::General(format!("a Parquet encoder task failed: {e}"))
+            })??;
             chunks.extend(part);
         }
         chunks.sort_by_key(|(i, _)| *i);
@@ -176,18 +188,34 @@ impl ParquetEncoder {
     }
 }
 
+/// Whether values of `data_type` are strings (or binaries).
+fn is_string(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Dictionary(..)
+    )
+}
+
 /// Encodes some fields' columns of a row group's batches.
 fn encode_part(
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    fields: Vec<(usize, Vec<ArrowColumnWriter>)>,
+    fields: Vec<FieldWriters>,
 ) -> Result<Part> {
     fields
         .into_iter()
         .map(|(i, mut writers)| {
             let field = schema.field(i);
             for batch in batches {
-                for (writer, leaf) in writers.iter_mut().zip(compute_leaves(field, batch.column(i))?)
+                for (writer, leaf) in writers
+                    .iter_mut()
+                    .zip(compute_leaves(field, batch.column(i))?)
                 {
                     writer.write(&leaf)?;
                 }
@@ -212,14 +240,17 @@ mod tests {
 
     fn batch(schema: &SchemaRef, from: i64, rows: i64) -> RecordBatch {
         let ids = Int64Array::from_iter_values(from..from + rows);
-        let names = StringViewArray::from_iter_values((from..from + rows).map(|i| format!("name {i}")));
+        let names =
+            StringViewArray::from_iter_values((from..from + rows).map(|i| format!("name {i}")));
         let lists = ListArray::from_iter_primitive::<Int64Type, _, _>(
             (from..from + rows).map(|i| (i % 3 != 0).then(|| vec![Some(i), None])),
         );
         let pairs = StructArray::from(vec![
             (
                 Arc::new(Field::new("a", DataType::Int64, false)),
-                Arc::new(Int64Array::from_iter_values((from..from + rows).map(|i| -i))) as _,
+                Arc::new(Int64Array::from_iter_values(
+                    (from..from + rows).map(|i| -i),
+                )) as _,
             ),
             (
                 Arc::new(Field::new("b", DataType::Utf8View, false)),
@@ -228,7 +259,12 @@ mod tests {
         ]);
         RecordBatch::try_new(
             Arc::clone(schema),
-            vec![Arc::new(ids), Arc::new(names), Arc::new(lists), Arc::new(pairs)],
+            vec![
+                Arc::new(ids),
+                Arc::new(names),
+                Arc::new(lists),
+                Arc::new(pairs),
+            ],
         )
         .unwrap()
     }
@@ -253,7 +289,10 @@ mod tests {
         let mut encoder = ParquetEncoder::new(&schema, sink.clone()).unwrap();
         let (batches, rows) = (70, 10_000);
         for i in 0..batches {
-            encoder.write(&batch(&schema, i * rows, rows)).await.unwrap();
+            encoder
+                .write(&batch(&schema, i * rows, rows))
+                .await
+                .unwrap();
         }
         encoder.write(&batch(&schema, 0, 0)).await.unwrap();
         encoder.finish().await.unwrap();
@@ -261,7 +300,10 @@ mod tests {
         let file = Bytes::from(sink.take());
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let groups = reader.metadata().num_row_groups();
-        assert!((3..=8).contains(&groups), "{groups} row groups for 700 k rows");
+        assert!(
+            (3..=8).contains(&groups),
+            "{groups} row groups for 700 k rows"
+        );
         assert_eq!(reader.schema().fields(), schema.fields());
         let mut next = 0i64;
         for read in reader.build().unwrap() {
