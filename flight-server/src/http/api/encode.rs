@@ -3,8 +3,7 @@
 //! (row groups encoded in parallel, [`super::parquet`]), CSV with a header,
 //! JSON lines.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -12,6 +11,7 @@ use arrow::error::ArrowError;
 
 use super::parquet::ParquetEncoder;
 use super::problem::Problem;
+use super::sink::Sink;
 use crate::wire::frame::{to_wire, wire_schema};
 
 /// A download's file format.
@@ -60,33 +60,6 @@ impl Format {
             Self::Csv => "text/csv; charset=utf-8",
             Self::Jsonl => "application/x-ndjson",
         }
-    }
-}
-
-/// Bytes written by an encoder, taken out chunk by chunk.
-#[derive(Clone, Default)]
-pub struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Sink {
-    pub fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .map(|mut buffer| std::mem::take(&mut *buffer))
-            .unwrap_or_default()
-    }
-}
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("encoder buffer poisoned"))?
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ mod parquet;
 mod problem;
 mod routes;
 mod session;
+mod sink;
 mod usage;
 
 pub use context::Api;

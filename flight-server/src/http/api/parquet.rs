@@ -18,7 +18,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use tokio::task::JoinHandle;
 
-use super::encode::Sink;
+use super::sink::Sink;
 
 /// A row group is closed once it holds this many rows...
 const ROW_GROUP_ROWS: usize = 256 * 1024;
