@@ -2,7 +2,7 @@
 //! roapi serving the same files: a full scan and the selective query (3
 //! columns, ~10% of the rows), each Laker's against roapi's.
 
-use crate::layout::Bench;
+use crate::bench::Bench;
 use crate::py::{PyClient, same_rows, secs};
 use crate::report::Report;
 use crate::result::Result;

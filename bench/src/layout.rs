@@ -3,45 +3,18 @@
 //! over the same files, every scenario measured against them, then the
 //! result cache on a second laker-server; the report of that layout.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow_flight::FlightDescriptor;
 
+use crate::bench::Bench;
 use crate::client::{self, Target};
-use crate::procs::{self, Proc};
+use crate::procs;
 use crate::py::{PyClient, PyServer};
 use crate::report::Report;
 use crate::result::Result;
 use crate::{ADMIN_PASSWORD, Args, DATASET};
 use crate::{cache, flight_sql, http, http_downloads, load, py_downloads, rust_downloads};
-
-/// What the scenarios of one layout share: the files and the servers.
-pub struct Bench<'a> {
-    /// The command line.
-    pub args: &'a Args,
-    /// The directory of the Parquet files.
-    pub files: PathBuf,
-    /// The laker-server, with the dataset registered.
-    pub laker: Proc,
-    /// Laker for the Rust client (signed in as the admin).
-    pub laker_rust: Target,
-    /// Laker for the Python client.
-    pub laker_py: PyServer,
-    /// The whole dataset on Laker, as a path descriptor.
-    pub laker_full: FlightDescriptor,
-    /// The pyarrow.flight baseline server.
-    pub pyarrow: Proc,
-    /// The pyarrow server for the Rust client.
-    pub pyarrow_rust: Target,
-    /// The pyarrow server for the Python client.
-    pub pyarrow_py: PyServer,
-    /// The whole dataset on the pyarrow server.
-    pub pyarrow_full: FlightDescriptor,
-    /// roapi, serving the files as the table `lineitem` over Flight SQL.
-    pub roapi: Proc,
-    /// roapi for the Python (ADBC) client.
-    pub roapi_py: PyServer,
-}
 
 /// Generates the layout of `parts` files, starts the servers, measures
 /// every scenario; returns the layout's report.

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::bench::Bench;
 use crate::client;
-use crate::layout::Bench;
 use crate::report::Report;
 use crate::result::Result;
 use crate::{ADMIN_PASSWORD, DATASET};

@@ -13,6 +13,7 @@
 //! target/debug/laker-bench --smoke            # seconds; CI
 //! ```
 
+mod bench;
 mod cache;
 mod client;
 mod flight_sql;

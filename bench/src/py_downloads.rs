@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::layout::Bench;
+use crate::bench::Bench;
 use crate::py::{PyClient, bytes, rows, same_rows, secs};
 use crate::report::Report;
 use crate::result::Result;

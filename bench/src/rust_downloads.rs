@@ -5,8 +5,8 @@
 use arrow_flight::FlightDescriptor;
 
 use crate::CONCURRENT_COLUMNS;
+use crate::bench::Bench;
 use crate::client::{self, Received};
-use crate::layout::Bench;
 use crate::report::{Report, median};
 use crate::result::Result;
 

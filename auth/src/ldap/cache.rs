@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::provider::Identity;
+use super::identity::Identity;
 
 /// Most users remembered in each map.
 const MAX_USERS: usize = 100_000;

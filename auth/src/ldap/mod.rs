@@ -29,6 +29,7 @@ mod entry;
 mod error;
 pub mod escape;
 mod groups;
+mod identity;
 mod pool;
 mod provider;
 

@@ -3,7 +3,6 @@
 //! [`Directory::current`] gives a session's principal its memberships as of
 //! at most the cache lifetime ago, looking them up again when needed.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use ldap3::Ldap;
@@ -15,20 +14,11 @@ use super::entry::{self, Entry};
 use super::error::DirectoryError;
 use super::escape;
 use super::groups::{self, MEMBER_OF};
+use super::identity::Identity;
 use super::pool::Pool;
 use crate::error::{AuthError, Result};
 use crate::principal::Principal;
 use crate::token::unix_now_ms;
-
-/// What the directory says about a user: the roles their groups map to and
-/// the attributes copied from their entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Identity {
-    /// Laker roles.
-    pub(crate) roles: Vec<String>,
-    /// Principal attributes.
-    pub(crate) attributes: BTreeMap<String, String>,
-}
 
 /// One directory users sign in with; see the module documentation.
 #[derive(Debug)]
