@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use crate::error::{AuthError, Result};
-use crate::external::{check_url, fetch};
+use crate::fetch::{check_url, fetch};
 
 /// Largest accepted discovery document.
 pub const MAX_DISCOVERY_BYTES: usize = 64 << 10;

@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod external;
+pub mod fetch;
 pub mod layer;
 pub mod ldap;
 pub mod password;

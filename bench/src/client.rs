@@ -191,10 +191,11 @@ pub async fn concurrent(
 pub async fn small_downloads(
     addr: &str,
     (user, password): (&str, &str),
-    n: usize,
+    (n, at_once): (usize, usize),
     spec: &serde_json::Value,
     shared_token: Option<&str>,
 ) -> (Vec<Duration>, Vec<String>) {
+    let turns = std::sync::Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
     let runs = (0..n).map(|_| {
         let (addr, user, password, spec) = (
             addr.to_string(),
@@ -203,7 +204,9 @@ pub async fn small_downloads(
             spec.to_string(),
         );
         let shared = shared_token.map(str::to_string);
+        let turns = std::sync::Arc::clone(&turns);
         tokio::spawn(async move {
+            let _turn = turns.acquire_owned().await.map_err(|e| e.to_string())?;
             let started = Instant::now();
             let token = match shared {
                 Some(token) => token,

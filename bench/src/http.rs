@@ -25,16 +25,28 @@ pub struct Session {
 pub enum Format {
     /// Arrow IPC stream.
     Arrow,
-    /// Apache Parquet.
+    /// Apache Parquet (Snappy, the default).
     Parquet,
+    /// Apache Parquet, not compressed (`compression=none`).
+    ParquetUncompressed,
 }
 
 impl Format {
-    /// The `format` parameter's value.
+    /// How the report names it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Arrow => "arrow",
             Self::Parquet => "parquet",
+            Self::ParquetUncompressed => "parquet&compression=none",
+        }
+    }
+
+    /// The query parameters asking for it.
+    fn query(self) -> &'static str {
+        match self {
+            Self::Arrow => "format=arrow",
+            Self::Parquet => "format=parquet",
+            Self::ParquetUncompressed => "format=parquet&compression=none",
         }
     }
 }
@@ -87,7 +99,7 @@ impl Counter {
                 decoder: StreamDecoder::new(),
                 rows: 0,
             },
-            Format::Parquet => Self::Parquet(Tail::default()),
+            Format::Parquet | Format::ParquetUncompressed => Self::Parquet(Tail::default()),
         }
     }
 
@@ -123,9 +135,9 @@ pub async fn download(session: &Session, dataset: &str, format: Format) -> Resul
     let response = session
         .client
         .get(format!(
-            "{}/datasets/{dataset}/download?format={}",
+            "{}/datasets/{dataset}/download?{}",
             session.base,
-            format.name()
+            format.query()
         ))
         .bearer_auth(&session.token)
         .send()

@@ -1,5 +1,5 @@
 //! The "HTTP download" section: the whole dataset over the HTTP API as
-//! Arrow and as Parquet, against Flight DoGet of the same dataset (Rust
+//! Arrow and as Parquet (Snappy, and not compressed), against Flight DoGet of the same dataset (Rust
 //! arrow-flight client) measured in the same runs, with the server's peak
 //! memory during each kind of download.
 
@@ -12,7 +12,7 @@ use crate::report::Report;
 use crate::result::Result;
 
 const BASELINE: &str = "Flight DoGet (Rust client)";
-const FORMATS: [Format; 2] = [Format::Arrow, Format::Parquet];
+const FORMATS: [Format; 3] = [Format::Arrow, Format::Parquet, Format::ParquetUncompressed];
 
 /// Measures `runs` downloads of `descriptor`'s dataset each way, in turns,
 /// checks every HTTP download sent the rows Flight did, and reports them.
@@ -27,8 +27,8 @@ pub async fn measure(
     let dataset = descriptor.path.join(".");
     let mut flight_times = Vec::new();
     let mut flight_got = Received::default();
-    let mut times = [Vec::new(), Vec::new()];
-    let mut got = [http::Got::default(); 2];
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let mut got = [http::Got::default(); 3];
     let (mut flight_peak, mut http_peak) = (0u64, 0u64);
     for _ in 0..runs {
         let watch = laker.watch_rss();

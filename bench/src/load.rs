@@ -10,24 +10,38 @@ use crate::report::Report;
 use crate::result::Result;
 use crate::{ADMIN_PASSWORD, DATASET};
 
-/// `--small` downloads of ≤1,000 rows at once, each with its own
-/// handshake, then all with the one token the bench signed in with.
+/// Small downloads in flight at once in the steady-load rows.
+const STEADY: usize = 8;
+
+/// `--small` downloads of ≤1,000 rows, each with its own handshake, then
+/// all with the one token the bench signed in with: all at once, then
+/// [`STEADY`] at a time (the latency one download sees under steady load).
 pub async fn small(b: &Bench<'_>, report: &mut Report) {
     let n = b.args.small;
-    eprintln!("{n} small downloads at once …");
+    eprintln!("{n} small downloads …");
     let spec = serde_json::json!({"dataset": DATASET, "columns": ["l_orderkey", "l_partkey", "l_quantity"],
         "filter": "l_orderkey < 4000", "limit": 1000});
     let admin = ("admin", ADMIN_PASSWORD);
     let addr = &b.laker.addr;
-    for (how, token) in [
-        ("each its own handshake", None),
-        ("one token shared", b.laker_rust.token.as_deref()),
-    ] {
-        let ((latencies, errors), peak) = b
-            .laker
-            .peak_while_async(client::small_downloads(addr, admin, n, &spec, token))
-            .await;
-        report.small(n, how, &latencies, &errors).peaks(peak, None);
+    for at_once in [n, STEADY] {
+        for (how, token) in [
+            ("each its own handshake", None),
+            ("one token shared", b.laker_rust.token.as_deref()),
+        ] {
+            let ((latencies, errors), peak) = b
+                .laker
+                .peak_while_async(client::small_downloads(
+                    addr,
+                    admin,
+                    (n, at_once),
+                    &spec,
+                    token,
+                ))
+                .await;
+            report
+                .small((n, at_once), how, &latencies, &errors)
+                .peaks(peak, None);
+        }
     }
 }
 

@@ -247,7 +247,7 @@ impl Report {
     /// Small downloads: errors and latency percentiles.
     pub fn small(
         &mut self,
-        n: usize,
+        (n, at_once): (usize, usize),
         how: &str,
         latencies: &[Duration],
         errors: &[String],
@@ -259,7 +259,14 @@ impl Report {
                 .push(format!("first small-download error ({how}): {first}"));
         }
         self.push([
-            format!("{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)"),
+            if at_once >= n {
+                format!("{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)")
+            } else {
+                format!(
+                    "{n} small downloads, {at_once} at a time ({how} + GetFlightInfo + DoGet of \
+                     ≤1,000 rows)"
+                )
+            },
             format!(
                 "{} errors; p50 {:.0} ms, p99 {:.0} ms",
                 errors.len(),

@@ -90,6 +90,39 @@ def test_bad_format_is_refused(demo):
     assert "xlsx" in body["detail"] and "format" in body["detail"]
 
 
+
+@pytest.mark.parametrize("fmt,codec,stored", [
+    ("parquet", None, "SNAPPY"), ("parquet", "none", "UNCOMPRESSED"),
+    ("parquet", "zstd", "ZSTD"), ("parquet", "lz4", "LZ4_RAW"),
+    ("arrow", "lz4", None), ("arrow", "zstd", None),
+])
+def test_compression_inside_the_file(server, demo, fmt, codec, stored):
+    params = {**SLICE, "format": fmt} | ({"compression": codec} if codec else {})
+    r = demo.get("/api/v1/datasets/demo.trips/download", params)
+    assert r.status_code == 200, r.text
+    assert_same_rows(parse_download(fmt, r.content), flight_slice(server.url))
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        meta = pq.ParquetFile(io.BytesIO(r.content)).metadata
+        assert {meta.row_group(0).column(i).compression
+                for i in range(meta.num_columns)} == {stored}
+    else:
+        # IPC buffer compression: the body is not plain Arrow buffers.
+        plain = demo.get("/api/v1/datasets/demo.trips/download", {**SLICE, "format": fmt})
+        assert r.content != plain.content
+
+
+@pytest.mark.parametrize("fmt,codec,says", [
+    ("parquet", "brotli", "none, snappy, zstd, lz4"),
+    ("arrow", "snappy", "none, lz4 or zstd"),
+    ("csv", "zstd", "format=parquet and format=arrow only"),
+])
+def test_bad_compression_is_refused(demo, fmt, codec, says):
+    body = problem(demo.get("/api/v1/datasets/demo.zones/download",
+                            {"format": fmt, "compression": codec}), 400, "INVALID_ARGUMENT")
+    assert says in body["detail"], body
+
+
 def test_version_pinned_download_of_a_delta_table(delta):
     name, writer = delta
     path = f"/api/v1/datasets/{name}/download"

@@ -245,3 +245,66 @@ async fn disconnect_cancels_the_scan() {
         before - read
     );
 }
+
+#[tokio::test]
+async fn full_downloads_read_large_batches_within_their_permits() {
+    let s = TestServer::start_with(|c| c.stream_limits.large_batch_streams = 1).await;
+    let admission = &s.server.state().admission;
+    assert_eq!(admission.large_batches_free(), 1);
+    let mut c = s.demo_client().await;
+    let mut first = c
+        .do_get(Ticket::new(r#"{"dataset": "demo.trips"}"#))
+        .await
+        .unwrap();
+    let head = first.next().await.unwrap().unwrap();
+    assert_eq!(admission.large_batches_free(), 0, "the first stream holds it");
+    // Meanwhile another stream reads batches of --batch-size.
+    let mut other = s.demo_client().await;
+    let slice = fetch(
+        &mut other,
+        Ticket::new(r#"{"dataset": "demo.trips", "filter": "month <= '2024-02'"}"#),
+    )
+    .await
+    .unwrap();
+    let expected = reference::count("SELECT count(*) FROM trips WHERE month <= '2024-02'").await;
+    assert_eq!(rows(&slice), expected);
+    let largest = |batches: &[arrow::record_batch::RecordBatch]| {
+        batches.iter().map(|b| b.num_rows()).max().unwrap_or(0)
+    };
+    assert!(largest(&slice) <= 8192, "{}", largest(&slice));
+    let mut batches = vec![head];
+    while let Some(batch) = first.next().await {
+        batches.push(batch.unwrap());
+    }
+    assert_eq!(rows(&batches), DEMO_ROWS);
+    assert!(
+        largest(&batches) > 8192,
+        "large batches: the largest had {} rows",
+        largest(&batches)
+    );
+    drop(first);
+    assert!(eventually(Duration::from_secs(10), || admission.large_batches_free() == 1).await);
+    // A filter that calls a function reads batches of --batch-size (the
+    // plan guard's bounds assume them), with the same rows.
+    let called = fetch(
+        &mut c,
+        Ticket::new(r#"{"dataset": "demo.trips", "filter": "length(vendor) > 0"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(&called), DEMO_ROWS);
+    assert!(largest(&called) <= 8192, "{}", largest(&called));
+    assert!(eventually(Duration::from_secs(10), || admission.large_batches_free() == 1).await);
+}
+
+#[tokio::test]
+async fn large_batches_can_be_turned_off() {
+    let s = TestServer::start_with(|c| c.stream_limits.large_batch_rows = 0).await;
+    let mut c = s.demo_client().await;
+    let batches = fetch(&mut c, Ticket::new(r#"{"dataset": "demo.trips"}"#))
+        .await
+        .unwrap();
+    assert_eq!(rows(&batches), DEMO_ROWS);
+    assert!(batches.iter().all(|b| b.num_rows() <= 8192));
+    assert_eq!(s.server.state().admission.large_batches_free(), 0);
+}

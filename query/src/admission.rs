@@ -7,6 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use datafusion::execution::TaskContext;
+
+use crate::batching::{LARGE_BATCH_HOLD, LargeBatch, LargeBatches};
+use crate::engine::DownloadPlan;
 use crate::error::{QueryError, Result};
 use crate::memory::{STREAM_BASE_BYTES, ServerMemory, StreamMemory};
 
@@ -25,6 +29,11 @@ pub struct StreamLimits {
     pub streams_per_user: usize,
     /// Partitions a merged download (one stream over every partition) reads at once.
     pub parallel_reads: usize,
+    /// Most rows of a large batch (`--large-batch-size`; 0: none).
+    pub large_batch_rows: usize,
+    /// Download streams that may read large batches at once
+    /// (`--large-batch-streams`).
+    pub large_batch_streams: usize,
 }
 
 impl Default for StreamLimits {
@@ -34,6 +43,8 @@ impl Default for StreamLimits {
             stream_memory: 256 << 20,
             streams_per_user: 64,
             parallel_reads: 2,
+            large_batch_rows: 65_536,
+            large_batch_streams: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -172,6 +183,7 @@ pub struct Admission {
     memory: ServerMemory,
     streams: PrincipalSlots,
     limits: StreamLimits,
+    large: LargeBatches,
 }
 
 /// What an admitted stream holds until it ends.
@@ -179,12 +191,26 @@ pub struct Admission {
 pub struct Admitted {
     _slot: Slot,
     memory: StreamMemory,
+    large: Option<LargeBatch>,
 }
 
 impl Admitted {
     /// The stream's memory (for its task context).
     pub fn memory(&self) -> &StreamMemory {
         &self.memory
+    }
+
+    /// Rows per batch when the stream reads large batches.
+    pub fn large_batch_rows(&self) -> Option<usize> {
+        self.large.as_ref().map(|l| l.rows)
+    }
+
+    /// `base` (the plan's task context) with the stream's memory pool and,
+    /// if it holds large batches, their size.
+    pub fn task_context(&self, base: &TaskContext) -> Result<std::sync::Arc<TaskContext>> {
+        Ok(self
+            .memory
+            .task_context_with_batch(base, self.large_batch_rows())?)
     }
 }
 
@@ -198,6 +224,7 @@ impl Admission {
                 "--max-streams-per-user",
             ),
             memory,
+            large: LargeBatches::new(limits.large_batch_rows, limits.large_batch_streams),
             limits,
         }
     }
@@ -234,7 +261,37 @@ impl Admission {
         Ok(Admitted {
             _slot: slot,
             memory,
+            large: None,
         })
+    }
+
+    /// Admits a download stream of `plan` for `principal`, reserving what
+    /// its statistics say it holds in flight ([`Self::download_sized`]);
+    /// it reads large batches when a permit is free, the plan may
+    /// ([`DownloadPlan::large_batch_rows`]) and the budget has room for them.
+    pub fn download_planned(&self, principal: &str, plan: &DownloadPlan) -> Result<Admitted> {
+        let mut admitted = self.download_sized(principal, plan.in_flight_hint())?;
+        self.grant_large_batches(&mut admitted, plan);
+        Ok(admitted)
+    }
+
+    /// Lets `admitted` read `plan` in large batches when a permit is free,
+    /// the plan may ([`DownloadPlan::large_batch_rows`]) and the budget has
+    /// room for them; otherwise it reads batches of `--batch-size` rows.
+    pub fn grant_large_batches(&self, admitted: &mut Admitted, plan: &DownloadPlan) {
+        if admitted.large.is_some() {
+            return;
+        }
+        let memory = &admitted.memory;
+        admitted.large = self
+            .large
+            .take(|max_rows| plan.large_batch_rows(max_rows))
+            .filter(|_| memory.hold(LARGE_BATCH_HOLD).is_ok());
+    }
+
+    /// Large-batch permits free now (for tests and metrics).
+    pub fn large_batches_free(&self) -> usize {
+        self.large.available()
     }
 
     /// Admits an upload of `principal` that buffers up to `file_bytes` (a
@@ -266,6 +323,7 @@ impl Admission {
         Ok(Admitted {
             _slot: slot,
             memory,
+            large: None,
         })
     }
 

@@ -84,6 +84,8 @@ pub struct QueryEngine {
     state: SessionState,
     tables: TableResolver,
     mask_hash_key: String,
+    /// Largest batch an operator evaluating expressions may produce.
+    max_batch_bytes: u64,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -103,6 +105,9 @@ pub struct DownloadPlan {
     /// The Delta table version read (`None` for file datasets). Tickets pin
     /// it so every partition reads the same snapshot.
     pub delta_version: Option<u64>,
+    /// Largest batch an operator evaluating expressions may produce
+    /// (bounds the constants of a plan read in large batches).
+    max_batch_bytes: u64,
 }
 
 impl QueryEngine {
@@ -165,6 +170,7 @@ impl QueryEngine {
             state,
             tables,
             mask_hash_key: config.mask_hash_key.clone(),
+            max_batch_bytes: function_limits.max_batch_bytes,
         }
     }
 
@@ -292,6 +298,7 @@ impl QueryEngine {
             task_ctx: self.state.task_ctx(),
             ordered: !spec.order_by.is_empty(),
             delta_version: resolved.delta_version,
+            max_batch_bytes: self.max_batch_bytes,
         })
     }
 
@@ -430,14 +437,36 @@ impl DownloadPlan {
     /// small download reserves of the memory budget.
     pub fn in_flight_hint(&self) -> Option<usize> {
         let (rows, bytes) = self.estimate();
-        let schema = self.schema();
-        let width: u64 = schema
+        let bytes = bytes.or_else(|| rows.map(|r| r.saturating_mul(self.row_width())))?;
+        usize::try_from(bytes.saturating_mul(2)).ok()
+    }
+
+    /// Bytes a row of the result takes by its schema: fixed widths, 32 for
+    /// a variable-length value.
+    fn row_width(&self) -> u64 {
+        let width: u64 = self
+            .schema()
             .fields()
             .iter()
             .map(|f| f.data_type().primitive_width().map_or(32, |w| w as u64))
             .sum();
-        let bytes = bytes.or_else(|| rows.map(|r| r.saturating_mul(width.max(1))))?;
-        usize::try_from(bytes.saturating_mul(2)).ok()
+        width.max(1)
+    }
+
+    /// Rows per batch this plan may be read in when a stream can hold
+    /// large batches: `max_rows` or fewer, so a batch is about
+    /// [`LARGE_BATCH_BYTES`](crate::batching::LARGE_BATCH_BYTES) by the
+    /// statistics' row width. `None` when large batches would not help or
+    /// are not safe (see [`crate::batching`]).
+    pub fn large_batch_rows(&self, max_rows: usize) -> Option<usize> {
+        let small = self.task_ctx.session_config().batch_size();
+        let (rows, bytes) = self.estimate();
+        // Without the statistics' bytes, the schema's widths (as
+        // `in_flight_hint` estimates them).
+        let bytes = bytes.or_else(|| rows.map(|r| r.saturating_mul(self.row_width())));
+        let rows = crate::batching::rows_for((rows, bytes), max_rows)?;
+        (rows > small && crate::batching::plain(&self.plan, rows, self.max_batch_bytes))
+            .then_some(rows)
     }
 
     /// The physical plan (for tests and diagnostics).

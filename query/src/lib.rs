@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod batching;
 pub mod engine;
 pub mod error;
 pub mod filter;

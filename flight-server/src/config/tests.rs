@@ -54,6 +54,8 @@ const FILE_KEYS: [&str; 55] = [
     "audit_retention_days",
     "max_partitions",
     "batch_size",
+    "large_batch_size",
+    "large_batch_streams",
     "direct_do_get",
     "result_cache_mb",
     "parquet_options",
@@ -141,6 +143,8 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
             stream_memory: 256 << 20,
             streams_per_user: 64,
             parallel_reads: 2,
+            large_batch_rows: 65_536,
+            large_batch_streams: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     );
     assert_eq!(

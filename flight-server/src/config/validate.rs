@@ -35,6 +35,9 @@ impl ServerConfig {
         if streams.streams_per_user == 0 {
             return err("--max-streams-per-user must be at least 1");
         }
+        if streams.large_batch_rows > 1 << 20 {
+            return err("--large-batch-size must be at most 1048576 (0 turns large batches off)");
+        }
         // The cache (and recordings in flight, as much again) is held
         // besides the memory budget.
         if self.result_cache_bytes > streams.memory_limit / 2 {

@@ -232,7 +232,7 @@ async fn stream_download(
         }
         // Admitted once planned: a download its statistics show to be
         // small reserves little of the memory budget.
-        let admitted = state
+        let mut admitted = state
             .admission
             .download_sized(&principal.name, plan.in_flight_hint())?;
         let partition = partition.map(|p| p as usize);
@@ -242,7 +242,9 @@ async fn stream_download(
             Lookup::Record(recorder) => Some(recorder),
             Lookup::Pass => None,
         };
-        let task = admitted.memory().task_context(plan.task_context())?;
+        // A fresh read (not a cached replay) may use large batches.
+        state.admission.grant_large_batches(&mut admitted, plan);
+        let task = admitted.task_context(plan.task_context())?;
         let parallel = state.admission.limits().parallel_reads;
         let batches = plan.execute(partition, task, parallel)?;
         let source = Source::Fresh {

@@ -133,13 +133,27 @@ impl StreamMemory {
 
     /// `base` (a session's task context) with this stream's pool.
     pub fn task_context(&self, base: &TaskContext) -> Result<Arc<TaskContext>> {
+        self.task_context_with_batch(base, None)
+    }
+
+    /// [`Self::task_context`], reading batches of `batch_rows` rows when given.
+    pub fn task_context_with_batch(
+        &self,
+        base: &TaskContext,
+        batch_rows: Option<usize>,
+    ) -> Result<Arc<TaskContext>> {
         let runtime = RuntimeEnvBuilder::from_runtime_env(&base.runtime_env())
             .with_memory_pool(Arc::clone(&self.pool))
             .build_arc()?;
+        let config = base.session_config().clone();
+        let config = match batch_rows {
+            Some(rows) => config.with_batch_size(rows),
+            None => config,
+        };
         Ok(Arc::new(TaskContext::new(
             base.task_id(),
             base.session_id(),
-            base.session_config().clone(),
+            config,
             base.scalar_functions().clone(),
             base.higher_order_functions().clone(),
             base.aggregate_functions().clone(),

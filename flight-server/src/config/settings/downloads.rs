@@ -18,6 +18,15 @@ pub struct Downloads {
     /// Rows per record batch [default: 8192].
     #[arg(long, env = "LAKER_BATCH_SIZE")]
     pub batch_size: Option<usize>,
+    /// Most rows per batch of a download that reads large batches (about
+    /// 8 MiB each by the row width its statistics give); 0 turns large
+    /// batches off [default: 65536].
+    #[arg(long, env = "LAKER_LARGE_BATCH_SIZE")]
+    pub large_batch_size: Option<usize>,
+    /// Download streams that may read large batches at once, each holding
+    /// 48 MiB more of the memory budget [default: the number of cores].
+    #[arg(long, env = "LAKER_LARGE_BATCH_STREAMS")]
+    pub large_batch_streams: Option<usize>,
     /// Write DoGet responses straight from the record batches' buffers
     /// (true), or through the generic gRPC encoder, which copies every
     /// buffer twice (false) [default: true].
@@ -45,6 +54,11 @@ impl Downloads {
     pub(super) fn apply(self, c: &mut ServerConfig) {
         set(&mut c.max_partitions, self.max_partitions);
         set(&mut c.batch_size, self.batch_size);
+        set(&mut c.stream_limits.large_batch_rows, self.large_batch_size);
+        set(
+            &mut c.stream_limits.large_batch_streams,
+            self.large_batch_streams,
+        );
         set(&mut c.direct_do_get, self.direct_do_get);
         set(&mut c.result_cache_bytes, self.result_cache_mb.map(mib));
         c.parquet_options = self.parquet_options;

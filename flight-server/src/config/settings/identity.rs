@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use laker_auth::external::{ExternalIdpConfig, JwksSource, check_url};
+use laker_auth::external::{ExternalIdpConfig, JwksSource};
+use laker_auth::fetch::check_url;
 use serde::Deserialize;
 
 use super::pairs::{key_value_table, role_mapping};

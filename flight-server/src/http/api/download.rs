@@ -19,8 +19,10 @@ use tonic::Status;
 
 use super::audited::{Asked, audited, begin};
 use super::caller::Caller;
+use super::compression::Codec;
 use super::context::Api;
-use super::encode::{Encoder, Format};
+use super::encode::Encoder;
+use super::format::Format;
 use super::params::{Params, SLICE};
 use super::problem::Problem;
 use crate::audit::call::{AuditedCall, outcome_of};
@@ -82,12 +84,16 @@ pub async fn download(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let mut allowed = SLICE.to_vec();
-    allowed.push("format");
+    allowed.extend(["format", "compression"]);
     let params = Params::parse(query.as_deref(), &allowed)?;
     let format = Format::parse(params.text("format"))?;
+    let codec = Codec::parse(params.text("compression"), format)?;
     let spec = params.slice(&name)?;
     let mut detail = serde_json::to_value(spec.spec()).unwrap_or_default();
     detail["format"] = format.extension().into();
+    if codec != Codec::None {
+        detail["compression"] = codec.name().into();
+    }
     let detail = detail.to_string();
     let audited_name = spec.name().to_string();
     let call = begin(
@@ -108,11 +114,11 @@ pub async fn download(
         let admitted = api
             .state
             .admission
-            .download_sized(&caller.principal.name, plan.in_flight_hint())?;
+            .download_planned(&caller.principal.name, &plan)?;
         let schema = plan.schema();
-        let encoder = Encoder::new(format, &schema)
+        let encoder = Encoder::new(format, &schema, codec)
             .map_err(|e| Error::Internal(format!("starting the {format:?} encoder failed: {e}")))?;
-        let task = admitted.memory().task_context(plan.task_context())?;
+        let task = admitted.task_context(plan.task_context())?;
         let parallel = api.state.admission.limits().parallel_reads;
         let batches = plan.execute(None, task, parallel)?;
         let version = plan.delta_version.filter(|_| !restricted);

@@ -9,59 +9,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 
+use super::compression::Codec;
+use super::format::Format;
 use super::parquet::ParquetEncoder;
-use super::problem::Problem;
 use super::sink::Sink;
 use crate::wire::frame::{to_wire, wire_schema};
-
-/// A download's file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Arrow IPC stream.
-    Arrow,
-    /// Apache Parquet.
-    Parquet,
-    /// CSV with a header row.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
-
-impl Format {
-    /// The format a `format` parameter names (CSV when absent).
-    pub fn parse(name: Option<&str>) -> Result<Self, Problem> {
-        match name.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("csv") => Ok(Self::Csv),
-            Some("parquet") => Ok(Self::Parquet),
-            Some("jsonl" | "ndjson") => Ok(Self::Jsonl),
-            Some("arrow" | "ipc") => Ok(Self::Arrow),
-            Some(other) => Err(Problem::invalid(format!(
-                "parameter 'format' must be one of: csv, parquet, jsonl, arrow (got '{}')",
-                other.chars().take(32).collect::<String>()
-            ))),
-        }
-    }
-
-    /// The file name extension.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Arrow => "arrow",
-            Self::Parquet => "parquet",
-            Self::Csv => "csv",
-            Self::Jsonl => "jsonl",
-        }
-    }
-
-    /// The media type.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Arrow => "application/vnd.apache.arrow.stream",
-            Self::Parquet => "application/vnd.apache.parquet",
-            Self::Csv => "text/csv; charset=utf-8",
-            Self::Jsonl => "application/x-ndjson",
-        }
-    }
-}
 
 enum Writer {
     /// With the schema batches are converted to (plain strings for views).
@@ -78,17 +30,25 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// An encoder of `schema` in `format`.
-    pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
+    /// An encoder of `schema` in `format`, compressed with `codec` (see
+    /// [`Codec::parse`] for what each format takes).
+    pub fn new(format: Format, schema: &SchemaRef, codec: Codec) -> Result<Self, ArrowError> {
         let sink = Sink::default();
         let writer = match format {
             Format::Arrow => {
                 let wire = Arc::new(wire_schema(schema));
-                let writer = arrow::ipc::writer::StreamWriter::try_new(sink.clone(), &wire)?;
+                let options = arrow::ipc::writer::IpcWriteOptions::default()
+                    .try_with_compression(codec.ipc())?;
+                let writer = arrow::ipc::writer::StreamWriter::try_new_with_options(
+                    sink.clone(),
+                    &wire,
+                    options,
+                )?;
                 Writer::Arrow(Box::new(writer), wire)
             }
             Format::Parquet => Writer::Parquet(Box::new(
-                ParquetEncoder::new(schema, sink.clone()).map_err(parquet_error)?,
+                ParquetEncoder::new(schema, sink.clone(), codec.parquet())
+                    .map_err(parquet_error)?,
             )),
             Format::Csv => Writer::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
@@ -155,8 +115,12 @@ mod tests {
     }
 
     async fn encode(format: Format) -> Vec<u8> {
+        encode_with(format, Codec::parse(None, format).unwrap()).await
+    }
+
+    async fn encode_with(format: Format, codec: Codec) -> Vec<u8> {
         let b = batch();
-        let mut encoder = Encoder::new(format, &b.schema()).unwrap();
+        let mut encoder = Encoder::new(format, &b.schema(), codec).unwrap();
         let mut out = encoder.write(&b).await.unwrap();
         out.extend(encoder.write(&b).await.unwrap());
         out.extend(encoder.finish().await.unwrap());
@@ -186,11 +150,28 @@ mod tests {
         assert_eq!(batches[0].schema().field(1).name(), "name");
     }
 
-    #[test]
-    fn unknown_formats_are_named() {
-        assert_eq!(Format::parse(None).unwrap(), Format::Csv);
-        assert_eq!(Format::parse(Some("Parquet")).unwrap(), Format::Parquet);
-        let e = Format::parse(Some("xlsx")).unwrap_err();
-        assert!(format!("{e:?}").contains("csv, parquet, jsonl, arrow"));
+    #[tokio::test]
+    async fn compressed_files_read_back() {
+        for codec in [Codec::None, Codec::Snappy, Codec::Zstd, Codec::Lz4] {
+            let parquet = Bytes::from(encode_with(Format::Parquet, codec).await);
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(parquet.clone()).unwrap();
+            use parquet::file::reader::FileReader;
+            let column = reader.metadata().row_group(0).column(0).compression();
+            assert_eq!(column, codec.parquet(), "{codec:?}");
+            let rows: usize =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 1024)
+                    .unwrap()
+                    .map(|b| b.unwrap().num_rows())
+                    .sum();
+            assert_eq!(rows, 4, "{codec:?}");
+        }
+        for codec in [Codec::Lz4, Codec::Zstd] {
+            let ipc = encode_with(Format::Arrow, codec).await;
+            let reader = arrow::ipc::reader::StreamReader::try_new(ipc.as_slice(), None).unwrap();
+            let batches: Vec<_> = reader.map(Result::unwrap).collect();
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 4);
+            assert_eq!(batches[0], batch(), "{codec:?}");
+        }
     }
 }

@@ -48,13 +48,13 @@ pub struct ParquetEncoder {
 }
 
 impl ParquetEncoder {
-    /// An encoder of `schema` writing into `sink`.
-    pub fn new(schema: &SchemaRef, sink: Sink) -> Result<Self> {
-        // Snappy: what every Parquet reader takes, and cheap enough for the
-        // encoder to keep up with the scan. Statistics per column chunk (no
-        // page index): a downloaded file is read whole.
+    /// An encoder of `schema` writing into `sink`, its pages compressed
+    /// with `compression`.
+    pub fn new(schema: &SchemaRef, sink: Sink, compression: Compression) -> Result<Self> {
+        // Statistics per column chunk (no page index): a downloaded file is
+        // read whole.
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
+            .set_compression(compression)
             .set_statistics_enabled(EnabledStatistics::Chunk);
         // Dictionaries for strings only: numbers rarely repeat enough, and a
         // dictionary is built (up to its page limit) before it is given up.
@@ -286,7 +286,7 @@ mod tests {
             ),
         ]));
         let sink = Sink::default();
-        let mut encoder = ParquetEncoder::new(&schema, sink.clone()).unwrap();
+        let mut encoder = ParquetEncoder::new(&schema, sink.clone(), Compression::SNAPPY).unwrap();
         let (batches, rows) = (70, 10_000);
         for i in 0..batches {
             encoder
@@ -319,7 +319,7 @@ mod tests {
     async fn an_empty_download_is_a_valid_file() {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
         let sink = Sink::default();
-        let mut encoder = ParquetEncoder::new(&schema, sink.clone()).unwrap();
+        let mut encoder = ParquetEncoder::new(&schema, sink.clone(), Compression::SNAPPY).unwrap();
         encoder.finish().await.unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(sink.take())).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 0);

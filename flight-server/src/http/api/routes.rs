@@ -93,7 +93,14 @@ pub fn endpoints() -> Vec<Endpoint> {
                     "get",
                     "A slice as a file (csv, parquet, jsonl or arrow), streamed",
                     &[
-                        "columns", "filter", "limit", "order_by", "version", "as_of", "format",
+                        "columns",
+                        "filter",
+                        "limit",
+                        "order_by",
+                        "version",
+                        "as_of",
+                        "format",
+                        "compression",
                     ],
                 )
             }],
