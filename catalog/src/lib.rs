@@ -1,6 +1,7 @@
 //! Laker catalog: the metadata database (namespaces, datasets, users, roles,
 //! grants, API keys, replicas, access requests, failed logins, revoked
-//! tokens, the audit log) in SQLite or PostgreSQL.
+//! tokens, the outbox of commit notifications, the audit log) in SQLite or
+//! PostgreSQL.
 //! It owns records only: it must not know how a dataset's files are read,
 //! nor Arrow, DataFusion, object stores, grants' enforcement or transport.
 
@@ -13,6 +14,7 @@ mod keys;
 mod login_failures;
 pub mod model;
 pub mod names;
+mod outbox;
 mod replicas;
 mod requests;
 mod revoked_tokens;
@@ -33,6 +35,7 @@ pub use model::{
     PartitionColumn, PartitionType, User,
 };
 pub use names::DatasetName;
+pub use outbox::{MAX_OUTBOX_ID_LEN, Notification};
 pub use requests::{
     AccessRequest, MAX_PENDING_REQUESTS, MAX_REQUEST_TEXT, NewAccessRequest, RequestStatus,
 };

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use laker_ingest::notify::NotifyCounts;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -78,6 +79,9 @@ pub struct Metrics {
     cache_misses: Counter,
     refusals_skipped: Counter,
     memory_reserved: Gauge<i64, AtomicI64>,
+    notifications_delivered: Counter,
+    notifications_failed: Counter,
+    notifications_pending: Gauge<i64, AtomicI64>,
     result_cache: ResultCacheMetrics,
     /// Serialises the copy of sampled counters at scrape time.
     sampling: Mutex<()>,
@@ -103,6 +107,9 @@ impl Default for Metrics {
             cache_misses: Counter::default(),
             refusals_skipped: Counter::default(),
             memory_reserved: Gauge::default(),
+            notifications_delivered: Counter::default(),
+            notifications_failed: Counter::default(),
+            notifications_pending: Gauge::default(),
             result_cache: ResultCacheMetrics::default(),
             sampling: Mutex::new(()),
             registry: Registry::default(),
@@ -126,6 +133,9 @@ impl Default for Metrics {
             cache_misses => "table_cache_misses", "Dataset tables opened afresh (first use or a new revision)";
             refusals_skipped => "audit_refusals_skipped", "Refused unauthenticated calls not audited individually (over the per-address budget)";
             memory_reserved => "memory_reserved_bytes", "Memory reserved by downloads, uploads, queries and lake reads (--memory-limit-mb)";
+            notifications_delivered => "notifications_delivered", "Commit notifications sent to a sink by this server";
+            notifications_failed => "notifications_failed", "Commit notification sends that failed (each is retried)";
+            notifications_pending => "notifications_pending", "Commit notifications in the catalog's outbox not yet delivered (every sink and replica)";
         }
         let cache = &m.result_cache;
         #[rustfmt::skip]
@@ -209,12 +219,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, after copying in the values sampled
-    /// from elsewhere: the audit queue depth and the table cache counters.
+    /// from elsewhere: the audit queue depth, the table cache counters, the
+    /// memory reserved and the notification counters.
     pub fn render(
         &self,
         audit_queue: usize,
         (hits, misses): (u64, u64),
         memory_reserved: usize,
+        notifications: NotifyCounts,
     ) -> String {
         {
             let _one_at_a_time = self.sampling.lock();
@@ -222,7 +234,15 @@ impl Metrics {
                 .set(i64::try_from(audit_queue).unwrap_or(i64::MAX));
             self.memory_reserved
                 .set(i64::try_from(memory_reserved).unwrap_or(i64::MAX));
-            for (counter, now) in [(&self.cache_hits, hits), (&self.cache_misses, misses)] {
+            self.notifications_pending
+                .set(i64::try_from(notifications.pending).unwrap_or(i64::MAX));
+            let sampled = [
+                (&self.cache_hits, hits),
+                (&self.cache_misses, misses),
+                (&self.notifications_delivered, notifications.delivered),
+                (&self.notifications_failed, notifications.failed),
+            ];
+            for (counter, now) in sampled {
                 let seen = counter.get();
                 if now > seen {
                     counter.inc_by(now - seen);

@@ -14,7 +14,7 @@ use laker_auth::secret::{load_or_create_secret, read_secret};
 use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
 use laker_catalog::{Backend, Catalog};
 use laker_ingest::locations::LocationPolicy;
-use laker_ingest::notify::Notifier;
+use laker_ingest::notify::{Delivery, Notifier};
 use laker_ingest::{CurateCtx, Curator, UploadCtx};
 use laker_query::TableResolver;
 use laker_query::admission::Admission;
@@ -100,6 +100,7 @@ pub struct RunningServer {
     stop_http: CancellationToken,
     cut: CancellationToken,
     heartbeat: Option<JoinHandle<()>>,
+    notifications: Option<Delivery>,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -127,8 +128,9 @@ impl RunningServer {
 
     /// Reports not ready (readiness and gRPC health), stops accepting
     /// calls, lets running ones finish within the grace period, stops
-    /// waiting for those still running after it, then writes every queued
-    /// audit record.
+    /// waiting for those still running after it, stops delivering
+    /// notifications (those not delivered wait in the catalog for the next
+    /// start), then writes every queued audit record.
     pub async fn shutdown(mut self) {
         self.lifecycle.drain().await;
         self.stop.cancel();
@@ -161,6 +163,9 @@ impl RunningServer {
                 cut.abort();
             }
         }
+        if let Some(notifications) = self.notifications.take() {
+            notifications.stop().await;
+        }
         self.state.audit.flush().await;
     }
 
@@ -181,6 +186,9 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         self.stop.cancel();
         self.stop_http.cancel();
+        if let Some(notifications) = &self.notifications {
+            notifications.cancel();
+        }
     }
 }
 
@@ -273,7 +281,7 @@ pub async fn start(
             .with_previous_secrets(previous.iter().map(Vec::as_slice)),
     );
     let sinks = config.notify.sinks().map_err(start_err("notifications"))?;
-    let notifier = Notifier::start(sinks, config.notify_backoff);
+    let (notifier, notifications) = Notifier::start(catalog.clone(), sinks, config.notify_backoff);
     let (audit, _writer) = AuditLog::start(
         catalog.clone(),
         config.audit_queue,
@@ -477,6 +485,7 @@ pub async fn start(
         stop_http,
         cut,
         heartbeat,
+        notifications: Some(notifications),
         task: Some(task),
         http_task,
     })

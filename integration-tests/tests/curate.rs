@@ -362,7 +362,8 @@ async fn commits_are_published_to_nats_jetstream() {
         .get("Nats-Msg-Id")
         .map(|v| v.to_string())
         .unwrap_or_default();
-    assert_eq!(id, "raw.orders@0");
+    assert_eq!(id, event["event_id"].as_str().unwrap(), "{event}");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
     js.delete_stream(&stream_name).await.unwrap();
 }
 

@@ -20,6 +20,7 @@ mod hardening;
 mod lakes;
 mod lifecycle;
 mod onboard;
+mod outbox;
 mod postgres;
 mod proxies;
 mod reference;

@@ -452,7 +452,6 @@ async fn commits_are_announced_by_a_signed_webhook_with_retries() {
         c.notify_backoff = laker_ingest::notify::Backoff {
             first: std::time::Duration::from_millis(20),
             max: std::time::Duration::from_millis(100),
-            attempts: 5,
         };
     })
     .await;
@@ -484,6 +483,11 @@ async fn commits_are_announced_by_a_signed_webhook_with_retries() {
         head.contains(&format!("x-laker-signature: {expected}")),
         "{head}"
     );
+    // The event's id, in the body and a header, is a UUID.
+    let id = event["event_id"].as_str().unwrap();
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(id.matches('-').count(), 4, "{id}");
+    assert!(head.contains(&format!("x-laker-event-id: {id}")), "{head}");
 }
 
 #[tokio::test]

@@ -107,6 +107,7 @@ async fn metrics(State((state, _)): Shared) -> ([(header::HeaderName, &'static s
         state.audit.queued(),
         state.engine.tables().cache_counts(),
         state.admission.memory().reserved(),
+        state.uploads.notifier.counts(),
     );
     (
         [(

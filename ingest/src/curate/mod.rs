@@ -296,19 +296,22 @@ pub async fn run(
     .await;
     let version = written?;
     ctx.engine.tables().invalidate(&curated.name);
-    ctx.notifier.commit(&crate::notify::CommitEvent {
-        dataset: curated.name.to_string(),
-        version,
-        rows,
-        principal: principal.name.clone(),
-        upload_id: None,
-        mode: if target.mode == SaveMode::Overwrite {
-            "replay".into()
-        } else {
-            "transform".into()
-        },
-        committed_at: chrono::Utc::now().to_rfc3339(),
-    });
+    ctx.notifier
+        .commit(&crate::notify::CommitEvent {
+            event_id: crate::notify::CommitEvent::new_id(),
+            dataset: curated.name.to_string(),
+            version,
+            rows,
+            principal: principal.name.clone(),
+            upload_id: None,
+            mode: if target.mode == SaveMode::Overwrite {
+                "replay".into()
+            } else {
+                "transform".into()
+            },
+            committed_at: chrono::Utc::now().to_rfc3339(),
+        })
+        .await;
     Ok(rows)
 }
 

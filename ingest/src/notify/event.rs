@@ -1,10 +1,13 @@
 //! What a commit announces, and what a destination of announcements is.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a commit announces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitEvent {
+    /// The event's id, a UUID: the same on every delivery of this event,
+    /// so receivers can drop repeats.
+    pub event_id: String,
     /// `namespace.dataset`.
     pub dataset: String,
     /// The Delta version committed.
@@ -21,11 +24,19 @@ pub struct CommitEvent {
     pub committed_at: String,
 }
 
+impl CommitEvent {
+    /// A fresh event id (a random UUID).
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
 /// A destination for commit events.
 #[async_trait::async_trait]
 pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// Names the sink in logs.
+    /// Names the sink in logs and in the catalog's outbox.
     fn name(&self) -> &str;
-    /// Delivers one event once; errors are retried by the caller.
+    /// Delivers one event once, `body` being its JSON as recorded; errors
+    /// are retried by the caller.
     async fn deliver(&self, event: &CommitEvent, body: &[u8]) -> Result<(), String>;
 }

@@ -1,8 +1,8 @@
 //! The NATS JetStream sink: each commit event is published to
 //! `<prefix>.<namespace>.<dataset>` in a JetStream stream (created when
 //! missing, capturing `<prefix>.>`), and the server waits for the stream's
-//! acknowledgement. The message id `<dataset>@<version>` lets JetStream
-//! drop a redelivered event.
+//! acknowledgement. The message id (`Nats-Msg-Id`) is the event's id, so
+//! JetStream drops a redelivered event within its duplicate window.
 
 use async_nats::jetstream::{self, message::PublishMessage, stream::Config};
 use tokio::sync::OnceCell;
@@ -78,7 +78,7 @@ impl Sink for NatsSink {
         let context = self.context().await?;
         let message = PublishMessage::build()
             .payload(body.to_vec().into())
-            .message_id(format!("{}@{}", event.dataset, event.version));
+            .message_id(&event.event_id);
         context
             .send_publish(self.subject(&event.dataset), message)
             .await

@@ -1,6 +1,7 @@
 //! The webhook sink: `POST` of the event as JSON, with
 //! `X-Laker-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed by a
-//! shared secret, and `X-Laker-Event: commit`. Any 2xx answer is delivery.
+//! shared secret, `X-Laker-Event: commit` and `X-Laker-Event-Id: <event id>`
+//! (the same on every delivery of the event). Any 2xx answer is delivery.
 
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use super::event::{CommitEvent, Sink};
 
 /// Header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "x-laker-signature";
+
+/// Header carrying the event's id.
+pub const EVENT_ID_HEADER: &str = "x-laker-event-id";
 
 /// Posts events to one URL.
 #[derive(Debug)]
@@ -57,12 +61,13 @@ impl Sink for WebhookSink {
         "webhook"
     }
 
-    async fn deliver(&self, _event: &CommitEvent, body: &[u8]) -> Result<(), String> {
+    async fn deliver(&self, event: &CommitEvent, body: &[u8]) -> Result<(), String> {
         let response = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
             .header("x-laker-event", "commit")
+            .header(EVENT_ID_HEADER, event.event_id.as_str())
             .header(SIGNATURE_HEADER, signature(&self.secret, body))
             .body(body.to_vec())
             .send()

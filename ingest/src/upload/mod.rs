@@ -188,15 +188,18 @@ pub async fn write_upload(
     let (rows, bytes) = counters.lock().map(|c| *c).unwrap_or_default();
     tracing::info!(dataset = %dataset, version, rows, bytes, "upload committed");
     crate::curate::landed(&ctx.curator, &target.name);
-    ctx.notifier.commit(&crate::notify::CommitEvent {
-        dataset: dataset.clone(),
-        version,
-        rows,
-        principal: principal.name.clone(),
-        upload_id: target.upload_id.clone(),
-        mode: target.mode.as_str().to_string(),
-        committed_at: chrono::Utc::now().to_rfc3339(),
-    });
+    ctx.notifier
+        .commit(&crate::notify::CommitEvent {
+            event_id: crate::notify::CommitEvent::new_id(),
+            dataset: dataset.clone(),
+            version,
+            rows,
+            principal: principal.name.clone(),
+            upload_id: target.upload_id.clone(),
+            mode: target.mode.as_str().to_string(),
+            committed_at: chrono::Utc::now().to_rfc3339(),
+        })
+        .await;
     Ok(answer(
         &dataset,
         Some(version),
