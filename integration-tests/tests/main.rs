@@ -23,6 +23,7 @@ mod onboard;
 mod postgres;
 mod proxies;
 mod reference;
+mod retention;
 mod s3;
 mod seed;
 mod shared_limits;
