@@ -48,7 +48,8 @@ async fn channel(addr: &str) -> Result<Channel> {
         .await?)
 }
 
-async fn client(target: &Target) -> Result<FlightClient> {
+/// A client of the target, with its token and headers.
+pub async fn client(target: &Target) -> Result<FlightClient> {
     // The baseline sends whole row groups as single messages.
     let inner =
         arrow_flight::flight_service_client::FlightServiceClient::new(channel(&target.addr).await?)

@@ -5,17 +5,21 @@
 //! (pyarrow.flight, ADBC Flight SQL) and Rust (arrow-flight) clients;
 //! Laker's HTTP downloads against its own Flight DoGet; and Laker's result
 //! cache. Every figure is the median of the runs and is printed with its
-//! ratio to its baseline and the servers' peak memory meanwhile.
+//! ratio to its baseline and the servers' peak memory meanwhile. Named
+//! alone, the `commits` scenario (not in the default run) makes many small
+//! commits to one table and reports the server's memory as the log grows.
 //!
 //! ```text
 //! cargo build --release --bins
 //! target/release/laker-bench --scale 2 --runs 3 --layouts 1,8 --out BENCHMARKS-run.md
 //! target/debug/laker-bench --smoke            # seconds; CI
+//! target/release/laker-bench --only commits   # 10,000 commits; minutes
 //! ```
 
 mod bench;
 mod cache;
 mod client;
+mod commits;
 mod flight_sql;
 mod footer;
 mod http;
@@ -60,9 +64,13 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     layouts: Vec<u32>,
     /// Only these scenarios (comma-separated: full, rust, http, selective,
-    /// sql, concurrent, small, first, stalled, cache) [default: all].
+    /// sql, concurrent, small, first, stalled, cache; and commits, which
+    /// the default run leaves out) [default: all but commits].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Commits the `commits` scenario makes to its one table.
+    #[arg(long, default_value_t = 10_000)]
+    commits: u64,
     /// Runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -118,6 +126,7 @@ async fn main() {
         args.small = 20;
         args.stalled = 10;
         args.cache_mb = 64;
+        args.commits = 300;
     }
     if let Err(e) = run(args).await {
         eprintln!("laker-bench: {e}");
@@ -137,7 +146,12 @@ fn bench_dir() -> PathBuf {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let layouts = if args.layouts.is_empty() {
+    let many_commits = args.only.iter().any(|o| o == "commits");
+    // `--only commits` needs no layout (no lineitem, no baselines).
+    let any_layout = args.only.is_empty() || args.only.iter().any(|o| o != "commits");
+    let layouts = if !any_layout {
+        Vec::new()
+    } else if args.layouts.is_empty() {
         vec![args.parts]
     } else {
         args.layouts.clone()
@@ -146,6 +160,11 @@ async fn run(args: Args) -> Result<()> {
     for parts in layouts {
         let report = layout::run(&args, parts).await?;
         // Each layout's figures as soon as they are known.
+        eprintln!("{report}");
+        reports.push(report);
+    }
+    if many_commits {
+        let report = commits::run(&args).await?;
         eprintln!("{report}");
         reports.push(report);
     }

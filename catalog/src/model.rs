@@ -163,7 +163,8 @@ pub struct DatasetOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<crate::rules::Transform>,
     /// Days a landing (Delta) dataset keeps its landed files; older ones
-    /// are removed from the table and deleted a day later.
+    /// are removed from the table, and deleted from the store after the
+    /// server's deletion delay (a day by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
 }

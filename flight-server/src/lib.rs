@@ -19,6 +19,7 @@ pub mod http;
 pub mod metrics;
 pub mod proxies;
 pub mod replicas;
+pub mod retention;
 pub(crate) mod rpc_names;
 pub mod seed;
 pub mod server;

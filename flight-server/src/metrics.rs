@@ -64,6 +64,46 @@ impl ResultCacheMetrics {
     }
 }
 
+/// The retention clock's counters, moved by its passes
+/// ([`crate::retention`]).
+#[derive(Debug, Clone, Default)]
+pub struct RetentionMetrics {
+    pub(crate) passes: Counter,
+    pub(crate) files_removed: Counter,
+    pub(crate) files_deleted: Counter,
+    pub(crate) failures: Counter,
+}
+
+impl RetentionMetrics {
+    /// Passes over the datasets with retention completed.
+    pub fn passes(&self) -> u64 {
+        self.passes.get()
+    }
+
+    /// Files the passes removed from tables (landed before the retention period).
+    pub fn files_removed(&self) -> u64 {
+        self.files_removed.get()
+    }
+
+    /// Files the passes deleted from the store (out of their table for the deletion delay).
+    pub fn files_deleted(&self) -> u64 {
+        self.files_deleted.get()
+    }
+
+    /// Datasets a pass failed on (or passes that could not list them).
+    pub fn failures(&self) -> u64 {
+        self.failures.get()
+    }
+
+    /// Counts one completed pass.
+    pub(crate) fn record(&self, pass: &laker_ingest::curate::retention::Pass) {
+        self.files_removed.inc_by(pass.removed as u64);
+        self.files_deleted.inc_by(pass.deleted as u64);
+        self.failures.inc_by(pass.failed as u64);
+        self.passes.inc();
+    }
+}
+
 /// Counters shared by all requests.
 #[derive(Debug)]
 pub struct Metrics {
@@ -83,6 +123,7 @@ pub struct Metrics {
     notifications_failed: Counter,
     notifications_pending: Gauge<i64, AtomicI64>,
     result_cache: ResultCacheMetrics,
+    retention: RetentionMetrics,
     /// Serialises the copy of sampled counters at scrape time.
     sampling: Mutex<()>,
 }
@@ -111,6 +152,7 @@ impl Default for Metrics {
             notifications_failed: Counter::default(),
             notifications_pending: Gauge::default(),
             result_cache: ResultCacheMetrics::default(),
+            retention: RetentionMetrics::default(),
             sampling: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -153,6 +195,17 @@ impl Default for Metrics {
             "Bytes held by the result cache (--result-cache-mb)",
             cache.bytes.clone(),
         );
+        let retention = &m.retention;
+        #[rustfmt::skip]
+        let retention_metrics = [
+            ("retention_passes", "Retention passes over the datasets with retention_days completed (--retention-interval-secs)", retention.passes.clone()),
+            ("retention_files_removed", "Files retention passes removed from tables (landed before the retention period)", retention.files_removed.clone()),
+            ("retention_files_deleted", "Files retention passes deleted from the store (out of their table for --retention-delete-after-hours)", retention.files_deleted.clone()),
+            ("retention_failures", "Datasets a retention pass failed on (or passes that could not list them)", retention.failures.clone()),
+        ];
+        for (name, help, counter) in retention_metrics {
+            registry.register(name, help, counter);
+        }
         Self { registry, ..m }
     }
 }
@@ -186,6 +239,11 @@ impl Metrics {
     /// The result cache's counters.
     pub fn result_cache(&self) -> &ResultCacheMetrics {
         &self.result_cache
+    }
+
+    /// The retention clock's counters.
+    pub fn retention(&self) -> &RetentionMetrics {
+        &self.retention
     }
 
     pub(crate) fn add_rows(&self, n: u64) {

@@ -314,6 +314,7 @@ pub async fn start(
         target_file_bytes: config.upload_limits.target_file_bytes,
         notifier: notifier.clone(),
         audit: Arc::new(audit.clone()),
+        retention_delete_after: config.retention_delete_after,
     }));
     let uploads = Arc::new(UploadCtx {
         catalog: catalog.clone(),
@@ -471,6 +472,15 @@ pub async fn start(
             .with_nodelay(Some(true))
             .map_ok(move |tcp| Cuttable::new(tcp, &cut))
     };
+    // Last, so a start that fails leaves no clock running.
+    if let Some(every) = config.retention_interval {
+        crate::retention::start(
+            Arc::clone(&state.curator),
+            every,
+            state.metrics.retention().clone(),
+            stop.clone(),
+        );
+    }
     let task =
         tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()));
     tracing::info!(addr = %addr, demo = config.demo, "listening");

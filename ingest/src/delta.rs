@@ -4,6 +4,7 @@
 //! into Parquet files; the commit (with an application transaction — an
 //! upload id, so a retried upload commits at most once, or a transform's
 //! progress) is made only after the last batch was written and checked.
+//! Every commit keeps the log short ([`crate::checkpoint`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,20 @@ pub const UPLOAD_TXN_VERSION: i64 = 1;
 /// the winner (appends never conflict with each other, so many concurrent
 /// uploads to one dataset all commit).
 const COMMIT_RETRIES: usize = 10_000;
+
+/// How Laker commits to a Delta table: a commit that lost the race for a
+/// version is retried on top of the winner. Checkpoints and the removal of
+/// expired log files are left to [`crate::checkpoint::after_commit`], run
+/// after the commit: deltalake's own post-commit hook would answer a commit
+/// whose checkpoint failed with that error, though the commit is durable
+/// (an upload would be reported failed and retried), and would list the
+/// whole log after every commit to clean it.
+pub fn commit_properties() -> CommitProperties {
+    CommitProperties::default()
+        .with_max_retries(COMMIT_RETRIES)
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+}
 
 /// The table at `log_store`, loaded, or `None` when there is none yet.
 pub async fn open(log_store: LogStoreRef) -> Result<Option<DeltaTable>> {
@@ -146,7 +161,7 @@ pub async fn write(
         })],
     )?);
     let plan = LogicalPlanBuilder::scan("upload", provider_as_source(table), None)?.build()?;
-    let mut properties = CommitProperties::default().with_max_retries(COMMIT_RETRIES);
+    let mut properties = commit_properties();
     if let Some((id, version)) = &commit.transaction {
         properties = properties.with_application_transaction(Transaction::new(id, *version));
     }
@@ -161,6 +176,7 @@ pub async fn write(
         builder = builder.with_schema_mode(SchemaMode::Merge);
     }
     let table = builder.await.map_err(write_error)?;
+    crate::checkpoint::after_commit(&table).await;
     table
         .version()
         .ok_or_else(|| IngestError::Internal("the Delta commit has no version".into()))

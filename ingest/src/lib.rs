@@ -1,9 +1,11 @@
 //! Laker ingest: uploads into Delta tables (checked decoding, schema fitting,
-//! rules), curated transforms, retention, commit notifications, locations.
+//! rules), curated transforms, retention, Delta checkpoints, commit
+//! notifications, locations.
 //! It must not know the transport (tonic, gRPC statuses, Flight services) nor
 //! the server hosting it, which builds its contexts (UploadCtx, Curator).
 
 pub mod audit;
+pub mod checkpoint;
 pub mod curate;
 pub mod delta;
 pub mod error;

@@ -24,6 +24,7 @@ mod outbox;
 mod postgres;
 mod proxies;
 mod reference;
+mod retention;
 mod s3;
 mod seed;
 mod shared_limits;

@@ -73,6 +73,10 @@ pub struct ServerConfig {
     pub upload_orphan_grace: Duration,
     /// Store new uploaded datasets go to (none: the data directory's lake).
     pub upload_store: Option<String>,
+    /// Time between retention passes over the datasets with `retention_days` (`None`: no clock).
+    pub retention_interval: Option<Duration>,
+    /// How long files removed from a table by retention stay in the store.
+    pub retention_delete_after: Duration,
     /// Where upload commits are announced.
     pub notify: laker_ingest::notify::NotifyConfig,
     /// Retry schedule of notifications.
@@ -132,6 +136,8 @@ impl ServerConfig {
             upload_limits: laker_ingest::upload::limits::UploadLimits::default(),
             upload_orphan_grace: Duration::from_secs(3600),
             upload_store: None,
+            retention_interval: Some(Duration::from_secs(3600)),
+            retention_delete_after: laker_ingest::curate::retention::DEFAULT_DELETE_AFTER,
             notify: laker_ingest::notify::NotifyConfig::default(),
             notify_backoff: laker_ingest::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),

@@ -33,9 +33,9 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 /// The top-level keys of the TOML file: those the code before the settings
-/// were declared once accepted, `result_cache_mb`, `ldap` and
-/// `trusted_proxies`.
-const FILE_KEYS: [&str; 55] = [
+/// were declared once accepted, `result_cache_mb`, `ldap`,
+/// `trusted_proxies` and the retention clock's.
+const FILE_KEYS: [&str; 57] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -93,6 +93,8 @@ const FILE_KEYS: [&str; 55] = [
     "tls_key",
     "tls_client_ca",
     "trusted_proxies",
+    "retention_interval_secs",
+    "retention_delete_after_hours",
 ];
 
 #[test]
@@ -179,6 +181,8 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     );
     assert_eq!(c.upload_orphan_grace, Duration::from_secs(3600));
     assert_eq!(c.upload_store, None);
+    assert_eq!(c.retention_interval, Some(Duration::from_secs(3600)));
+    assert_eq!(c.retention_delete_after, Duration::from_secs(24 * 3600));
     let notify = &c.notify;
     assert_eq!(notify.webhook_url, None);
     assert_eq!(notify.webhook_secret_file, None);
@@ -405,6 +409,40 @@ fn the_result_cache_is_sized_in_mib_and_bounded_by_the_memory_limit() {
     );
     let c = parse(&["--config", &f, "--result-cache-mb", "0"]).unwrap();
     assert_eq!(c.result_cache_bytes, 0);
+}
+
+#[test]
+fn the_retention_clock_from_the_file_or_flags_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = toml_file(
+        &dir,
+        "retention_interval_secs = 60\nretention_delete_after_hours = 2\n",
+    );
+    let c = parse(&["--config", &f]).unwrap();
+    assert_eq!(c.retention_interval, Some(Duration::from_secs(60)));
+    assert_eq!(c.retention_delete_after, Duration::from_secs(2 * 3600));
+    let c = parse(&[
+        "--config",
+        &f,
+        "--retention-interval-secs",
+        "0",
+        "--retention-delete-after-hours",
+        "0",
+    ])
+    .unwrap();
+    assert_eq!(c.retention_interval, None, "0 turns the clock off");
+    assert_eq!(c.retention_delete_after, Duration::ZERO);
+    assert_eq!(
+        parse(&["--retention-delete-after-hours", "168"])
+            .unwrap()
+            .retention_delete_after,
+        Duration::from_secs(168 * 3600)
+    );
+    let e = parse(&["--retention-delete-after-hours", "169"]).unwrap_err();
+    assert!(
+        e.0.contains("--retention-delete-after-hours must be at most 168"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Checks of the resolved configuration that types cannot express: ranges,
 //! settings that go together, and what one upload needs of the memory budget.
 
+use std::time::Duration;
+
 use crate::config::error::ConfigError;
 use crate::config::server_config::ServerConfig;
 
@@ -82,6 +84,16 @@ impl ServerConfig {
         }
         if self.upload_limits.decode.max_message_bytes < 1 << 20 {
             return err("--upload-max-batch-mb must be at least 1");
+        }
+        if self.retention_interval.is_some_and(|every| every.is_zero()) {
+            return err(
+                "the retention interval must not be zero (--retention-interval-secs 0 turns the clock off)",
+            );
+        }
+        // A Delta checkpoint forgets files removed more than a week ago
+        // (`delta.deletedFileRetentionDuration`): later they could not be found to delete.
+        if self.retention_delete_after > Duration::from_secs(168 * 3600) {
+            return err("--retention-delete-after-hours must be at most 168 (7 days)");
         }
         if self.notify.webhook_url.is_some() != self.notify.webhook_secret_file.is_some() {
             return err("--notify-webhook-url and --notify-webhook-secret-file go together");

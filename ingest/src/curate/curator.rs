@@ -1,6 +1,6 @@
-//! What transforms run with — built once by the server that hosts them —
-//! and the locks that serialise the runs of each curated dataset within
-//! this process.
+//! What transforms and retention run with — built once by the server that
+//! hosts them — and the locks that serialise the runs of each curated
+//! dataset (and the retention runs of each dataset) within this process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,8 @@ pub struct CurateCtx {
     pub notifier: Notifier,
     /// Records each run.
     pub audit: Arc<dyn Audit>,
+    /// How long files removed from a table by retention stay in the store.
+    pub retention_delete_after: std::time::Duration,
 }
 
 /// Runs the transforms of curated datasets.
@@ -55,7 +57,17 @@ impl Curator {
 
     /// The lock serialising the runs of `curated`.
     pub(crate) fn lock(&self, curated: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock_for(curated.to_string())
+    }
+
+    /// The lock serialising the retention runs on `dataset` (not its
+    /// transform's: the two never conflict).
+    pub(crate) fn retention_lock(&self, dataset: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock_for(format!("retention:{dataset}"))
+    }
+
+    fn lock_for(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(locks.entry(curated.to_string()).or_default())
+        Arc::clone(locks.entry(key).or_default())
     }
 }

@@ -47,7 +47,7 @@ pub fn landed(curator: &Arc<Curator>, landing: &DatasetName) {
         let name = landing.to_string();
         catch_up_where(&curator, |t| t.landing == name).await;
         let retained = match curator.ctx.catalog.dataset(&landing).await {
-            Ok(dataset) => retention::enforce(&curator.ctx.engine, &dataset).await,
+            Ok(dataset) => retention::apply(&curator, &dataset).await,
             Err(e) => Err(e.into()),
         };
         if let Err(e) = retained {

@@ -4,7 +4,10 @@
 //! has for the table's URL, so a Delta table needs no store configuration of
 //! its own. The latest snapshot of each table is kept and brought up to date
 //! (one LIST of `_delta_log/`) whenever the latest version is asked for;
-//! older versions (time travel) are loaded on demand and kept in a small cache.
+//! every 100 versions it is loaded afresh instead, from the
+//! newest checkpoint, so what it holds stays the size of the table's current
+//! state however many commits it has seen. Older versions (time travel) are
+//! loaded on demand and kept in a small cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,11 @@ use laker_catalog::Dataset;
 /// Most older-version snapshots kept per table.
 const MAX_CACHED_VERSIONS: usize = 16;
 
+/// Versions the latest snapshot is advanced commit by commit before it is
+/// loaded afresh from the newest checkpoint (Laker checkpoints every 100
+/// versions): an advanced snapshot keeps pieces of every commit it applied.
+const FRESH_LOAD_EVERY: u64 = 100;
+
 /// Which snapshot of a Delta table to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeltaVersion {
@@ -38,8 +46,14 @@ pub enum DeltaVersion {
 pub(crate) struct DeltaSource {
     name: String,
     log_store: LogStoreRef,
-    latest: tokio::sync::Mutex<DeltaTable>,
+    latest: tokio::sync::Mutex<Latest>,
     versions: Mutex<HashMap<u64, Arc<dyn TableProvider>>>,
+}
+
+/// The latest snapshot, and the version it was last loaded afresh at.
+struct Latest {
+    table: DeltaTable,
+    loaded_at: Option<u64>,
 }
 
 impl DeltaSource {
@@ -50,7 +64,10 @@ impl DeltaSource {
             log_store(url, store).map_err(|e| delta_error(&dataset.name.to_string(), e))?;
         Ok(Self {
             name: dataset.name.to_string(),
-            latest: tokio::sync::Mutex::new(DeltaTable::new(log_store.clone())),
+            latest: tokio::sync::Mutex::new(Latest {
+                table: DeltaTable::new(log_store.clone()),
+                loaded_at: None,
+            }),
             log_store,
             versions: Mutex::new(HashMap::new()),
         })
@@ -64,16 +81,12 @@ impl DeltaSource {
     ) -> Result<(Arc<dyn TableProvider>, u64)> {
         match version {
             DeltaVersion::Latest => {
-                let mut table = self.latest.lock().await;
-                table
-                    .update_incremental(None)
-                    .await
-                    .map_err(|e| delta_error(&self.name, e))?;
-                let v = loaded_version(&table, &self.name)?;
+                let mut latest = self.latest.lock().await;
+                let v = self.refresh(&mut latest).await?;
                 if let Some(p) = self.cached(v) {
                     return Ok((p, v));
                 }
-                let provider = self.build(session, &table).await?;
+                let provider = self.build(session, &latest.table).await?;
                 Ok((self.remember(v, provider), v))
             }
             DeltaVersion::Version(v) => {
@@ -81,12 +94,8 @@ impl DeltaSource {
                     return Ok((p, v));
                 }
                 let latest = {
-                    let mut table = self.latest.lock().await;
-                    table
-                        .update_incremental(None)
-                        .await
-                        .map_err(|e| delta_error(&self.name, e))?;
-                    loaded_version(&table, &self.name)?
+                    let mut latest = self.latest.lock().await;
+                    self.refresh(&mut latest).await?
                 };
                 if v > latest {
                     return Err(TableError::invalid(format!(
@@ -138,14 +147,37 @@ impl DeltaSource {
     /// (loaded if there was none), so `describe` reports the same snapshot
     /// it just planned without listing the log again.
     pub(crate) async fn latest_table(&self) -> Result<DeltaTable> {
-        let mut table = self.latest.lock().await;
-        if table.version().is_none() {
-            table
-                .update_incremental(None)
-                .await
-                .map_err(|e| delta_error(&self.name, e))?;
+        let mut latest = self.latest.lock().await;
+        if latest.table.version().is_none() {
+            self.refresh(&mut latest).await?;
         }
-        Ok(table.clone())
+        Ok(latest.table.clone())
+    }
+
+    /// Brings the latest snapshot up to date; returns its version. After
+    /// [`FRESH_LOAD_EVERY`] versions applied one by one, the snapshot is
+    /// loaded afresh (the newest checkpoint and the commits after it).
+    async fn refresh(&self, latest: &mut Latest) -> Result<u64> {
+        latest
+            .table
+            .update_incremental(None)
+            .await
+            .map_err(|e| delta_error(&self.name, e))?;
+        let v = loaded_version(&latest.table, &self.name)?;
+        match latest.loaded_at {
+            Some(at) if v.saturating_sub(at) >= FRESH_LOAD_EVERY => {
+                let mut fresh = DeltaTable::new(self.log_store.clone());
+                fresh
+                    .load_version(v)
+                    .await
+                    .map_err(|e| delta_error(&self.name, e))?;
+                latest.table = fresh;
+                latest.loaded_at = Some(v);
+            }
+            Some(_) => {}
+            None => latest.loaded_at = Some(v),
+        }
+        Ok(v)
     }
 
     async fn build(

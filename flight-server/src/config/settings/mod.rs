@@ -16,6 +16,7 @@ pub mod logging;
 mod merge;
 pub mod notify;
 mod pairs;
+pub mod retention;
 pub mod uploads;
 
 use std::path::Path;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub uploads: uploads::Uploads,
     #[command(flatten)]
     pub notify: notify::Notify,
+    #[command(flatten)]
+    pub retention: retention::Retention,
 }
 
 impl Settings {
@@ -72,6 +75,7 @@ impl Settings {
             limits: doc.area()?,
             uploads: doc.area()?,
             notify: doc.area()?,
+            retention: doc.area()?,
         };
         doc.finish()?;
         Ok(settings)
@@ -88,6 +92,7 @@ impl Settings {
         self.limits.apply(&mut c);
         self.uploads.apply(&mut c);
         self.notify.apply(&mut c);
+        self.retention.apply(&mut c);
         c.validate()?;
         Ok(c)
     }
