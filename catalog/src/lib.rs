@@ -1,6 +1,7 @@
 //! Laker catalog: the metadata database (namespaces, datasets, users, roles,
 //! grants, API keys, replicas, access requests, failed logins, revoked
-//! tokens, the audit log) in SQLite or PostgreSQL.
+//! tokens, the audit log, ingest jobs with their runs and manifests) in
+//! SQLite or PostgreSQL.
 //! It owns records only: it must not know how a dataset's files are read,
 //! nor Arrow, DataFusion, object stores, grants' enforcement or transport.
 
@@ -9,6 +10,9 @@ pub mod audit;
 pub mod db;
 pub mod error;
 mod grants;
+pub mod ingest_jobs;
+pub mod ingest_manifest;
+pub mod ingest_runs;
 mod keys;
 mod login_failures;
 pub mod model;
@@ -26,6 +30,9 @@ pub mod users;
 pub use access::{ColumnMask, Grant, GrantPolicy, Grantee, Role};
 pub use db::Backend;
 pub use error::{CatalogError, Result};
+pub use ingest_jobs::IngestJobRecord;
+pub use ingest_manifest::{ManifestEntry, ManifestFile, TakenVersion};
+pub use ingest_runs::{IngestRun, RunSummary};
 pub use keys::ApiKey;
 pub use login_failures::LoginFailures;
 pub use model::{

@@ -107,6 +107,37 @@ impl TestServer {
         }
     }
 
+    /// Shuts the server down and starts a new one on the same data
+    /// directory (catalog, secret, lake), after `tweak` adjusted its config
+    /// (give it the settings the first one had, such as its stores).
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let Self {
+            server,
+            dir,
+            store,
+            catalog,
+        } = self;
+        server.shutdown().await;
+        let mut config = ServerConfig::with_data_dir(dir.path());
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        tweak(&mut config);
+        let options = ServerOptions {
+            object_stores: vec![(
+                url::Url::parse("file://").expect("url"),
+                Arc::clone(&store) as Arc<dyn object_store::ObjectStore>,
+            )],
+        };
+        let server = laker_flight_server::start(&config, options)
+            .await
+            .expect("server restarts");
+        Self {
+            server,
+            dir,
+            store,
+            catalog,
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.server.addr())

@@ -73,6 +73,11 @@ pub struct ServerConfig {
     pub upload_orphan_grace: Duration,
     /// Store new uploaded datasets go to (none: the data directory's lake).
     pub upload_store: Option<String>,
+    /// Run ingest jobs on their schedules.
+    pub ingest_jobs: bool,
+    /// For tests only (no flag or file key sets it): a run of an ingest job
+    /// stops right after its Delta commit, as if the server died there.
+    pub ingest_crash_after_commit: bool,
     /// Where upload commits are announced.
     pub notify: laker_ingest::notify::NotifyConfig,
     /// Retry schedule of notifications.
@@ -132,6 +137,8 @@ impl ServerConfig {
             upload_limits: laker_ingest::upload::limits::UploadLimits::default(),
             upload_orphan_grace: Duration::from_secs(3600),
             upload_store: None,
+            ingest_jobs: true,
+            ingest_crash_after_commit: false,
             notify: laker_ingest::notify::NotifyConfig::default(),
             notify_backoff: laker_ingest::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),
