@@ -419,9 +419,6 @@ pub async fn start(
     }
     .add_service(health_service);
     let stop = CancellationToken::new();
-    if config.ingest_jobs {
-        laker_ingest::jobs::scheduler::start(Arc::clone(&state.ingest_jobs), stop.clone());
-    }
     // The HTTP port outlives the Flight port at shutdown, so probes see
     // "shutting down" while running calls finish.
     let stop_http = CancellationToken::new();
@@ -468,6 +465,10 @@ pub async fn start(
         }
         None => None,
     };
+    // Last, once nothing can fail: it ends with the server.
+    if config.ingest_jobs {
+        laker_ingest::jobs::scheduler::start(Arc::clone(&state.ingest_jobs), stop.clone());
+    }
     let cut = CancellationToken::new();
     let incoming = {
         let cut = cut.clone();

@@ -51,6 +51,13 @@ pub async fn write(
     commit: Commit,
     held: Held,
 ) -> Result<u64> {
+    // Held until the commit, like an upload's: a stream slot (the job's own)
+    // and the data file the writer buffers, from the server's memory.
+    let _admitted = ctx.admission.upload(
+        &commit.transaction.0,
+        usize::try_from(ctx.limits.target_file_bytes).unwrap_or(usize::MAX),
+        ctx.limits.decode.max_message_bytes,
+    )?;
     let (url, store) = delta::store_at(&ctx.engine, &landing.location)?;
     let staged = Staged::new(store);
     let logs = log_store(&url, Arc::clone(&staged) as _)
