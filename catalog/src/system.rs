@@ -1,7 +1,9 @@
 //! The catalog records of the built-in datasets of the `system` namespace:
 //! `system.audit` (the audit log), `system.usage` (downloads and bytes per
-//! principal, dataset and day) and `system.access_requests` (every access
-//! request and its decision). Their tables are built by `laker-query`.
+//! principal, dataset and day), `system.access_requests` (every access
+//! request and its decision), `system.ingest_runs` (every run of an ingest
+//! job) and `system.ingest_files` (every file ingest jobs took). Their
+//! tables are built by `laker-query`.
 
 use crate::error::{CatalogError, Result};
 use crate::model::{Dataset, DatasetFormat, DatasetOptions};
@@ -45,6 +47,14 @@ pub fn system_datasets() -> Vec<Dataset> {
         dataset(
             "access_requests",
             "Access requests: who asked for which dataset or data, why, and the decision",
+        ),
+        dataset(
+            "ingest_runs",
+            "Ingest job runs: what started each, files, rows and bytes imported, files rejected and re-imported, the Delta version, duration and outcome",
+        ),
+        dataset(
+            "ingest_files",
+            "Files ingest jobs took: path, size and version, the run, imported or rejected and why",
         ),
     ]
 }

@@ -15,7 +15,7 @@ use laker_auth::{AuthLayer, Authenticator, Authorizer, TokenService};
 use laker_catalog::{Backend, Catalog};
 use laker_ingest::locations::LocationPolicy;
 use laker_ingest::notify::{Delivery, Notifier};
-use laker_ingest::{CurateCtx, Curator, UploadCtx};
+use laker_ingest::{CurateCtx, Curator, IngestJobs, JobOptions, UploadCtx};
 use laker_query::TableResolver;
 use laker_query::admission::Admission;
 use laker_query::memory::ServerMemory;
@@ -327,6 +327,14 @@ pub async fn start(
         notifier,
         curator: Arc::clone(&curator),
     });
+    let ingest_jobs = Arc::new(IngestJobs::new(
+        Arc::clone(&uploads),
+        Arc::new(audit.clone()),
+        JobOptions {
+            crash_after_commit: config.ingest_crash_after_commit,
+            ..JobOptions::default()
+        },
+    ));
     let metrics: Arc<Metrics> = Arc::default();
     let results = Arc::new(ResultCache::new(
         config.result_cache_bytes,
@@ -349,6 +357,7 @@ pub async fn start(
         fan_out: config.advertise_url.is_some(),
         curator,
         uploads,
+        ingest_jobs,
     });
     // Before serving, so no upload of this process can be mistaken for an orphan.
     match laker_ingest::upload::orphans::clean(&state.uploads, config.upload_orphan_grace).await {
@@ -465,6 +474,10 @@ pub async fn start(
         }
         None => None,
     };
+    // Last, once nothing can fail: it ends with the server.
+    if config.ingest_jobs {
+        laker_ingest::jobs::scheduler::start(Arc::clone(&state.ingest_jobs), stop.clone());
+    }
     let cut = CancellationToken::new();
     let incoming = {
         let cut = cut.clone();

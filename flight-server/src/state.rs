@@ -7,7 +7,7 @@ use laker_auth::authorize::DatasetAccess;
 use laker_auth::{Authenticator, Authorizer, Principal};
 use laker_catalog::Catalog;
 use laker_ingest::locations::LocationPolicy;
-use laker_ingest::{Curator, UploadCtx};
+use laker_ingest::{Curator, IngestJobs, UploadCtx};
 use laker_query::admission::Admission;
 use laker_query::sql::cancel::Cancellations;
 use laker_query::sql::limits::QueryLimiter;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub curator: Arc<Curator>,
     /// What uploads run with (their limits, store, notifications).
     pub uploads: Arc<UploadCtx>,
+    /// Runs ingest jobs (imports of dropped files).
+    pub ingest_jobs: Arc<IngestJobs>,
     /// Memory, time and concurrency limits of SQL queries.
     pub sql_limits: QueryLimiter,
     /// Cancellation of running SQL statements.

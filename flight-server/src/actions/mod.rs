@@ -9,8 +9,10 @@ mod access;
 mod datasets;
 mod delta_stats;
 mod describe;
+mod ingest_jobs;
 mod namespaces;
 mod onboard;
+mod onboard_job;
 mod principals;
 mod record;
 mod tokens;
@@ -51,6 +53,22 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "Admin. Rebuild a curated dataset: run its transform again over landing versions from_version..to_version (each version's rows on their own) and replace the curated table with the result in one commit; the feed continues after to_version. Body: {\"name\": \"ns.curated\", \"from_version\"?: 0, \"to_version\"?: latest}.",
     ),
     (
+        "create_ingest_job",
+        "Admin on *. Create an ingest job: files dropped under a folder of a configured store are imported into a Delta dataset, each file version once, on a schedule or when asked. Body: {\"name\": \"acme_drop\", \"source\": {\"store\": \"drop\", \"prefix\"?: \"acme/\", \"pattern\"?: \"*.csv\", \"format\": \"csv|json|parquet\", \"csv\"?: {\"has_header\": true, \"delimiter\": \",\"}}, \"target\": \"acme.landing\", \"schedule\"?: \"every 5m\" or a 5-field cron (UTC), \"mode\"?: \"per_file|all_or_nothing\", \"max_files_per_run\"?: 10000, \"quarantine_prefix\"?: \"_quarantine/acme_drop/\"}.",
+    ),
+    (
+        "list_ingest_jobs",
+        "Admin on *. Every ingest job with its specification, next scheduled run and latest run. Body: {}.",
+    ),
+    (
+        "run_ingest_job",
+        "Admin on *. Run an ingest job now (refused while it runs, here or on another replica); answers files, rows and bytes imported, rejected files with reasons, the Delta version. Body: {\"name\": \"acme_drop\"}.",
+    ),
+    (
+        "delete_ingest_job",
+        "Admin on *. Delete an ingest job (its runs stay in system.ingest_runs); with forget_files also which files it took. Body: {\"name\": \"acme_drop\", \"forget_files\"?: false}.",
+    ),
+    (
         "describe_dataset",
         "Read. Schema, owner, row count and size estimates, column statistics (min/max/nulls), partitions, Delta versions and last refresh. Body: {\"name\": \"ns.dataset\"}.",
     ),
@@ -80,7 +98,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ),
     (
         "onboard",
-        "Admin on *. Onboard a client in one call: a namespace and a service account named after it, write and read on its namespace, read on the named datasets, and an API key (returned once; running onboard again creates nothing new). Body: {\"client\": \"acme\", \"read\"?: [\"demo.trips\", \"ref.*\"], \"description\"?: \"\"}. Result: credentials and a Python connection snippet.",
+        "Admin on *. Onboard a client in one call: a namespace and a service account named after it, write and read on its namespace, read on the named datasets, and an API key (returned once; running onboard again creates nothing new). Body: {\"client\": \"acme\", \"read\"?: [\"demo.trips\", \"ref.*\"], \"description\"?: \"\", \"ingest_job\"?: {\"source\": {...as in create_ingest_job}, \"target\"?: \"acme.landing\", \"schedule\"?: \"every 15m\", \"mode\"?: \"per_file\", \"backfill\"?: true}}. Result: credentials and a Python connection snippet; with ingest_job, the job acme_ingest and the backfill run's report.",
     ),
     (
         "create_user",
@@ -195,6 +213,18 @@ pub async fn do_action(
         .await?),
         "describe_dataset" => {
             describe::describe(state, principal, parse(&action.r#type, body)?).await
+        }
+        "create_ingest_job" => {
+            ingest_jobs::create(state, principal, parse(&action.r#type, body)?).await
+        }
+        "list_ingest_jobs" => {
+            ingest_jobs::list(state, principal, parse(&action.r#type, body)?).await
+        }
+        "run_ingest_job" => {
+            ingest_jobs::run_now(state, principal, parse(&action.r#type, body)?).await
+        }
+        "delete_ingest_job" => {
+            ingest_jobs::delete(state, principal, parse(&action.r#type, body)?).await
         }
         "create_namespace" => {
             namespaces::create(state, principal, parse(&action.r#type, body)?).await

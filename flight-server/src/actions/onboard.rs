@@ -1,7 +1,9 @@
 //! onboard (admin on `*`): everything a new client needs, in one call — a
-//! namespace for its uploads, a service account, an API key, and grants
-//! (write and read on its namespace, read on the named datasets). Running
-//! it again changes nothing and creates no second key.
+//! namespace for its uploads, a service account, an API key, grants
+//! (write and read on its namespace, read on the named datasets) and,
+//! when asked, an ingest job for the files it drops, with a backfill of
+//! those already there ([`super::onboard_job`]). Running it again changes
+//! nothing and creates no second key.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use laker_auth::{Principal, apikey};
 use laker_catalog::{CatalogError, DatasetName, GrantPolicy, Grantee};
 use serde::Deserialize;
 
+use super::onboard_job::OnboardJob;
 use super::principals::require_admin;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -27,6 +30,9 @@ pub(crate) struct Onboard {
     read: Vec<String>,
     #[serde(default)]
     description: String,
+    /// An ingest job for the files the client drops.
+    #[serde(default)]
+    ingest_job: Option<OnboardJob>,
 }
 
 /// Onboards a client; returns its credentials (a new key only the first
@@ -51,6 +57,11 @@ pub(crate) async fn onboard(
             state.catalog.dataset(&DatasetName::parse(pattern)?).await?;
         }
     }
+    let job = req
+        .ingest_job
+        .as_ref()
+        .map(|j| j.spec(state, &client))
+        .transpose()?;
     let account = state.catalog.user(&client).await?;
     if account.as_ref().is_some_and(|u| u.kind != "service") {
         return Err(Error::InvalidArgument(format!(
@@ -113,6 +124,16 @@ pub(crate) async fn onboard(
             (record.id, Some(text))
         }
     };
+    let ingest_job = match (&req.ingest_job, job) {
+        (Some(wanted), Some(spec)) => {
+            let (made, answer) = wanted.apply(state, principal, spec).await?;
+            if made {
+                created.push("ingest_job");
+            }
+            Some(answer)
+        }
+        _ => None,
+    };
     tracing::info!(client = %client, by = %principal, created = ?created, "client onboarded");
     let key_for_snippet = api_key
         .clone()
@@ -132,6 +153,7 @@ pub(crate) async fn onboard(
         "api_key": api_key,
         "grants": grants.iter().map(|(p, a)| serde_json::json!({"pattern": p, "action": a})).collect::<Vec<_>>(),
         "created": created,
+        "ingest_job": ingest_job,
         "note": if api_key.is_some() {
             "the api_key is shown only now; store it as a secret"
         } else {

@@ -77,6 +77,11 @@ pub struct ServerConfig {
     pub retention_interval: Option<Duration>,
     /// How long files removed from a table by retention stay in the store.
     pub retention_delete_after: Duration,
+    /// Run ingest jobs on their schedules.
+    pub ingest_jobs: bool,
+    /// For tests only (no flag or file key sets it): a run of an ingest job
+    /// stops right after its Delta commit, as if the server died there.
+    pub ingest_crash_after_commit: bool,
     /// Where upload commits are announced.
     pub notify: laker_ingest::notify::NotifyConfig,
     /// Retry schedule of notifications.
@@ -138,6 +143,8 @@ impl ServerConfig {
             upload_store: None,
             retention_interval: Some(Duration::from_secs(3600)),
             retention_delete_after: laker_ingest::curate::retention::DEFAULT_DELETE_AFTER,
+            ingest_jobs: true,
+            ingest_crash_after_commit: false,
             notify: laker_ingest::notify::NotifyConfig::default(),
             notify_backoff: laker_ingest::notify::Backoff::default(),
             login_limits: laker_auth::LoginLimits::default(),

@@ -34,8 +34,8 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
 
 /// The top-level keys of the TOML file: those the code before the settings
 /// were declared once accepted, `result_cache_mb`, `ldap`,
-/// `trusted_proxies` and the retention clock's.
-const FILE_KEYS: [&str; 57] = [
+/// `trusted_proxies`, the retention clock's and `ingest_jobs`.
+const FILE_KEYS: [&str; 60] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -81,6 +81,7 @@ const FILE_KEYS: [&str; 57] = [
     "upload_store",
     "upload_target_file_mb",
     "upload_idle_secs",
+    "ingest_jobs",
     "login_max_failures",
     "login_max_failures_per_address",
     "login_lockout_secs",
@@ -183,6 +184,8 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     assert_eq!(c.upload_store, None);
     assert_eq!(c.retention_interval, Some(Duration::from_secs(3600)));
     assert_eq!(c.retention_delete_after, Duration::from_secs(24 * 3600));
+    assert!(c.ingest_jobs, "ingest jobs run on their schedules");
+    assert!(!c.ingest_crash_after_commit);
     let notify = &c.notify;
     assert_eq!(notify.webhook_url, None);
     assert_eq!(notify.webhook_secret_file, None);

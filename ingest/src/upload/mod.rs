@@ -212,7 +212,7 @@ pub async fn write_upload(
 
 /// Deletes the data files of an upload that did not commit, sparing any a
 /// commit references after all; returns whether `upload_id` is committed.
-async fn discard(
+pub(crate) async fn discard(
     staged: &staged::Staged,
     logs: &deltalake_core::logstore::LogStoreRef,
     root: &url::Url,

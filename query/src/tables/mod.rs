@@ -12,6 +12,7 @@ mod listing;
 mod paged;
 pub mod storage;
 pub mod system;
+mod system_ingest;
 mod system_requests;
 
 use std::collections::HashMap;

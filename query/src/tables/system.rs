@@ -20,6 +20,7 @@ use laker_catalog::{Catalog, DatasetName};
 
 use super::error::{Result, TableError};
 use super::paged::paged;
+use super::system_ingest::{ingest_files_partition, ingest_runs_partition};
 use super::system_requests::access_requests_partition;
 
 /// Rows read from the database per page (and per record batch).
@@ -37,6 +38,8 @@ pub fn system_table(catalog: &Catalog, name: &DatasetName) -> Result<Arc<dyn Tab
             schema: usage_schema(),
         }),
         "access_requests" => access_requests_partition(catalog, PAGE_ROWS),
+        "ingest_runs" => ingest_runs_partition(catalog, PAGE_ROWS),
+        "ingest_files" => ingest_files_partition(catalog, PAGE_ROWS),
         _ => return Err(TableError::not_found(name)),
     };
     let table = StreamingTable::try_new(Arc::clone(partition.schema()), vec![partition])?;

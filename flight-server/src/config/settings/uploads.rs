@@ -1,5 +1,7 @@
 //! Limits and placement of uploads (DoPut): message and upload sizes, data
-//! files, idle clients, leftover files, and the store new datasets go to.
+//! files, idle clients, leftover files, and the store new datasets go to;
+//! and whether this server runs scheduled ingest jobs (which import files
+//! within the same limits).
 
 use std::time::Duration;
 
@@ -37,6 +39,17 @@ pub struct Uploads {
     /// a shared store [default: the data directory's lake/].
     #[arg(long, env = "LAKER_UPLOAD_STORE")]
     pub upload_store: Option<String>,
+    /// Run ingest jobs on their schedules (the scheduler looks for due jobs
+    /// every second; one replica runs each due run); `false` leaves them
+    /// to other replicas and to run_ingest_job [default: true].
+    #[arg(
+        long,
+        env = "LAKER_INGEST_JOBS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub ingest_jobs: Option<bool>,
 }
 
 impl Uploads {
@@ -62,5 +75,6 @@ impl Uploads {
             self.upload_orphan_grace_secs.map(secs),
         );
         c.upload_store = self.upload_store;
+        set(&mut c.ingest_jobs, self.ingest_jobs);
     }
 }
