@@ -260,7 +260,9 @@ impl Report {
         }
         self.push([
             if at_once >= n {
-                format!("{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)")
+                format!(
+                    "{n} small downloads at once ({how} + GetFlightInfo + DoGet of ≤1,000 rows)"
+                )
             } else {
                 format!(
                     "{n} small downloads, {at_once} at a time ({how} + GetFlightInfo + DoGet of \

@@ -203,11 +203,10 @@ impl Catalog {
 
     /// Notifications not yet delivered, for every sink.
     pub async fn pending_notifications(&self) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM notification_outbox WHERE delivered_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM notification_outbox WHERE delivered_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.try_get("n")?)
     }
 

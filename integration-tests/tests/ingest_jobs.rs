@@ -43,14 +43,28 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     // The first drop: two good files, two bad ones, and files not taken.
     put(s3.as_ref(), "acme/in/a_orders.csv", &orders(1..=2)).await;
     put(s3.as_ref(), "acme/in/b_orders.csv", &orders(3..=5)).await;
-    put(s3.as_ref(), "acme/in/c_short_row.csv", "id,amount,city\n6,1.5,Oslo\n7,2.5\n").await;
-    put(s3.as_ref(), "acme/in/d_bad_amount.csv", "id,amount,city\n8,abc,Oslo\n").await;
+    put(
+        s3.as_ref(),
+        "acme/in/c_short_row.csv",
+        "id,amount,city\n6,1.5,Oslo\n7,2.5\n",
+    )
+    .await;
+    put(
+        s3.as_ref(),
+        "acme/in/d_bad_amount.csv",
+        "id,amount,city\n8,abc,Oslo\n",
+    )
+    .await;
     put(s3.as_ref(), "acme/in/notes.txt", "not a csv").await;
     put(s3.as_ref(), "acme/in/_partial.csv", &orders(90..=99)).await;
     put(s3.as_ref(), "acme/elsewhere.csv", &orders(80..=89)).await;
     let first = run_job(&mut admin, "acme_drop").await.unwrap();
     assert_eq!(
-        (first["outcome"].as_str(), first["files"].as_u64(), first["rows"].as_u64()),
+        (
+            first["outcome"].as_str(),
+            first["files"].as_u64(),
+            first["rows"].as_u64()
+        ),
         (Some("ok"), Some(2), Some(5)),
         "{first}"
     );
@@ -60,7 +74,10 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
         .iter()
         .map(|r| r["path"].as_str().unwrap())
         .collect();
-    assert_eq!(rejected, ["acme/in/c_short_row.csv", "acme/in/d_bad_amount.csv"]);
+    assert_eq!(
+        rejected,
+        ["acme/in/c_short_row.csv", "acme/in/d_bad_amount.csv"]
+    );
     let bad_amount = first["rejected"][1]["reason"].as_str().unwrap();
     assert!(bad_amount.contains("abc"), "{bad_amount}");
     assert!(first["delta_version"].is_u64(), "{first}");
@@ -77,7 +94,10 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
         serde_json::from_slice(&s3.get(&reason).await.unwrap().bytes().await.unwrap()).unwrap();
     assert_eq!(reason["file"], "acme/in/d_bad_amount.csv");
     assert_eq!(reason["run_id"], run1);
-    assert!(reason["reason"].as_str().unwrap().contains("abc"), "{reason}");
+    assert!(
+        reason["reason"].as_str().unwrap().contains("abc"),
+        "{reason}"
+    );
 
     // The second drop: a copy of a file under a new name (imported: files
     // are told apart by name and version, not content) and a file uploaded
@@ -86,7 +106,11 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     put(s3.as_ref(), "acme/in/b_orders.csv", &orders(30..=30)).await;
     let second = run_job(&mut admin, "acme_drop").await.unwrap();
     assert_eq!(
-        (second["files"].as_u64(), second["rows"].as_u64(), second["reimports"].as_u64()),
+        (
+            second["files"].as_u64(),
+            second["rows"].as_u64(),
+            second["reimports"].as_u64()
+        ),
         (Some(2), Some(3), Some(1)),
         "{second}"
     );
@@ -97,7 +121,10 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     );
     // Nothing new: nothing imported, nothing committed.
     let third = run_job(&mut admin, "acme_drop").await.unwrap();
-    assert_eq!((third["files"].as_u64(), third["rows"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (third["files"].as_u64(), third["rows"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert!(third["delta_version"].is_null(), "{third}");
 
     // Every run is in system.ingest_runs.
@@ -107,9 +134,15 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     assert_eq!(ints(&recorded, "rejects"), [2, 0, 0]);
     assert_eq!(ints(&recorded, "reimports"), [0, 1, 0]);
     let outcomes = strs(&recorded, "outcome");
-    assert!(outcomes.iter().all(|o| o.as_deref() == Some("ok")), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.as_deref() == Some("ok")),
+        "{outcomes:?}"
+    );
     let causes = strs(&recorded, "cause");
-    assert!(causes.iter().all(|c| c.as_deref() == Some("manual")), "{causes:?}");
+    assert!(
+        causes.iter().all(|c| c.as_deref() == Some("manual")),
+        "{causes:?}"
+    );
     assert_eq!(ints(&recorded, "id")[0], run1);
 
     // And every file taken is in system.ingest_files, rejects with reasons.
@@ -129,10 +162,15 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     let outcomes: Vec<String> = strs(&taken, "outcome").into_iter().flatten().collect();
     assert_eq!(
         outcomes,
-        ["imported", "imported", "imported", "rejected", "rejected", "imported"]
+        [
+            "imported", "imported", "imported", "rejected", "rejected", "imported"
+        ]
     );
     assert_eq!(ints(&taken, "rows"), [2, 3, 1, 0, 0, 2]);
-    assert_eq!(flags(&taken, "reimport"), [false, false, true, false, false, false]);
+    assert_eq!(
+        flags(&taken, "reimport"),
+        [false, false, true, false, false, false]
+    );
     assert!(flags(&taken, "pending").iter().all(|p| !p));
     let reasons = strs(&taken, "reason");
     assert!(reasons[3].is_some() && reasons[4].is_some() && reasons[0].is_none());
@@ -149,7 +187,10 @@ async fn dropped_files_are_imported_once_and_bad_ones_quarantined() {
     .await;
     let gone = run_job(&mut admin, "acme_drop").await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
-    assert_eq!(ints(&runs(&mut admin, "acme_drop").await, "files"), [2, 2, 0]);
+    assert_eq!(
+        ints(&runs(&mut admin, "acme_drop").await, "files"),
+        [2, 2, 0]
+    );
 }
 
 #[tokio::test]
@@ -173,7 +214,11 @@ async fn all_or_nothing_fails_the_run_until_the_bad_file_is_gone() {
         }),
     )
     .await;
-    std::fs::write(dropped.path().join("good.json"), "{\"id\": 1}\n{\"id\": 2}\n").unwrap();
+    std::fs::write(
+        dropped.path().join("good.json"),
+        "{\"id\": 1}\n{\"id\": 2}\n",
+    )
+    .unwrap();
     std::fs::write(dropped.path().join("bad.json"), "{\"id\": 3}\n{not json\n").unwrap();
     let failed = run_job(&mut admin, "strict_feed").await.unwrap();
     assert_eq!(failed["outcome"], "failed", "{failed}");
@@ -188,12 +233,18 @@ async fn all_or_nothing_fails_the_run_until_the_bad_file_is_gone() {
         .dataset(&laker_catalog::DatasetName::parse("strict.landing").unwrap())
         .await
         .unwrap_err();
-    assert!(matches!(e, laker_catalog::CatalogError::NotFound { .. }), "{e}");
+    assert!(
+        matches!(e, laker_catalog::CatalogError::NotFound { .. }),
+        "{e}"
+    );
 
     // The bad file goes; the next run takes the good one it left.
     std::fs::remove_file(dropped.path().join("bad.json")).unwrap();
     let done = run_job(&mut admin, "strict_feed").await.unwrap();
-    assert_eq!((done["outcome"].as_str(), done["files"].as_u64()), (Some("ok"), Some(1)));
+    assert_eq!(
+        (done["outcome"].as_str(), done["files"].as_u64()),
+        (Some("ok"), Some(1))
+    );
     assert_eq!(ids(&mut admin, "strict.landing").await, [1, 2]);
     let recorded = runs(&mut admin, "strict_feed").await;
     let outcomes: Vec<String> = strs(&recorded, "outcome").into_iter().flatten().collect();
@@ -292,7 +343,11 @@ async fn bad_jobs_are_refused_with_the_reason() {
         ),
     ];
     for (body, code, message) in cases {
-        let e = status(action(&mut admin, "create_ingest_job", body.clone()).await.unwrap_err());
+        let e = status(
+            action(&mut admin, "create_ingest_job", body.clone())
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(e.code(), code, "{body}: {e:?}");
         assert!(e.message().contains(message), "{body}: {}", e.message());
     }

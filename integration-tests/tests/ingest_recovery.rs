@@ -38,7 +38,12 @@ async fn a_run_that_stopped_after_its_commit_is_finished_not_repeated() {
     .await;
     s.catalog.ensure_namespace("crash", "").await.unwrap();
     let mut admin = s.admin_client().await;
-    ok(&mut admin, "create_ingest_job", feed("inbox", "crash.landing")).await;
+    ok(
+        &mut admin,
+        "create_ingest_job",
+        feed("inbox", "crash.landing"),
+    )
+    .await;
     for (name, range) in [("a.csv", 1..=3), ("b.csv", 4..=4), ("c.csv", 5..=6)] {
         std::fs::write(dropped.path().join(name), orders(range)).unwrap();
     }
@@ -50,14 +55,21 @@ async fn a_run_that_stopped_after_its_commit_is_finished_not_repeated() {
     let mut admin = s.admin_client().await;
     let next = run_job(&mut admin, "feed").await.unwrap();
     assert_eq!(next["files"], 0, "nothing imported twice: {next}");
-    assert_eq!(next["recovered_runs"].as_array().unwrap().len(), 1, "{next}");
+    assert_eq!(
+        next["recovered_runs"].as_array().unwrap().len(),
+        1,
+        "{next}"
+    );
     assert_eq!(ids(&mut admin, "crash.landing").await, [1, 2, 3, 4, 5, 6]);
     let recorded = runs(&mut admin, "feed").await;
     let outcomes: Vec<String> = strs(&recorded, "outcome").into_iter().flatten().collect();
     assert_eq!(outcomes, ["recovered", "ok"]);
     assert_eq!(ints(&recorded, "files"), [3, 0]);
     assert_eq!(ints(&recorded, "rows"), [6, 0]);
-    assert_eq!(ints(&recorded, "id")[0], next["recovered_runs"][0].as_i64().unwrap());
+    assert_eq!(
+        ints(&recorded, "id")[0],
+        next["recovered_runs"][0].as_i64().unwrap()
+    );
     let taken = files(&mut admin, "feed").await;
     assert_eq!(taken.num_rows(), 3);
     assert!(flags(&taken, "pending").iter().all(|p| !p));
@@ -65,7 +77,10 @@ async fn a_run_that_stopped_after_its_commit_is_finished_not_repeated() {
     // A file dropped since is imported by the next run, once.
     std::fs::write(dropped.path().join("d.csv"), orders(7..=7)).unwrap();
     assert_eq!(run_job(&mut admin, "feed").await.unwrap()["files"], 1);
-    assert_eq!(ids(&mut admin, "crash.landing").await, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        ids(&mut admin, "crash.landing").await,
+        [1, 2, 3, 4, 5, 6, 7]
+    );
 }
 
 #[tokio::test]
@@ -89,7 +104,12 @@ async fn two_replicas_running_one_job_import_each_file_once() {
     a.catalog.ensure_namespace("twin", "").await.unwrap();
     let mut on_a = a.admin_client().await;
     let mut on_b = b.admin_client().await;
-    ok(&mut on_a, "create_ingest_job", feed("inbox", "twin.landing")).await;
+    ok(
+        &mut on_a,
+        "create_ingest_job",
+        feed("inbox", "twin.landing"),
+    )
+    .await;
     for i in 0..20 {
         let body = orders(i * 10..i * 10 + 3);
         std::fs::write(dropped.path().join(format!("f{i:02}.csv")), body).unwrap();
@@ -161,7 +181,12 @@ async fn onboarding_backfills_a_thousand_files_in_one_run() {
         (Some(1000), Some(total)),
         "{backfill}"
     );
-    assert!(onboarded["created"].as_array().unwrap().contains(&"ingest_job".into()));
+    assert!(
+        onboarded["created"]
+            .as_array()
+            .unwrap()
+            .contains(&"ingest_job".into())
+    );
     let taken = files(&mut admin, "hist_ingest").await;
     assert_eq!(taken.num_rows(), 1000);
     assert_eq!(ints(&taken, "rows").iter().sum::<i64>(), total);
@@ -196,10 +221,16 @@ async fn leases_slots_and_the_manifest_in_the_catalog() {
             .unwrap();
         // One holder at a time, until the lease expires.
         assert!(c.acquire_ingest_lease("job", "a", 0, 100).await.unwrap());
-        assert!(!c.acquire_ingest_lease("job", "b", 50, 150).await.unwrap(), "{backend:?}");
+        assert!(
+            !c.acquire_ingest_lease("job", "b", 50, 150).await.unwrap(),
+            "{backend:?}"
+        );
         assert!(c.renew_ingest_lease("job", "a", 200).await.unwrap());
         assert!(!c.acquire_ingest_lease("job", "b", 150, 250).await.unwrap());
-        assert!(c.acquire_ingest_lease("job", "b", 200, 300).await.unwrap(), "{backend:?}");
+        assert!(
+            c.acquire_ingest_lease("job", "b", 200, 300).await.unwrap(),
+            "{backend:?}"
+        );
         assert!(!c.renew_ingest_lease("job", "a", 400).await.unwrap());
         c.release_ingest_lease("job", "a").await.unwrap();
         assert!(!c.acquire_ingest_lease("job", "a", 250, 350).await.unwrap());
@@ -208,9 +239,20 @@ async fn leases_slots_and_the_manifest_in_the_catalog() {
 
         // A due run is claimed by one replica only.
         assert!(c.due_ingest_jobs(999).await.unwrap().is_empty());
-        assert_eq!(c.due_ingest_jobs(1_000).await.unwrap(), [("job".to_string(), 1_000)]);
-        assert!(c.claim_ingest_slot("job", 1_000, Some(2_000)).await.unwrap());
-        assert!(!c.claim_ingest_slot("job", 1_000, Some(2_000)).await.unwrap());
+        assert_eq!(
+            c.due_ingest_jobs(1_000).await.unwrap(),
+            [("job".to_string(), 1_000)]
+        );
+        assert!(
+            c.claim_ingest_slot("job", 1_000, Some(2_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !c.claim_ingest_slot("job", 1_000, Some(2_000))
+                .await
+                .unwrap()
+        );
 
         // A file version is taken once; a failed run's rows are forgotten.
         let file = |path: &str, version: &str| ManifestFile {

@@ -62,9 +62,13 @@ pub async fn run_job(
     client: &mut FlightClient,
     name: &str,
 ) -> Result<serde_json::Value, tonic::Status> {
-    action(client, "run_ingest_job", serde_json::json!({ "name": name }))
-        .await
-        .map_err(status)
+    action(
+        client,
+        "run_ingest_job",
+        serde_json::json!({ "name": name }),
+    )
+    .await
+    .map_err(status)
 }
 
 /// The rows a download `spec` answers, in one batch.
@@ -106,7 +110,11 @@ pub fn flags(batch: &RecordBatch, column: &str) -> Vec<bool> {
 
 /// The ids in dataset `dataset`, sorted.
 pub async fn ids(client: &mut FlightClient, dataset: &str) -> Vec<i64> {
-    let batch = table(client, serde_json::json!({"dataset": dataset, "columns": ["id"]})).await;
+    let batch = table(
+        client,
+        serde_json::json!({"dataset": dataset, "columns": ["id"]}),
+    )
+    .await;
     let mut ids = ints(&batch, "id");
     ids.sort_unstable();
     ids

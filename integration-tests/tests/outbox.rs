@@ -64,7 +64,10 @@ async fn the_outbox_claims_backs_off_and_delivers() {
             .await
             .unwrap();
         assert_eq!(nats.len(), 1, "{backend:?}");
-        assert_eq!((nats[0].event_id.as_str(), nats[0].sink.as_str()), ("e1", "nats"));
+        assert_eq!(
+            (nats[0].event_id.as_str(), nats[0].sink.as_str()),
+            ("e1", "nats")
+        );
 
         // A failure is recorded by the claimer only, and backs off.
         let not_mine = c
@@ -96,8 +99,16 @@ async fn the_outbox_claims_backs_off_and_delivers() {
         assert_eq!((due[0].event_id.as_str(), due[0].attempts), ("e1", 1));
 
         // Delivered once; a second report changes nothing.
-        assert!(c.notification_delivered("e1", "webhook", t0 + 1_100).await.unwrap());
-        assert!(!c.notification_delivered("e1", "webhook", t0 + 1_200).await.unwrap());
+        assert!(
+            c.notification_delivered("e1", "webhook", t0 + 1_100)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !c.notification_delivered("e1", "webhook", t0 + 1_200)
+                .await
+                .unwrap()
+        );
         let row = c.notification("e1", "webhook").await.unwrap().unwrap();
         assert_eq!((row.delivered_at, row.attempts), (Some(t0 + 1_100), 2));
         assert_eq!(c.pending_notifications().await.unwrap(), 2, "{backend:?}");
@@ -121,8 +132,16 @@ async fn the_outbox_claims_backs_off_and_delivers() {
             .await
             .unwrap();
         assert_eq!(released.len(), 1, "{backend:?}");
-        assert!(c.notification_delivered("e2", "webhook", t0 + 60_020).await.unwrap());
-        assert!(c.notification_delivered("e1", "nats", t0 + 2_000).await.unwrap());
+        assert!(
+            c.notification_delivered("e2", "webhook", t0 + 60_020)
+                .await
+                .unwrap()
+        );
+        assert!(
+            c.notification_delivered("e1", "nats", t0 + 2_000)
+                .await
+                .unwrap()
+        );
         assert_eq!(c.pending_notifications().await.unwrap(), 0, "{backend:?}");
 
         // Delivered rows past the retention go; the others stay.
@@ -173,7 +192,11 @@ async fn concurrent_claimers_never_share_a_notification() {
                 n.event_id
             );
         }
-        assert_eq!(seen.len(), 40, "{backend:?}: every notification claimed once");
+        assert_eq!(
+            seen.len(),
+            40,
+            "{backend:?}: every notification claimed once"
+        );
     }
 }
 
@@ -299,10 +322,7 @@ async fn a_webhook_down_across_a_restart_gets_every_event_once() {
     let mut received: Vec<(String, Vec<u8>)> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let ids: BTreeSet<String> = received
-            .iter()
-            .map(|(_, body)| event_id(body))
-            .collect();
+        let ids: BTreeSet<String> = received.iter().map(|(_, body)| event_id(body)).collect();
         if ids.len() == 3 {
             break;
         }
@@ -330,7 +350,10 @@ async fn a_webhook_down_across_a_restart_gets_every_event_once() {
         let id = event_id(body);
         assert!(head.contains(&format!("x-laker-event-id: {id}")), "{head}");
         let signed = signature(SECRET, body);
-        assert!(head.contains(&format!("x-laker-signature: {signed}")), "{head}");
+        assert!(
+            head.contains(&format!("x-laker-signature: {signed}")),
+            "{head}"
+        );
         by_id
             .entry(id)
             .or_default()
@@ -339,15 +362,29 @@ async fn a_webhook_down_across_a_restart_gets_every_event_once() {
     assert_eq!(by_id.len(), 3, "{by_id:?}");
     let mut versions = BTreeMap::new();
     for (id, events) in &by_id {
-        assert_eq!(events.len(), 1, "event {id} delivered {} times", events.len());
+        assert_eq!(
+            events.len(),
+            1,
+            "event {id} delivered {} times",
+            events.len()
+        );
         let event = &events[0];
         assert_eq!(event["dataset"], "hooks.events", "{event}");
         assert_eq!(event["principal"], "writer");
         versions.insert(event["version"].as_u64().unwrap(), event.clone());
-        let row = s.catalog.notification(id, "webhook").await.unwrap().unwrap();
+        let row = s
+            .catalog
+            .notification(id, "webhook")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(row.delivered_at.is_some(), "{row:?}");
     }
-    assert_eq!(versions.len(), 3, "one event per committed version: {versions:?}");
+    assert_eq!(
+        versions.len(),
+        3,
+        "one event per committed version: {versions:?}"
+    );
     for (version, (mode, rows_written)) in &committed {
         let event = &versions[version];
         assert_eq!(event["mode"], *mode, "{event}");
@@ -359,7 +396,8 @@ async fn a_webhook_down_across_a_restart_gets_every_event_once() {
         let metrics = metrics.clone();
         async move {
             let page = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
-            page.lines().any(|l| l == "laker_notifications_delivered_total 3")
+            page.lines()
+                .any(|l| l == "laker_notifications_delivered_total 3")
                 && page.lines().any(|l| l == "laker_notifications_pending 0")
         }
     })

@@ -183,7 +183,9 @@ async fn an_idle_dataset_is_pruned_on_the_clock_and_removed_files_deleted_after_
 
     // Restarted with no deletion delay, the server deletes the removed file
     // and keeps the current one.
-    let TestServer { server, dir: data, .. } = s;
+    let TestServer {
+        server, dir: data, ..
+    } = s;
     server.shutdown().await;
     let mut config = ServerConfig::with_data_dir(data.path());
     config.listen = "127.0.0.1:0".parse().unwrap();

@@ -257,7 +257,11 @@ async fn full_downloads_read_large_batches_within_their_permits() {
         .await
         .unwrap();
     let head = first.next().await.unwrap().unwrap();
-    assert_eq!(admission.large_batches_free(), 0, "the first stream holds it");
+    assert_eq!(
+        admission.large_batches_free(),
+        0,
+        "the first stream holds it"
+    );
     // Meanwhile another stream reads batches of --batch-size.
     let mut other = s.demo_client().await;
     let slice = fetch(
@@ -283,7 +287,11 @@ async fn full_downloads_read_large_batches_within_their_permits() {
         largest(&batches)
     );
     drop(first);
-    assert!(eventually(Duration::from_secs(10), || admission.large_batches_free() == 1).await);
+    assert!(
+        eventually(Duration::from_secs(10), || admission.large_batches_free()
+            == 1)
+        .await
+    );
     // A filter that calls a function reads batches of --batch-size (the
     // plan guard's bounds assume them), with the same rows.
     let called = fetch(
@@ -294,7 +302,11 @@ async fn full_downloads_read_large_batches_within_their_permits() {
     .unwrap();
     assert_eq!(rows(&called), DEMO_ROWS);
     assert!(largest(&called) <= 8192, "{}", largest(&called));
-    assert!(eventually(Duration::from_secs(10), || admission.large_batches_free() == 1).await);
+    assert!(
+        eventually(Duration::from_secs(10), || admission.large_batches_free()
+            == 1)
+        .await
+    );
 }
 
 #[tokio::test]

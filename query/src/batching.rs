@@ -154,17 +154,17 @@ mod tests {
     #[test]
     fn permits_are_bounded_and_returned() {
         let large = LargeBatches::new(65_536, 2);
-        let a = large.take(|max| Some(max)).unwrap();
+        let a = large.take(Some).unwrap();
         assert_eq!(a.rows, 65_536);
         let b = large.take(|_| Some(20_000)).unwrap();
         assert_eq!(b.rows, 20_000);
-        assert!(large.take(|max| Some(max)).is_none(), "both in use");
+        assert!(large.take(Some).is_none(), "both in use");
         drop(a);
         assert_eq!(large.available(), 1);
         assert!(large.take(|_| None).is_none(), "a plan that may not");
         assert_eq!(large.available(), 1, "its permit went back");
         drop(b);
         assert_eq!(large.available(), 2);
-        assert!(LargeBatches::new(0, 4).take(|max| Some(max)).is_none());
+        assert!(LargeBatches::new(0, 4).take(Some).is_none());
     }
 }

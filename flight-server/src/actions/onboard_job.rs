@@ -72,14 +72,17 @@ impl OnboardJob {
         spec: JobSpec,
     ) -> Result<(bool, serde_json::Value)> {
         let name = spec.name.clone();
-        let created =
-            match laker_ingest::jobs::admin::create(&state.ingest_jobs, spec, &principal.name)
-                .await
-            {
-                Ok(_) => true,
-                Err(IngestError::Catalog(CatalogError::AlreadyExists { .. })) => false,
-                Err(e) => return Err(e.into()),
-            };
+        let created = match laker_ingest::jobs::admin::create(
+            &state.ingest_jobs,
+            spec,
+            &principal.name,
+        )
+        .await
+        {
+            Ok(_) => true,
+            Err(IngestError::Catalog(CatalogError::AlreadyExists { .. })) => false,
+            Err(e) => return Err(e.into()),
+        };
         let backfill = if self.backfill {
             let report = run(&state.ingest_jobs, &name, Cause::Backfill).await?;
             Some(

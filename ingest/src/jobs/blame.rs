@@ -92,6 +92,9 @@ mod tests {
             blame(IngestError::Internal("catalog".into())),
             Blame::Run(_)
         ));
-        assert_eq!(reason(&"x".repeat(3000)).chars().count(), MAX_REASON_CHARS + 1);
+        assert_eq!(
+            reason(&"x".repeat(3000)).chars().count(),
+            MAX_REASON_CHARS + 1
+        );
     }
 }

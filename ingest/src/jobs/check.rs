@@ -73,9 +73,7 @@ async fn check(reader: &Reader, file: &Planned, checks: Checks<'_>) -> Result<Ve
     let session = reader.session();
     let mut rules = RuleChecker::new(session, checks.rules, &conformer.target)?
         .with_memory(&session.runtime_env().memory_pool);
-    let mut batches = reader
-        .open(&file.candidate.meta, &file.read_schema)
-        .await?;
+    let mut batches = reader.open(&file.candidate.meta, &file.read_schema).await?;
     let (mut rows, mut bytes) = (0u64, 0u64);
     while let Some(batch) = batches.next().await {
         let batch = conformer.conform(&batch?, rows)?;

@@ -104,9 +104,8 @@ fn first_of_next_month(year: i32, month: u32) -> Option<i64> {
 fn field(name: &str, text: &str, min: u32, max: u32) -> Result<u64, String> {
     let mut set = 0u64;
     for part in text.split(',') {
-        let bad = || {
-            format!("{name} '{part}' is not a value from {min} to {max}, a range or a step")
-        };
+        let bad =
+            || format!("{name} '{part}' is not a value from {min} to {max}, a range or a step");
         let (range, step) = match part.split_once('/') {
             Some((range, step)) => (range, step.parse::<u32>().map_err(|_| bad())?),
             None => (part, 1),

@@ -141,7 +141,9 @@ impl JobSpec {
     pub fn target_name(&self) -> Result<DatasetName> {
         let name = DatasetName::parse(&self.target)?;
         if is_system(&name) {
-            return Err(invalid("an ingest job cannot write to the system namespace"));
+            return Err(invalid(
+                "an ingest job cannot write to the system namespace",
+            ));
         }
         Ok(name)
     }
@@ -158,7 +160,12 @@ impl JobSpec {
 
     /// The folder files are taken from (ends in `/`).
     pub fn source_url(&self, locations: &LocationPolicy) -> Result<Url> {
-        folder(locations, &self.source.store, "source.prefix", &self.source.prefix)
+        folder(
+            locations,
+            &self.source.store,
+            "source.prefix",
+            &self.source.prefix,
+        )
     }
 
     /// The folder rejected files are copied to (ends in `/`).
@@ -285,10 +292,7 @@ mod tests {
                 with(&["source", "prefix"], "../other".into()),
                 "'source.prefix' must be a relative folder",
             ),
-            (
-                with(&["source", "pattern"], "a/*.csv".into()),
-                "pattern",
-            ),
+            (with(&["source", "pattern"], "a/*.csv".into()), "pattern"),
             (with(&["target"], "system.audit".into()), "system namespace"),
             (with(&["schedule"], "every day".into()), "schedule"),
             (

@@ -20,7 +20,10 @@ impl Pattern {
                 "'source.pattern' must have 1 to {MAX_PATTERN_CHARS} characters"
             )));
         }
-        if chars.iter().any(|c| *c == '/' || *c == '\\' || c.is_control()) {
+        if chars
+            .iter()
+            .any(|c| *c == '/' || *c == '\\' || c.is_control())
+        {
             return Err(IngestError::InvalidArgument(
                 "'source.pattern' matches file names (e.g. '*.csv'): it may not hold '/', '\\' \
                  or control characters; choose folders with 'source.prefix'"
@@ -76,7 +79,11 @@ mod tests {
         assert!(Pattern::parse("*").unwrap().matches("anything"));
         assert!(Pattern::parse("a*b*c").unwrap().matches("aXbYbZc"));
         assert!(!Pattern::parse("a*b*c").unwrap().matches("aXbYbZ"));
-        assert!(Pattern::parse("exact.parquet").unwrap().matches("exact.parquet"));
+        assert!(
+            Pattern::parse("exact.parquet")
+                .unwrap()
+                .matches("exact.parquet")
+        );
     }
 
     #[test]

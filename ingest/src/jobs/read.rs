@@ -117,7 +117,9 @@ impl Reader {
         schema: &SchemaRef,
     ) -> DfResult<SendableRecordBatchStream> {
         let state = self.engine.state();
-        let source = self.format.file_source(TableSchema::from(Arc::clone(schema)));
+        let source = self
+            .format
+            .file_source(TableSchema::from(Arc::clone(schema)));
         let config = FileScanConfigBuilder::new(self.source.store_url.clone(), source)
             .with_file(PartitionedFile::from(file.clone()))
             .build();

@@ -48,7 +48,11 @@ pub async fn recover(
             );
             ctx.catalog.commit_ingest_run(run.id, &summary).await?;
             landing.register(ctx).await?;
-            tracing::warn!(job, run = run.id, "an ingest run that committed before its replica stopped was recovered");
+            tracing::warn!(
+                job,
+                run = run.id,
+                "an ingest run that committed before its replica stopped was recovered"
+            );
             recovered.push(run.id);
         } else {
             let summary = RunSummary {
@@ -61,7 +65,11 @@ pub async fn recover(
                 ..RunSummary::default()
             };
             ctx.catalog.fail_ingest_run(run.id, &summary).await?;
-            tracing::warn!(job, run = run.id, "an ingest run that stopped before its commit was abandoned");
+            tracing::warn!(
+                job,
+                run = run.id,
+                "an ingest run that stopped before its commit was abandoned"
+            );
         }
     }
     if !recovered.is_empty() {

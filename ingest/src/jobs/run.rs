@@ -150,7 +150,10 @@ async fn leased(
         report.outcome = "idle".into();
         return Ok(report);
     }
-    let run_id = ctx.catalog.start_ingest_run(&record.name, cause.as_str()).await?;
+    let run_id = ctx
+        .catalog
+        .start_ingest_run(&record.name, cause.as_str())
+        .await?;
     report.run_id = Some(run_id);
     let attempt = match listed {
         Ok((reader, found)) => {
@@ -191,7 +194,13 @@ async fn list(jobs: &IngestJobs, spec: &JobSpec) -> Result<(Reader, Vec<Candidat
     let ctx = &jobs.ctx;
     let source = SourceAt::of(&ctx.engine, &ctx.locations, spec)?;
     let reader = Reader::new(&ctx.engine, source, spec)?;
-    let found = new_files(&ctx.catalog, &spec.name, reader.source(), spec.max_files_per_run).await?;
+    let found = new_files(
+        &ctx.catalog,
+        &spec.name,
+        reader.source(),
+        spec.max_files_per_run,
+    )
+    .await?;
     Ok((reader, found))
 }
 
@@ -225,8 +234,14 @@ impl Attempt<'_> {
             ),
             None => None,
         };
-        let planned = plan(reader, &dataset, table_schema.as_deref(), found, ctx.limits.max_bytes)
-            .await?;
+        let planned = plan(
+            reader,
+            &dataset,
+            table_schema.as_deref(),
+            found,
+            ctx.limits.max_bytes,
+        )
+        .await?;
         let mut rejected = planned.rejected;
         let mut accepted: Vec<(Planned, u64)> = Vec::new();
         if let Some(target) = &planned.target {
@@ -275,7 +290,10 @@ impl Attempt<'_> {
         let version = if accepted.is_empty() {
             None
         } else {
-            Some(self.commit(reader, landing, table_schema.as_deref(), &accepted).await?)
+            Some(
+                self.commit(reader, landing, table_schema.as_deref(), &accepted)
+                    .await?,
+            )
         };
         let copied =
             super::quarantine::quarantine(reader.source(), &self.spec.name, self.run_id, &rejected)
@@ -330,7 +348,10 @@ impl Attempt<'_> {
         report.files = accepted.len() as u64;
         report.rows = accepted.iter().map(|(_, rows)| rows).sum();
         report.bytes = accepted.iter().map(|(p, _)| p.candidate.meta.size).sum();
-        report.reimports = accepted.iter().filter(|(p, _)| p.candidate.reimport).count() as u64;
+        report.reimports = accepted
+            .iter()
+            .filter(|(p, _)| p.candidate.reimport)
+            .count() as u64;
         report.delta_version = version;
         if version.is_some() {
             landing.register(ctx).await?;
@@ -349,15 +370,18 @@ impl Attempt<'_> {
         if let Some(version) = version {
             ctx.engine.tables().invalidate(&landing.name);
             crate::curate::landed(&ctx.curator, &landing.name);
-            ctx.notifier.commit(&crate::notify::CommitEvent {
-                dataset: landing.name.to_string(),
-                version,
-                rows: report.rows,
-                principal: format!("ingest-job:{}", self.spec.name),
-                upload_id: None,
-                mode: "ingest".into(),
-                committed_at: chrono::Utc::now().to_rfc3339(),
-            });
+            ctx.notifier
+                .commit(&crate::notify::CommitEvent {
+                    event_id: crate::notify::CommitEvent::new_id(),
+                    dataset: landing.name.to_string(),
+                    version,
+                    rows: report.rows,
+                    principal: format!("ingest-job:{}", self.spec.name),
+                    upload_id: None,
+                    mode: "ingest".into(),
+                    committed_at: chrono::Utc::now().to_rfc3339(),
+                })
+                .await;
         }
         Ok(())
     }

@@ -97,7 +97,14 @@ mod tests {
             Schedule::parse(" every 2h ").unwrap(),
             Schedule::Every(Duration::from_secs(7200))
         );
-        for bad in ["every 0s", "every 5", "every m", "every 5w", "every -1m", "every 400d"] {
+        for bad in [
+            "every 0s",
+            "every 5",
+            "every m",
+            "every 5w",
+            "every -1m",
+            "every 400d",
+        ] {
             let e = Schedule::parse(bad).unwrap_err().to_string();
             assert!(e.contains("'schedule' interval"), "{bad}: {e}");
         }

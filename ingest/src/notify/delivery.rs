@@ -123,7 +123,9 @@ impl Loop {
                         catalog_ok = false;
                         tracing::warn!(sink = sink.name(), error = %e, "reading the notification outbox failed; retrying every second");
                     }
-                    Err(e) => tracing::debug!(sink = sink.name(), error = %e, "reading the notification outbox failed"),
+                    Err(e) => {
+                        tracing::debug!(sink = sink.name(), error = %e, "reading the notification outbox failed")
+                    }
                 }
             }
             if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {

@@ -124,11 +124,8 @@ impl Shared {
         payload: String,
         error: &laker_catalog::CatalogError,
     ) {
-        let (event_id, dataset, version) = (
-            event.event_id.clone(),
-            event.dataset.clone(),
-            event.version,
-        );
+        let (event_id, dataset, version) =
+            (event.event_id.clone(), event.dataset.clone(), event.version);
         if self.unrecorded.fetch_add(1, Ordering::SeqCst) >= MAX_UNRECORDED {
             self.unrecorded.fetch_sub(1, Ordering::SeqCst);
             tracing::error!(%event_id, %dataset, version, error = %error, "commit notification lost: the catalog cannot record it and {MAX_UNRECORDED} others wait already");

@@ -133,8 +133,12 @@ fn runs_batch(schema: &SchemaRef, runs: &[IngestRun]) -> Result<RecordBatch, Dat
     };
     let columns = vec![
         num(|r| r.id),
-        Arc::new(StringArray::from_iter_values(runs.iter().map(|r| r.job.as_str()))) as ArrayRef,
-        Arc::new(StringArray::from_iter_values(runs.iter().map(|r| r.cause.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            runs.iter().map(|r| r.job.as_str()),
+        )) as ArrayRef,
+        Arc::new(StringArray::from_iter_values(
+            runs.iter().map(|r| r.cause.as_str()),
+        )),
         Arc::new(
             TimestampMillisecondArray::from_iter_values(runs.iter().map(|r| r.started_at))
                 .with_timezone("UTC"),

@@ -107,7 +107,10 @@ mod tests {
             Codec::parse(Some("none"), Format::Parquet).unwrap(),
             Codec::None
         );
-        assert_eq!(Codec::parse(Some("lz4"), Format::Arrow).unwrap(), Codec::Lz4);
+        assert_eq!(
+            Codec::parse(Some("lz4"), Format::Arrow).unwrap(),
+            Codec::Lz4
+        );
         for (value, format, says) in [
             ("brotli", Format::Parquet, "none, snappy, zstd, lz4"),
             ("snappy", Format::Arrow, "none, lz4 or zstd"),

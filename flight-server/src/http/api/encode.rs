@@ -154,8 +154,7 @@ mod tests {
     async fn compressed_files_read_back() {
         for codec in [Codec::None, Codec::Snappy, Codec::Zstd, Codec::Lz4] {
             let parquet = Bytes::from(encode_with(Format::Parquet, codec).await);
-            let reader =
-                parquet::file::reader::SerializedFileReader::new(parquet.clone()).unwrap();
+            let reader = parquet::file::reader::SerializedFileReader::new(parquet.clone()).unwrap();
             use parquet::file::reader::FileReader;
             let column = reader.metadata().row_group(0).column(0).compression();
             assert_eq!(column, codec.parquet(), "{codec:?}");
