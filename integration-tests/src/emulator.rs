@@ -2,7 +2,7 @@
 //! fake-gcs-server) on free loopback ports, and a tiny HTTP/1.1 client for
 //! setting them up (buckets, containers, uploads).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -27,25 +27,39 @@ pub struct Binary {
     pub installed_by: &'static str,
 }
 
-impl Emulator {
-    /// Starts `binary` with the arguments `args` gives for a free port, and
-    /// waits until the port accepts connections.
-    pub async fn start(binary: Binary, args: impl FnOnce(u16) -> Vec<String>) -> Self {
-        let bin = std::env::var_os(binary.var)
+impl Binary {
+    /// The executable: `$var`, else the default. Panics, saying what
+    /// installs it, when it is not there.
+    pub fn path(&self) -> PathBuf {
+        let bin = std::env::var_os(self.var)
             .map(PathBuf::from)
-            .unwrap_or(binary.default);
+            .unwrap_or_else(|| self.default.clone());
         assert!(
             bin.exists(),
             "{} not found; run scripts/test.sh (it installs {}) or set {}",
             bin.display(),
-            binary.installed_by,
-            binary.var
+            self.installed_by,
+            self.var
         );
+        bin
+    }
+}
+
+impl Emulator {
+    /// Starts `binary` with the arguments `args` gives for a free port, and
+    /// waits until the port accepts connections.
+    pub async fn start(binary: Binary, args: impl FnOnce(u16) -> Vec<String>) -> Self {
+        Self::run(&binary.path(), args).await
+    }
+
+    /// Starts the program `bin` with the arguments `args` gives for a free
+    /// port, and waits until the port accepts connections.
+    pub async fn run(bin: &Path, args: impl FnOnce(u16) -> Vec<String>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .args(args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

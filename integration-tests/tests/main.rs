@@ -32,6 +32,7 @@ mod s3;
 mod seed;
 mod shared_limits;
 mod sql_limits;
+mod store_writes;
 mod streaming;
 mod tickets;
 mod token_revocation;
