@@ -78,6 +78,7 @@ impl TestServer {
 
     /// A server with the demo datasets, after `tweak` adjusted its config.
     pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        log_if_asked();
         let lake = demo_lake().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = ServerConfig::with_data_dir(dir.path());
@@ -330,5 +331,16 @@ pub fn status(err: FlightError) -> tonic::Status {
     match err {
         FlightError::Tonic(status) => *status,
         other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+/// With `LAKER_TEST_LOG` set (e.g. `warn` or `laker=debug`), the servers a
+/// test starts log to stderr: the detail behind an error's reference.
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("LAKER_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }

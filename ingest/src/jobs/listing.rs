@@ -32,9 +32,18 @@ pub struct Candidate {
 /// The version of `meta` the manifest records.
 pub fn version_of(meta: &ObjectMeta) -> String {
     meta.e_tag
-        .clone()
+        .as_deref()
+        .map(bare_etag)
+        .map(str::to_string)
         .or_else(|| meta.version.clone())
         .unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp_millis()))
+}
+
+/// `etag` without its quotes or weak marker: stores give the same ETag
+/// quoted in one answer and bare in another (Azure: bare in listings,
+/// quoted in HEAD).
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
 }
 
 /// Up to `max` files under `source` that job `job` has not taken, by path.

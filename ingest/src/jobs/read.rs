@@ -135,7 +135,9 @@ impl Reader {
             // precisions: an ETag, when there is one, decides.
             Ok(now) => Ok(now.size == file.size
                 && match (&file.e_tag, &now.e_tag) {
-                    (Some(listed), Some(current)) => listed == current,
+                    (Some(listed), Some(current)) => {
+                        super::listing::bare_etag(listed) == super::listing::bare_etag(current)
+                    }
                     _ => now.version == file.version && now.last_modified == file.last_modified,
                 }),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
