@@ -6,6 +6,7 @@
 //! snapshot and check the transaction log for new commits on each use.
 
 mod arrow_ipc;
+mod columns;
 pub mod delta;
 pub mod error;
 mod listing;
