@@ -108,9 +108,7 @@ impl Catalog {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("id")?, audit_from_row(row)?)))
-            .collect()
+        rows.iter().map(audit_with_id).collect()
     }
 
     /// The newest records (at most `limit`), newest first, optionally of
@@ -133,9 +131,7 @@ impl Catalog {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("id")?, audit_from_row(row)?)))
-            .collect()
+        rows.iter().map(audit_with_id).collect()
     }
 
     /// The usage summary: successful downloads (DoGet streams, plain and
@@ -185,6 +181,11 @@ impl Catalog {
             )
             .collect())
     }
+}
+
+/// A row that also selected `id`: the record and its id.
+fn audit_with_id(row: &AnyRow) -> Result<(i64, AuditRecord)> {
+    Ok((row.try_get("id")?, audit_from_row(row)?))
 }
 
 fn audit_from_row(row: &AnyRow) -> Result<AuditRecord> {

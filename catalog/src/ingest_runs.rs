@@ -134,21 +134,35 @@ impl Catalog {
     /// Ends run `id` with `summary` and makes its manifest rows final, in
     /// one transaction: its files count as taken from now on.
     pub async fn commit_ingest_run(&self, id: i64, summary: &RunSummary) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE ingest_manifest SET pending = 0 WHERE run_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        end_run(&mut tx, id, summary).await?;
-        tx.commit().await?;
-        Ok(())
+        self.end_ingest_run(
+            "UPDATE ingest_manifest SET pending = 0 WHERE run_id = $1",
+            id,
+            summary,
+        )
+        .await
     }
 
     /// Ends run `id` with `summary` and forgets its pending manifest rows,
     /// in one transaction: its files are taken again by a later run.
     pub async fn fail_ingest_run(&self, id: i64, summary: &RunSummary) -> Result<()> {
+        self.end_ingest_run(
+            "DELETE FROM ingest_manifest WHERE run_id = $1 AND pending = 1",
+            id,
+            summary,
+        )
+        .await
+    }
+
+    /// Runs `manifest_sql` on run `id`'s manifest rows (`$1` is the run)
+    /// and ends the run with `summary`, in one transaction.
+    async fn end_ingest_run(
+        &self,
+        manifest_sql: &'static str,
+        id: i64,
+        summary: &RunSummary,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM ingest_manifest WHERE run_id = $1 AND pending = 1")
+        sqlx::query(manifest_sql)
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -90,44 +90,23 @@ impl Catalog {
     /// Enables or disables a user.
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
         let name = validate_ident("user", name)?;
-        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
-            .bind(i64::from(disabled))
-            .bind(&name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::not_found("principal", name));
-        }
-        Ok(())
+        let sql = "UPDATE users SET disabled = $1 WHERE name = $2";
+        self.update_principal(sql, i64::from(disabled), name, "principal")
+            .await
     }
 
     /// Revokes every token of `name` issued before `unix_ms`.
     pub async fn revoke_tokens_before(&self, name: &str, unix_ms: i64) -> Result<()> {
         let name = validate_ident("user", name)?;
-        let done = sqlx::query("UPDATE users SET tokens_not_before = $1 WHERE name = $2")
-            .bind(unix_ms)
-            .bind(&name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::not_found("principal", name));
-        }
-        Ok(())
+        let sql = "UPDATE users SET tokens_not_before = $1 WHERE name = $2";
+        self.update_principal(sql, unix_ms, name, "principal").await
     }
 
     /// Replaces a user's password hash.
     pub async fn set_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
         let name = validate_ident("user", name)?;
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2 AND kind = 'user'")
-                .bind(password_hash)
-                .bind(&name)
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::not_found("user", name));
-        }
-        Ok(())
+        let sql = "UPDATE users SET password_hash = $1 WHERE name = $2 AND kind = 'user'";
+        self.update_principal(sql, password_hash, name, "user").await
     }
 
     /// Replaces a principal's attributes.
@@ -147,13 +126,29 @@ impl Catalog {
         }
         let json = serde_json::to_string(attributes)
             .map_err(|e| CatalogError::invalid(format!("invalid attributes: {e}")))?;
-        let done = sqlx::query("UPDATE users SET attributes = $1 WHERE name = $2")
-            .bind(&json)
+        let sql = "UPDATE users SET attributes = $1 WHERE name = $2";
+        self.update_principal(sql, json, name, "principal").await
+    }
+
+    /// Runs `sql`, an update of the principal `$2` (the validated `name`)
+    /// to `value` (`$1`); `NotFound` for a `kind` when no row matched.
+    async fn update_principal<'t, T>(
+        &self,
+        sql: &'static str,
+        value: T,
+        name: String,
+        kind: &'static str,
+    ) -> Result<()>
+    where
+        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let done = sqlx::query(sql)
+            .bind(value)
             .bind(&name)
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(CatalogError::not_found("principal", name));
+            return Err(CatalogError::not_found(kind, name));
         }
         Ok(())
     }

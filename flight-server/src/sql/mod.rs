@@ -110,16 +110,11 @@ pub(crate) async fn get_flight_info(
     partitioned: bool,
     notes: &Notes,
 ) -> Result<FlightInfo> {
-    let (sql, params) = match command {
-        Command::CommandStatementQuery(q) => (q.query, None),
-        Command::CommandPreparedStatementQuery(q) => {
-            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle).await?;
-            let _ = notes
-                .detail
-                .set(statement_detail(&prepared.sql, prepared.params.as_deref()));
-            (prepared.sql, prepared.params)
+    let (sql, params) = match CommandSql::of(command, state, principal, notes).await? {
+        CommandSql::Sql(sql, params) => (sql, params),
+        CommandSql::Other(other) => {
+            return metadata::flight_info(state, principal, other, descriptor).await;
         }
-        other => return metadata::flight_info(state, principal, other, descriptor).await,
     };
     let statement = Statement {
         sql,
@@ -128,6 +123,38 @@ pub(crate) async fn get_flight_info(
         partitioned,
     };
     statement_info(state, principal, statement, notes).await
+}
+
+/// A Flight SQL command as GetFlightInfo and GetSchema see it.
+enum CommandSql {
+    /// A statement, plain or prepared: its SQL and bound parameters.
+    Sql(String, Option<String>),
+    /// Any other command (catalog metadata and the like).
+    Other(Command),
+}
+
+impl CommandSql {
+    /// The SQL and parameters of `command` when it is a statement or a
+    /// prepared statement (a prepared one's detail noted for the audit).
+    async fn of(
+        command: Command,
+        state: &Arc<AppState>,
+        principal: &Principal,
+        notes: &Notes,
+    ) -> Result<Self> {
+        Ok(match command {
+            Command::CommandStatementQuery(q) => Self::Sql(q.query, None),
+            Command::CommandPreparedStatementQuery(q) => {
+                let handle = &q.prepared_statement_handle;
+                let prepared = prepared::verify(state, principal, handle).await?;
+                let _ = notes
+                    .detail
+                    .set(statement_detail(&prepared.sql, prepared.params.as_deref()));
+                Self::Sql(prepared.sql, prepared.params)
+            }
+            other => Self::Other(other),
+        })
+    }
 }
 
 /// A statement to describe with GetFlightInfo.
@@ -145,16 +172,9 @@ pub(crate) async fn get_schema(
     command: Command,
     notes: &Notes,
 ) -> Result<SchemaRef> {
-    let (sql, params) = match command {
-        Command::CommandStatementQuery(q) => (q.query, None),
-        Command::CommandPreparedStatementQuery(q) => {
-            let prepared = prepared::verify(state, principal, &q.prepared_statement_handle).await?;
-            let _ = notes
-                .detail
-                .set(statement_detail(&prepared.sql, prepared.params.as_deref()));
-            (prepared.sql, prepared.params)
-        }
-        other => return metadata::schema_of(&other),
+    let (sql, params) = match CommandSql::of(command, state, principal, notes).await? {
+        CommandSql::Sql(sql, params) => (sql, params),
+        CommandSql::Other(other) => return metadata::schema_of(&other),
     };
     let deadline = state.sql_limits.deadline();
     let planned = QueryLimiter::plan_within(

@@ -83,6 +83,17 @@ pub struct Target {
     pub upload_id: Option<String>,
 }
 
+impl Target {
+    /// The target of `name` in `mode`, once `upload_id` (if any) is checked.
+    fn checked(name: DatasetName, mode: Mode, upload_id: Option<String>) -> Result<Self> {
+        Ok(Self {
+            name,
+            mode,
+            upload_id: upload_id.map(check_upload_id).transpose()?,
+        })
+    }
+}
+
 /// The JSON command form.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,14 +162,8 @@ pub fn target(descriptor: &FlightDescriptor, headers: &HeaderMap) -> Result<Targ
     let upload_id = match upload_id {
         Some(id) => Some(id),
         None => header(headers, UPLOAD_ID_HEADER)?,
-    }
-    .map(check_upload_id)
-    .transpose()?;
-    Ok(Target {
-        name,
-        mode,
-        upload_id,
-    })
+    };
+    Target::checked(name, mode, upload_id)
 }
 
 /// The target of a Flight SQL `CommandStatementIngest` (what ADBC's
@@ -197,17 +202,7 @@ pub fn ingest_target(cmd: &arrow_flight::sql::CommandStatementIngest) -> Result<
         (false, Exists::Replace) => Mode::Replace,
         (false, _) => Mode::Append,
     };
-    let upload_id = cmd
-        .options
-        .get("upload_id")
-        .cloned()
-        .map(check_upload_id)
-        .transpose()?;
-    Ok(Target {
-        name,
-        mode,
-        upload_id,
-    })
+    Target::checked(name, mode, cmd.options.get("upload_id").cloned())
 }
 
 #[cfg(test)]
