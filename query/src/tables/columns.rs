@@ -154,3 +154,85 @@ impl<R> Columns<R> {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), arrays)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Date32Type, Int64Type, TimestampMillisecondType};
+
+    use super::*;
+
+    struct Row {
+        id: i64,
+        name: String,
+        note: Option<String>,
+        done: Option<i64>,
+        flag: bool,
+    }
+
+    fn columns() -> Columns<Row> {
+        type C = Column<Row>;
+        Columns::new(vec![
+            C::int64("id", |r| r.id),
+            C::text("name", |r| &r.name),
+            C::optional_text("note", |r| r.note.as_deref()),
+            C::optional_time("done", |r| r.done),
+            C::flag("flag", |r| r.flag),
+            C::date("day", |r| i32::try_from(r.id).unwrap_or(i32::MAX)),
+        ])
+    }
+
+    #[test]
+    fn schema_and_batch_follow_the_columns() {
+        let columns = columns();
+        let schema = columns.schema();
+        let shape: Vec<(&str, bool)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.is_nullable()))
+            .collect();
+        let expected = [
+            ("id", false),
+            ("name", false),
+            ("note", true),
+            ("done", true),
+            ("flag", false),
+            ("day", false),
+        ];
+        assert_eq!(shape, expected);
+        assert_eq!(
+            schema.field(3).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+
+        let rows = [
+            Row {
+                id: 1,
+                name: "a".into(),
+                note: None,
+                done: Some(5),
+                flag: true,
+            },
+            Row {
+                id: 2,
+                name: "b".into(),
+                note: Some("n".into()),
+                done: None,
+                flag: false,
+            },
+        ];
+        let batch = columns.batch(&rows).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(1), 2);
+        assert_eq!(batch.column(1).as_string::<i32>().value(1), "b");
+        let notes = batch.column(2).as_string::<i32>();
+        assert!(notes.is_null(0));
+        assert_eq!(notes.value(1), "n");
+        let done = batch.column(3).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(done.value(0), 5);
+        assert!(done.is_null(1));
+        let flags = batch.column(4).as_boolean();
+        assert!(flags.value(0) && !flags.value(1));
+        assert_eq!(batch.column(5).as_primitive::<Date32Type>().value(1), 2);
+    }
+}
