@@ -102,6 +102,19 @@ pub async fn table_at(
     Ok((logs, table))
 }
 
+/// The schema of the Delta table at `location`, or `None` when there is
+/// none yet.
+pub async fn table_schema(engine: &QueryEngine, location: &str) -> Result<Option<SchemaRef>> {
+    let (_, table) = table_at(engine, location).await?;
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    let state = table
+        .snapshot()
+        .map_err(|e| StorageError::delta("reading the Delta snapshot", &e))?;
+    Ok(Some(state.snapshot().arrow_schema()))
+}
+
 /// The actions of one Delta commit file (`_delta_log/<version>.json`).
 pub async fn commit_actions(
     store: &dyn ObjectStore,
@@ -128,6 +141,48 @@ pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Opt
         .transaction_version(table.log_store().as_ref(), app_id)
         .await
         .map_err(|e| StorageError::delta("reading Delta transactions", &e).into())
+}
+
+/// Commits looked through, newest first, for the one that recorded an
+/// application transaction.
+const TRANSACTION_SEARCH: u64 = 1000;
+
+/// The version of the commit of `table` that recorded application
+/// transaction `app_id` at `txn_version`, and when it was made (Unix ms,
+/// from its `commitInfo`). Looked for among the table's last 1,000
+/// commits, newest first; `None` when it is not among them or its commit
+/// file was removed with the expired log.
+pub async fn transaction_commit(
+    table: &DeltaTable,
+    app_id: &str,
+    txn_version: i64,
+) -> Result<Option<(u64, Option<i64>)>> {
+    let Some(latest) = table.version() else {
+        return Ok(None);
+    };
+    let store = table.log_store().object_store(None);
+    for version in (latest.saturating_sub(TRANSACTION_SEARCH)..=latest).rev() {
+        let commit = Path::from(format!("_delta_log/{version:020}.json"));
+        let actions = match commit_actions(store.as_ref(), &commit).await {
+            Ok(actions) => actions,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => {
+                return Err(StorageError::object_store("reading the Delta log", &e).into());
+            }
+        };
+        let recorded = actions.iter().filter_map(|a| a.get("txn")).any(|t| {
+            t.get("appId").and_then(serde_json::Value::as_str) == Some(app_id)
+                && t.get("version").and_then(serde_json::Value::as_i64) == Some(txn_version)
+        });
+        if recorded {
+            let at = actions
+                .iter()
+                .filter_map(|a| a.get("commitInfo"))
+                .find_map(|c| c.get("timestamp").and_then(serde_json::Value::as_i64));
+            return Ok(Some((version, at)));
+        }
+    }
+    Ok(None)
 }
 
 /// One upload to commit.

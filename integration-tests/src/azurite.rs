@@ -7,8 +7,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use object_store::ObjectStore;
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::{ClientConfigKey, ObjectStore};
 use sha2::Sha256;
 
 use crate::emulator::{Binary, Emulator};
@@ -90,10 +90,14 @@ impl Azurite {
         assert_eq!(status, 201, "creating container {container}: {text:.300}");
     }
 
-    /// A client for `container` with the development account.
+    /// A client for `container` with the development account. Like the
+    /// server's, it drops connections idle for 3 s, before Azurite closes
+    /// them (after 5 s).
     pub fn store(&self, container: &str) -> Arc<dyn ObjectStore> {
+        let idle = AzureConfigKey::Client(ClientConfigKey::PoolIdleTimeout);
         Arc::new(
             MicrosoftAzureBuilder::new()
+                .with_config(idle, "3s")
                 .with_account(ACCOUNT)
                 .with_access_key(ACCOUNT_KEY)
                 .with_container_name(container)

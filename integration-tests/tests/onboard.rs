@@ -1,7 +1,14 @@
-//! Onboarding a client in one call, idempotently.
+//! Onboarding a client in one call, idempotently: its account and key,
+//! and its project — a landing dataset fed by an ingest job with a
+//! backfill, and a curated dataset the backfill flows into.
 
+use std::time::Duration;
+
+use arrow_flight::FlightClient;
 use laker_integration_tests::{TestServer, action, fetch_all, info_for, list_names, status};
 use tonic::Code;
+
+use crate::ingest_support::{dir_store, ints, ok, orders, strs};
 
 #[tokio::test]
 async fn onboarding_creates_a_working_client_once() {
@@ -132,4 +139,165 @@ async fn onboarding_checks_everything_before_changing_anything() {
         .unwrap_err(),
     );
     assert_eq!(e.code(), Code::InvalidArgument);
+}
+
+/// The curated query: the orders but id 2, the city in capitals, the
+/// amount in cents, and the zones of the city from the reference dataset
+/// `demo.zones` (which the client is granted).
+const CURATED: &str = "SELECT o.id, upper(o.city) AS city, \
+     CAST(round(o.amount * 100) AS BIGINT) AS cents, COALESCE(z.zones, 0) AS zones \
+     FROM landing o LEFT JOIN \
+     (SELECT upper(city) AS city, count(*) AS zones FROM demo.zones GROUP BY upper(city)) z \
+     ON upper(o.city) = z.city WHERE o.id <> 2";
+
+/// The (id, city, cents) rows of `shop.orders`, sorted; empty while it
+/// cannot be read (its table is made by its first transform).
+async fn curated_rows(client: &mut FlightClient) -> Vec<(i64, String, i64)> {
+    let spec = serde_json::json!({"dataset": "shop.orders"});
+    let Ok(info) = info_for(client, &spec).await else {
+        return Vec::new();
+    };
+    let Ok(batches) = fetch_all(client, &info).await else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let cities = strs(batch, "city")
+            .into_iter()
+            .map(Option::unwrap_or_default);
+        let ids = ints(batch, "id").into_iter().zip(cities);
+        rows.extend(
+            ids.zip(ints(batch, "cents"))
+                .map(|((id, city), cents)| (id, city, cents)),
+        );
+    }
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn onboarding_a_project_backfills_its_curated_dataset() {
+    let dropped = tempfile::tempdir().unwrap();
+    let inbox = dir_store(dropped.path());
+    std::fs::write(dropped.path().join("a.csv"), orders(1..=3)).unwrap();
+    std::fs::write(dropped.path().join("b.csv"), orders(4..=5)).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.stores.insert("inbox".into(), inbox);
+    })
+    .await;
+    let mut admin = s.admin_client().await;
+    let body = serde_json::json!({
+        "client": "shop",
+        "read": ["demo.zones"],
+        "ingest_job": {"source": {"store": "inbox", "format": "csv"}, "backfill": true},
+        "curated": [{"name": "orders", "sql": CURATED, "description": "Orders in cents"}]
+    });
+    let first = ok(&mut admin, "onboard", body.clone()).await;
+    assert_eq!(
+        first["created"],
+        serde_json::json!([
+            "namespace",
+            "service_account",
+            "grant",
+            "grant",
+            "grant",
+            "api_key",
+            "curated_dataset",
+            "ingest_job"
+        ])
+    );
+    assert_eq!(
+        first["curated"],
+        serde_json::json!([{
+            "name": "shop.orders",
+            "landing": "shop.landing",
+            "created": true,
+            "query_checked": true
+        }])
+    );
+    let backfill = &first["ingest_job"]["backfill"];
+    assert_eq!(
+        (backfill["files"].as_u64(), backfill["rows"].as_u64()),
+        (Some(2), Some(5)),
+        "{backfill}"
+    );
+
+    // The backfill flows into the curated dataset (in the background).
+    let want: Vec<(i64, String, i64)> = [1, 3, 4, 5]
+        .into_iter()
+        .map(|id| (id, "OSLO".to_string(), id * 100 + 50))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = curated_rows(&mut admin).await;
+        if got == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "curated rows are {got:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It is the client's: its key reads it, and the transform runs as it.
+    let key = first["api_key"].as_str().unwrap().to_string();
+    let mut client = s.login("key", &key).await.unwrap();
+    assert_eq!(curated_rows(&mut client).await, want);
+    let name = laker_catalog::DatasetName::parse("shop.orders").unwrap();
+    let dataset = s.catalog.dataset(&name).await.unwrap();
+    let transform = dataset.options.transform.unwrap();
+    assert_eq!(
+        (transform.landing.as_str(), transform.run_as.as_str()),
+        ("shop.landing", "shop")
+    );
+    assert_eq!(dataset.description, "Orders in cents");
+
+    // Again: nothing new, nothing imported or transformed twice.
+    let again = ok(&mut admin, "onboard", body).await;
+    assert_eq!(again["created"], serde_json::json!([]));
+    assert_eq!(again["curated"][0]["created"], false, "{again}");
+    assert_eq!(again["ingest_job"]["backfill"]["files"], 0, "{again}");
+    assert_eq!(curated_rows(&mut admin).await, want);
+
+    // A curated query is planned before anything changes: one reading a
+    // dataset the client will not be granted is refused.
+    let e = status(
+        action(
+            &mut admin,
+            "onboard",
+            serde_json::json!({
+                "client": "other",
+                "ingest_job": {"source": {"store": "inbox", "format": "csv"}},
+                "curated": [{"name": "trips", "sql": "SELECT l.id FROM landing l, demo.trips t"}]
+            }),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert!(e.message().contains("demo.trips"), "{}", e.message());
+    assert!(s.catalog.user("other").await.unwrap().is_none());
+    assert!(s.catalog.namespace("other").await.is_err());
+    assert!(s.catalog.ingest_job("other_ingest").await.is_err());
+
+    // Without files or a landing table the query cannot be planned yet: the
+    // curated dataset is made, its query planned at the first landing commit.
+    let solo = ok(
+        &mut admin,
+        "onboard",
+        serde_json::json!({
+            "client": "solo",
+            "curated": [{"name": "clean", "sql": "SELECT DISTINCT * FROM landing"}]
+        }),
+    )
+    .await;
+    assert_eq!(
+        solo["curated"],
+        serde_json::json!([{
+            "name": "solo.clean",
+            "landing": "solo.landing",
+            "created": true,
+            "query_checked": false
+        }])
+    );
 }

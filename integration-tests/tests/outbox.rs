@@ -1,6 +1,8 @@
 //! Durable commit notifications: the catalog's outbox claims, backs off and
 //! marks delivered on each backend; a webhook that is down across a server
-//! restart still gets every event, once per event id.
+//! restart still gets every event, once per event id; an ingest run whose
+//! server stopped between its commit and its announcement is announced by
+//! the run that finishes it, once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,12 +12,14 @@ use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use laker_catalog::CatalogError;
 use laker_flight_server::ServerConfig;
+use laker_ingest::jobs::announce::event_id as run_event_id;
 use laker_ingest::notify::{Backoff, signature};
 use laker_integration_tests::{TestServer, action, upload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::catalog::catalogs;
+use crate::ingest_support::{dir_store, ints, ok, orders, run_job, runs};
 
 const SECRET: &[u8] = b"a-shared-webhook-secret";
 
@@ -408,4 +412,113 @@ async fn a_webhook_down_across_a_restart_gets_every_event_once() {
 fn event_id(body: &[u8]) -> String {
     let event: serde_json::Value = serde_json::from_slice(body).unwrap();
     event["event_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_ingest_run_recovered_after_a_crash_announces_its_commit_once() {
+    // The webhook's port is bound but not listening until the end: every
+    // send is refused, so every event stays in the outbox to be looked at.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let (dir, dropped) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let secret_file = dir.path().join("webhook.secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let inbox = dir_store(dropped.path());
+    let configure = move |c: &mut ServerConfig| {
+        c.stores.insert("inbox".into(), inbox.clone());
+        c.notify.webhook_url = Some(format!("http://127.0.0.1:{port}/hooks/laker"));
+        c.notify.webhook_secret_file = Some(secret_file.clone());
+        c.notify_backoff = Backoff {
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        };
+        c.shutdown_grace = Duration::from_secs(2);
+    };
+    let crashing = configure.clone();
+    let s = TestServer::start_with(move |c| {
+        crashing(&mut *c);
+        c.ingest_crash_after_commit = true;
+    })
+    .await;
+    s.catalog.ensure_namespace("crash", "").await.unwrap();
+    let mut admin = s.admin_client().await;
+    ok(
+        &mut admin,
+        "create_ingest_job",
+        serde_json::json!({
+            "name": "feed",
+            "source": {"store": "inbox", "format": "csv"},
+            "target": "crash.landing"
+        }),
+    )
+    .await;
+    std::fs::write(dropped.path().join("a.csv"), orders(1..=3)).unwrap();
+    std::fs::write(dropped.path().join("b.csv"), orders(4..=4)).unwrap();
+    // The run commits, then stops as if its server died before announcing.
+    let stopped = run_job(&mut admin, "feed").await.unwrap_err();
+    assert_eq!(stopped.code(), tonic::Code::Internal, "{stopped:?}");
+    assert_eq!(s.catalog.pending_notifications().await.unwrap(), 0);
+
+    drop(admin);
+    let s = s.restart_with(&configure).await;
+    let mut admin = s.admin_client().await;
+    let next = run_job(&mut admin, "feed").await.unwrap();
+    assert_eq!(next["files"], 0, "{next}");
+    let recovered = next["recovered_runs"][0].as_i64().unwrap();
+    // The run that finished it announced its commit, under the event id the
+    // run itself announces with.
+    let first = run_event_id("feed", recovered);
+    let row = s
+        .catalog
+        .notification(&first, "webhook")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the recovered run's commit was not announced ({first})"));
+    let event: serde_json::Value = serde_json::from_str(&row.payload).unwrap();
+    assert_eq!(event["event_id"], first.as_str(), "{event}");
+    assert_eq!(event["dataset"], "crash.landing", "{event}");
+    assert_eq!(event["version"], 0, "{event}");
+    assert_eq!(event["rows"], 4, "{event}");
+    assert_eq!(event["mode"], "ingest", "{event}");
+    assert_eq!(event["principal"], "ingest-job:feed", "{event}");
+    assert_eq!(s.catalog.pending_notifications().await.unwrap(), 1);
+    // The recovered run records the version it committed.
+    let recorded = runs(&mut admin, "feed").await;
+    assert_eq!(ints(&recorded, "id")[0], recovered);
+    assert_eq!(ints(&recorded, "delta_version")[0], 0);
+
+    // Nothing new: nothing announced. A new file: its run's own event.
+    assert_eq!(run_job(&mut admin, "feed").await.unwrap()["files"], 0);
+    assert_eq!(s.catalog.pending_notifications().await.unwrap(), 1);
+    std::fs::write(dropped.path().join("c.csv"), orders(5..=6)).unwrap();
+    let later = run_job(&mut admin, "feed").await.unwrap();
+    assert_eq!(later["files"], 1, "{later}");
+    let second = run_event_id("feed", later["run_id"].as_i64().unwrap());
+    let row = s
+        .catalog
+        .notification(&second, "webhook")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the later run's commit was not announced ({second})"));
+    let event: serde_json::Value = serde_json::from_str(&row.payload).unwrap();
+    assert_eq!(
+        (event["version"].as_u64(), event["rows"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(s.catalog.pending_notifications().await.unwrap(), 2);
+
+    // The webhook comes up: each commit arrives once.
+    let mut hooks = receive(socket.listen(64).unwrap());
+    let catalog = s.catalog.clone();
+    until("notifications still pending", || {
+        let catalog = catalog.clone();
+        async move { catalog.pending_notifications().await.unwrap() == 0 }
+    })
+    .await;
+    let mut arrived: BTreeMap<String, usize> = BTreeMap::new();
+    while let Ok((_, body)) = hooks.try_recv() {
+        *arrived.entry(event_id(&body)).or_default() += 1;
+    }
+    assert_eq!(arrived, BTreeMap::from([(first, 1), (second, 1)]));
 }

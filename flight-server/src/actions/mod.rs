@@ -12,6 +12,7 @@ mod describe;
 mod ingest_jobs;
 mod namespaces;
 mod onboard;
+mod onboard_curated;
 mod onboard_job;
 mod principals;
 mod record;
@@ -98,7 +99,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ),
     (
         "onboard",
-        "Admin on *. Onboard a client in one call: a namespace and a service account named after it, write and read on its namespace, read on the named datasets, and an API key (returned once; running onboard again creates nothing new). Body: {\"client\": \"acme\", \"read\"?: [\"demo.trips\", \"ref.*\"], \"description\"?: \"\", \"ingest_job\"?: {\"source\": {...as in create_ingest_job}, \"target\"?: \"acme.landing\", \"schedule\"?: \"every 15m\", \"mode\"?: \"per_file\", \"backfill\"?: true}}. Result: credentials and a Python connection snippet; with ingest_job, the job acme_ingest and the backfill run's report.",
+        "Admin on *. Onboard a client in one call: a namespace and a service account named after it, write and read on its namespace, read on the named datasets, and an API key (returned once; running onboard again creates nothing new). Body: {\"client\": \"acme\", \"read\"?: [\"demo.trips\", \"ref.*\"], \"description\"?: \"\", \"ingest_job\"?: {\"source\": {...as in create_ingest_job}, \"target\"?: \"acme.landing\", \"schedule\"?: \"every 15m\", \"mode\"?: \"per_file\", \"backfill\"?: true}, \"curated\"?: [{\"name\": \"orders\", \"sql\": \"SELECT ... FROM landing\", \"landing\"?: \"acme.landing\", \"description\"?: \"\"}]}. Curated datasets are Delta datasets under the upload store fed by a transform of the landing dataset, run as the client; their queries are planned before anything changes. Result: credentials and a Python connection snippet; with ingest_job, the job acme_ingest and the backfill run's report; with curated, each dataset, whether it was created and whether its query was checked.",
     ),
     (
         "create_user",

@@ -1,9 +1,12 @@
 //! onboard (admin on `*`): everything a new client needs, in one call — a
 //! namespace for its uploads, a service account, an API key, grants
 //! (write and read on its namespace, read on the named datasets) and,
-//! when asked, an ingest job for the files it drops, with a backfill of
-//! those already there ([`super::onboard_job`]). Running it again changes
-//! nothing and creates no second key.
+//! when asked, its project: curated datasets fed from its landing dataset
+//! ([`super::onboard_curated`]) and an ingest job for the files it drops,
+//! with a backfill of those already there ([`super::onboard_job`]), which
+//! then flows into the curated datasets. Everything is checked before
+//! anything is changed. Running it again changes nothing and creates no
+//! second key.
 
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ use laker_auth::{Principal, apikey};
 use laker_catalog::{CatalogError, DatasetName, GrantPolicy, Grantee};
 use serde::Deserialize;
 
+use super::onboard_curated::{self, Client, OnboardCurated};
 use super::onboard_job::OnboardJob;
 use super::principals::require_admin;
 use crate::error::{Error, Result};
@@ -33,6 +37,9 @@ pub(crate) struct Onboard {
     /// An ingest job for the files the client drops.
     #[serde(default)]
     ingest_job: Option<OnboardJob>,
+    /// Curated datasets fed from the client's landing dataset.
+    #[serde(default)]
+    curated: Vec<OnboardCurated>,
 }
 
 /// Onboards a client; returns its credentials (a new key only the first
@@ -68,6 +75,21 @@ pub(crate) async fn onboard(
             "'{client}' is an existing user account, not a service account; choose another client name"
         )));
     }
+    let held = state.catalog.grants_of(&client).await?;
+    let own = format!("{client}.*");
+    let mut reads = vec![own.clone()];
+    reads.extend(req.read.iter().cloned());
+    reads.extend(
+        held.iter()
+            .filter(|g| g.action == "read")
+            .map(|g| g.pattern.clone()),
+    );
+    let project = Client {
+        name: &client,
+        reads,
+    };
+    let curated =
+        onboard_curated::check(state, principal, &project, &req.curated, job.as_ref()).await?;
     let mut created = Vec::new();
     match state
         .catalog
@@ -82,10 +104,8 @@ pub(crate) async fn onboard(
         state.catalog.create_service_account(&client).await?;
         created.push("service_account");
     }
-    let own = format!("{client}.*");
     let mut grants = vec![(own.clone(), "write"), (own, "read")];
     grants.extend(req.read.iter().map(|p| (p.clone(), "read")));
-    let held = state.catalog.grants_of(&client).await?;
     for (pattern, action) in &grants {
         let grant = state
             .catalog
@@ -124,6 +144,8 @@ pub(crate) async fn onboard(
             (record.id, Some(text))
         }
     };
+    let made = onboard_curated::apply(state, &curated).await?;
+    created.extend(std::iter::repeat_n("curated_dataset", made));
     let ingest_job = match (&req.ingest_job, job) {
         (Some(wanted), Some(spec)) => {
             let (made, answer) = wanted.apply(state, principal, spec).await?;
@@ -134,6 +156,7 @@ pub(crate) async fn onboard(
         }
         _ => None,
     };
+    onboard_curated::start(state, &curated).await;
     tracing::info!(client = %client, by = %principal, created = ?created, "client onboarded");
     let key_for_snippet = api_key
         .clone()
@@ -154,6 +177,7 @@ pub(crate) async fn onboard(
         "grants": grants.iter().map(|(p, a)| serde_json::json!({"pattern": p, "action": a})).collect::<Vec<_>>(),
         "created": created,
         "ingest_job": ingest_job,
+        "curated": onboard_curated::answer(&curated),
         "note": if api_key.is_some() {
             "the api_key is shown only now; store it as a secret"
         } else {

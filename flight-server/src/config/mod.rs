@@ -6,6 +6,7 @@
 mod cli;
 mod error;
 mod file;
+mod retried;
 mod server_config;
 pub mod settings;
 pub mod stores;

@@ -4,19 +4,32 @@
 //! Storage (`gs://`). A store's URL is also its allowed prefix: datasets can
 //! only be registered under it. Credentials come from environment variables
 //! or a credentials file, never from the catalog, and are never logged.
+//! Remote stores retry what object_store leaves to its caller
+//! ([`super::retried`]); Azure's connections are not kept idle long enough
+//! for the service to close them under a request ([`AZURE_POOL_IDLE`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
+use object_store::{ClientConfigKey, ObjectStore};
 use serde::Deserialize;
 use url::Url;
 
+use super::retried::RetriedStore;
 use crate::config::error::ConfigError;
+
+/// How long an idle connection to Azure Blob Storage is kept for reuse,
+/// unless `AZURE_POOL_IDLE_TIMEOUT` says otherwise: less than the 5 s after
+/// which Azurite (Node.js) closes an idle connection. A connection the
+/// service closed is otherwise picked from the pool (reqwest keeps them
+/// 90 s) and reset under the next request, which object_store does not
+/// retry for a Delta commit. Azure itself keeps connections longer; a new
+/// connection after a few idle seconds costs little.
+pub const AZURE_POOL_IDLE: &str = "3s";
 
 /// One `[stores.<name>]` table.
 #[derive(Clone, Default, Deserialize)]
@@ -107,12 +120,16 @@ impl StoreConfig {
                         .with_access_key_id(key)
                         .with_secret_access_key(secret);
                 }
-                Arc::new(builder.build().map_err(|e| err(e.to_string()))?)
+                remote(builder.build().map_err(|e| err(e.to_string()))?)
             }
             "az" | "abfs" | "abfss" => {
                 let mut builder = MicrosoftAzureBuilder::from_env()
                     .with_url(root.as_str())
                     .with_allow_http(self.allow_http);
+                let idle = AzureConfigKey::Client(ClientConfigKey::PoolIdleTimeout);
+                if builder.get_config_value(&idle).is_none() {
+                    builder = builder.with_config(idle, AZURE_POOL_IDLE);
+                }
                 if let Some(account) = &self.account {
                     builder = builder.with_account(account);
                 }
@@ -122,7 +139,7 @@ impl StoreConfig {
                 if let Some(key) = self.azure_key(name)? {
                     builder = builder.with_access_key(key);
                 }
-                Arc::new(builder.build().map_err(|e| err(e.to_string()))?)
+                remote(builder.build().map_err(|e| err(e.to_string()))?)
             }
             "gs" => {
                 let mut builder = GoogleCloudStorageBuilder::from_env()
@@ -130,7 +147,7 @@ impl StoreConfig {
                 if let Some(path) = &self.service_account_file {
                     builder = builder.with_service_account_path(path.to_string_lossy());
                 }
-                Arc::new(builder.build().map_err(|e| err(e.to_string()))?)
+                remote(builder.build().map_err(|e| err(e.to_string()))?)
             }
             other => {
                 return Err(err(format!(
@@ -228,6 +245,11 @@ impl StoreConfig {
             )),
         }
     }
+}
+
+/// A remote store, with the retries object_store leaves to its caller.
+fn remote(store: impl ObjectStore) -> Arc<dyn ObjectStore> {
+    Arc::new(RetriedStore::new(Arc::new(store)))
 }
 
 /// URL schemes a store can have.

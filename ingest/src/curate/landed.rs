@@ -16,7 +16,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::SendableRecordBatchStream;
 use deltalake_core::DeltaTable;
 use laker_auth::Principal;
-use laker_catalog::Dataset;
+use laker_catalog::{Dataset, DatasetName};
 use laker_query::StorageError;
 use laker_query::sql::session::{self, CATALOG};
 use laker_query::sql::{limits, sandbox};
@@ -153,6 +153,17 @@ pub async fn plan(
 ) -> Result<DataFrame> {
     let readable =
         session::readable(&curator.ctx.catalog, &curator.ctx.authorizer, principal).await?;
+    plan_in(curator, readable, sql, landing).await
+}
+
+/// Plans `sql` with the table `landing` bound to `landing`, in a SQL
+/// session over exactly the `readable` datasets (only queries are allowed).
+async fn plan_in(
+    curator: &Curator,
+    readable: session::Readable,
+    sql: &str,
+    landing: Arc<dyn TableProvider>,
+) -> Result<DataFrame> {
     if session::reads_system(&readable) {
         // Readers of the audit see every record of calls made before theirs.
         curator.ctx.audit.flush().await;
@@ -180,6 +191,33 @@ pub async fn plan(
         })?;
     let plan = sandbox::plan_query(&ctx, sql).await?;
     Ok(ctx.execute_logical_plan(plan).await?)
+}
+
+/// Checks that `sql` plans over an empty `landing` table of columns
+/// `schema` (seen through `access`), with only those of the datasets
+/// `principal` may read that `kept` keeps readable besides it: for a
+/// transform that is to run as an account whose grants are not made yet.
+pub async fn check_columns(
+    curator: &Curator,
+    principal: &Principal,
+    sql: &str,
+    landing: (&DatasetName, SchemaRef),
+    access: &laker_query::ReadAccess,
+    kept: impl Fn(&DatasetName) -> bool,
+) -> Result<()> {
+    let mut readable =
+        session::readable(&curator.ctx.catalog, &curator.ctx.authorizer, principal).await?;
+    for tables in readable.values_mut() {
+        tables.retain(|_, (dataset, _)| kept(&dataset.name));
+    }
+    readable.retain(|_, tables| !tables.is_empty());
+    let (name, schema) = landing;
+    let empty = MemTable::try_new(schema, vec![vec![]])?;
+    let seen = curator
+        .ctx
+        .engine
+        .secure_provider(name, Arc::new(empty), access)?;
+    plan_in(curator, readable, sql, seen).await.map(|_| ())
 }
 
 /// Checks that `sql` plans over an empty `landing` table shaped like the

@@ -11,6 +11,7 @@
 //! imported exactly once. `docs/ingest-jobs.md` tells the whole story.
 
 pub mod admin;
+pub mod announce;
 mod blame;
 mod check;
 pub mod cron;
@@ -19,6 +20,7 @@ mod lease;
 mod listing;
 pub mod pattern;
 mod plan;
+pub mod preview;
 mod quarantine;
 mod read;
 mod recover;

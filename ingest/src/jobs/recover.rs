@@ -5,10 +5,13 @@
 //! pending manifest rows are made final (the run is `recovered`: its files
 //! are never imported again); otherwise nothing of it reached the table,
 //! its manifest rows are dropped and its files are taken again
-//! (`abandoned`).
+//! (`abandoned`). A recovered run's commit is announced, under the event id
+//! the run itself announced it with if it got that far, so it is announced
+//! once ([`super::announce`]).
 
 use laker_catalog::RunSummary;
 
+use super::announce::{Committed, announce};
 use super::target::Landing;
 use crate::delta;
 use crate::error::Result;
@@ -46,8 +49,33 @@ pub async fn recover(
                  recorded its end"
                     .into(),
             );
-            ctx.catalog.commit_ingest_run(run.id, &summary).await?;
             landing.register(ctx).await?;
+            // Announced before the run's end is recorded, as by the run itself.
+            let found = match &table {
+                Some(t) => delta::transaction_commit(t, app_id, run.id).await?,
+                None => None,
+            };
+            match found {
+                Some((version, at_ms)) => {
+                    summary.delta_version = i64::try_from(version).ok();
+                    let commit = Committed {
+                        job,
+                        run_id: run.id,
+                        dataset: landing.name.to_string(),
+                        version,
+                        rows: u64::try_from(summary.rows).unwrap_or(0),
+                        at_ms,
+                    };
+                    announce(ctx, commit).await;
+                }
+                None => tracing::warn!(
+                    job,
+                    run = run.id,
+                    "the commit of a recovered ingest run is not among the landing table's \
+                     last 1,000 commits; it is not announced"
+                ),
+            }
+            ctx.catalog.commit_ingest_run(run.id, &summary).await?;
             tracing::warn!(
                 job,
                 run = run.id,

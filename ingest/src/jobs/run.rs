@@ -2,8 +2,8 @@
 //! left ([`super::recover`]), list the files not taken yet, plan and check
 //! them, record them in the manifest (pending), write the accepted ones in
 //! one Delta commit that carries the run's id, quarantine the rejected
-//! ones, then record the run's end with its manifest rows made final —
-//! and announce the commit like an upload's.
+//! ones, announce the commit like an upload's, then record the run's end
+//! with its manifest rows made final.
 //!
 //! A run that fails before its commit forgets its manifest rows, so its
 //! files are taken again; once it has committed, a failure leaves the run
@@ -16,6 +16,7 @@ use laker_catalog::{CatalogError, IngestJobRecord, ManifestFile, RunSummary};
 use laker_query::StorageError;
 use serde::Serialize;
 
+use super::announce::{Committed, announce};
 use super::check::{Checks, Verdict, check_all};
 use super::job::{JobSpec, Mode};
 use super::lease::{Held, Lease};
@@ -190,7 +191,7 @@ async fn leased(
 }
 
 /// The files under the source the job has not taken.
-async fn list(jobs: &IngestJobs, spec: &JobSpec) -> Result<(Reader, Vec<Candidate>)> {
+pub(super) async fn list(jobs: &IngestJobs, spec: &JobSpec) -> Result<(Reader, Vec<Candidate>)> {
     let ctx = &jobs.ctx;
     let source = SourceAt::of(&ctx.engine, &ctx.locations, spec)?;
     let reader = Reader::new(&ctx.engine, source, spec)?;
@@ -336,7 +337,7 @@ impl Attempt<'_> {
         Ok(version)
     }
 
-    /// Records the run's end and announces its commit.
+    /// Announces the run's commit and records its end.
     async fn finish(
         &self,
         landing: &mut Landing,
@@ -366,22 +367,24 @@ impl Attempt<'_> {
             outcome: "ok".into(),
             message: None,
         };
-        ctx.catalog.commit_ingest_run(self.run_id, &summary).await?;
         if let Some(version) = version {
             ctx.engine.tables().invalidate(&landing.name);
+            // Announced before the run's end is recorded: should this
+            // replica die in between, the run that finishes this one
+            // announces the commit again under the same event id.
+            let commit = Committed {
+                job: &self.spec.name,
+                run_id: self.run_id,
+                dataset: landing.name.to_string(),
+                version,
+                rows: report.rows,
+                at_ms: None,
+            };
+            announce(ctx, commit).await;
+        }
+        ctx.catalog.commit_ingest_run(self.run_id, &summary).await?;
+        if version.is_some() {
             crate::curate::landed(&ctx.curator, &landing.name);
-            ctx.notifier
-                .commit(&crate::notify::CommitEvent {
-                    event_id: crate::notify::CommitEvent::new_id(),
-                    dataset: landing.name.to_string(),
-                    version,
-                    rows: report.rows,
-                    principal: format!("ingest-job:{}", self.spec.name),
-                    upload_id: None,
-                    mode: "ingest".into(),
-                    committed_at: chrono::Utc::now().to_rfc3339(),
-                })
-                .await;
         }
         Ok(())
     }
