@@ -168,7 +168,13 @@ fn yes_no(b: Option<bool>) -> String {
 }
 
 fn indent(block: &str) -> String {
-    block.lines().map(|l| format!("  {l}\n")).collect()
+    let mut out = String::new();
+    for line in block.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// `{"value": n, "exact": bool}` as `n` or `~n`; empty when unknown.
