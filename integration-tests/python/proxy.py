@@ -92,3 +92,68 @@ class _Pair:
         if last:
             for s in self.sockets:
                 s.close()
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1:0 that passes on the first ``stall_after``
+    bytes each connection's server sends, then holds the rest until
+    ``release()`` (never, when ``stall_after`` is None): a client stays
+    mid-download for as long as a test needs, to kill it there or to watch
+    it. ``from_server`` counts the bytes passed on from the server."""
+
+    def __init__(self, target: str, stall_after: int | None):
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.stall_after = stall_after
+        self.from_server = 0
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.addr = "127.0.0.1:%d" % self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        """Passes on everything from now on."""
+        self.released.set()
+
+    def close(self) -> None:
+        self.released.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            pair = _Pair(client, upstream)
+            threading.Thread(target=self._pipe, args=(pair, client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(pair, upstream, client, True), daemon=True).start()
+
+    def _pipe(self, pair: "_Pair", src: socket.socket, dst: socket.socket, from_server: bool) -> None:
+        limit = self.stall_after if from_server else None
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit and not self.released.is_set():
+                    head = data[: max(0, limit - sent)]
+                    self._send(dst, head, from_server)
+                    sent += len(head)
+                    data = data[len(head):]
+                    self.released.wait()
+                self._send(dst, data, from_server)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            pair.end()
+
+    def _send(self, dst: socket.socket, data: bytes, from_server: bool) -> None:
+        dst.sendall(data)
+        if from_server:
+            with self._lock:
+                self.from_server += len(data)

@@ -28,6 +28,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name, as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Parquet => "parquet",
+            Self::Arrow => "arrow",
+        }
+    }
+
     /// The format a file's extension names.
     pub fn of_path(path: &Path) -> Result<Self> {
         match path.extension().and_then(|e| e.to_str()) {

@@ -1,6 +1,7 @@
 //! Connecting and authenticating: `--user`/`--password` (Basic, exchanged
-//! for a bearer token), `LAKER_TOKEN`, or the token `laker login` stored in
-//! the user's config directory (`credentials.json`, mode 0600).
+//! for a bearer token), `LAKER_TOKEN`, the token `laker login` stored in
+//! the user's config directory (`credentials.json`, mode 0600), or a TLS
+//! client certificate alone (the server names the user by its CN).
 
 use std::path::PathBuf;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
 use crate::error::{Failure, Result};
+use crate::tls::{self, TlsFiles};
 
 /// Server URL used when none is given or stored.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:50051";
@@ -24,6 +26,9 @@ pub struct Stored {
     pub user: String,
     /// Bearer token.
     pub token: String,
+    /// TLS settings given at login (CA, client certificate).
+    #[serde(default, skip_serializing_if = "TlsFiles::is_empty")]
+    pub tls: TlsFiles,
 }
 
 /// Where the credentials live: `$LAKER_CONFIG_DIR`, else
@@ -81,25 +86,47 @@ pub fn store(login: &Stored) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Opens a channel to `url`.
-pub async fn channel(url: &str) -> Result<Channel> {
-    Channel::from_shared(url.to_string())
+/// Opens a channel to `url` (`http://`, `grpc://`; `https://`,
+/// `grpc+tls://` with `files`' TLS settings).
+pub async fn channel(url: &str, files: &TlsFiles) -> Result<Channel> {
+    let (target, secure) = tls::endpoint_url(url)?;
+    let mut endpoint = Channel::from_shared(target)
         .map_err(|e| Failure::new(format!("invalid server URL '{url}': {e}")))?
         // A connection that silently dies mid-download is noticed (and the
         // download resumed) instead of waited on forever.
         .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-        .keep_alive_timeout(std::time::Duration::from_secs(20))
-        .connect()
-        .await
-        .map_err(|e| {
-            let mut message = format!("cannot connect to {url}: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            Failure::new(message)
-        })
+        .keep_alive_timeout(std::time::Duration::from_secs(20));
+    if secure {
+        endpoint = endpoint
+            .tls_config(tls::client_config(files)?)
+            .map_err(|e| Failure::new(format!("TLS settings for {url}: {}", chain(&e))))?;
+    } else if !files.is_empty() {
+        return Err(Failure::new(format!(
+            "--ca-cert, --client-cert and --tls-name need a TLS URL: use https:// or \
+             grpc+tls:// instead of '{url}'"
+        )));
+    }
+    endpoint.connect().await.map_err(|e| {
+        let chain = chain(&e);
+        match tls::explain(&chain, url, files) {
+            Some(message) => Failure::new(message),
+            None => Failure::new(format!("cannot connect to {url}: {chain}")),
+        }
+    })
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// Exchanges a user name and password for a bearer token.
@@ -122,10 +149,15 @@ pub struct Credentials {
     pub password: Option<String>,
     /// `LAKER_TOKEN`, if set.
     pub token: Option<String>,
+    /// `--ca-cert`, `--client-cert`, `--client-key`, `--tls-name`.
+    pub tls: TlsFiles,
 }
 
 fn not_logged_in() -> Failure {
-    Failure::new("not logged in: run `laker login URL --as NAME`, or pass --user and --password")
+    Failure::new(
+        "not logged in: run `laker login URL --as NAME`, pass --user and --password, or a \
+         client certificate (--client-cert, --client-key)",
+    )
 }
 
 /// A connected, authenticated session.
@@ -133,30 +165,44 @@ fn not_logged_in() -> Failure {
 pub struct Session {
     /// The channel (shared by all clients of the session).
     pub channel: Channel,
-    /// The bearer token.
-    pub token: String,
+    /// The bearer token; `None` when a client certificate authenticates.
+    pub token: Option<String>,
 }
 
 impl Session {
-    /// Connects with the given credentials, else `LAKER_TOKEN`, else the stored login.
+    /// Connects with the given credentials, else `LAKER_TOKEN`, else the
+    /// stored login, else a client certificate alone.
     pub async fn open(creds: &Credentials) -> Result<Self> {
+        creds.tls.check()?;
         let stored = stored()?;
-        if creds.user.is_none() && creds.token.is_none() && stored.is_none() {
+        let certificate = creds.tls.has_identity();
+        if creds.user.is_none() && creds.token.is_none() && stored.is_none() && !certificate {
             return Err(not_logged_in());
         }
+        // The stored login's server and TLS settings apply when no other
+        // server is named.
+        let stored_tls = match (&creds.url, &stored) {
+            (None, Some(s)) => s.tls.clone(),
+            (Some(url), Some(s)) if *url == s.url => s.tls.clone(),
+            _ => TlsFiles::default(),
+        };
         let url = creds
             .url
             .clone()
             .or_else(|| stored.as_ref().map(|s| s.url.clone()))
             .unwrap_or_else(|| DEFAULT_URL.to_string());
-        let channel = channel(&url).await?;
+        let files = creds.tls.clone().or(stored_tls);
+        let channel = channel(&url, &files).await?;
         let token = match (&creds.user, &creds.password, &creds.token, stored) {
-            (Some(user), Some(password), _, _) => login(channel.clone(), user, password).await?,
+            (Some(user), Some(password), _, _) => {
+                Some(login(channel.clone(), user, password).await?)
+            }
             (Some(_), None, _, _) => {
                 return Err(Failure::new("--user needs --password (or LAKER_PASSWORD)"));
             }
-            (None, _, Some(token), _) => token.clone(),
-            (None, _, None, Some(stored)) => stored.token,
+            (None, _, Some(token), _) => Some(token.clone()),
+            (None, _, None, Some(stored)) => Some(stored.token),
+            (None, _, None, None) if files.has_identity() => None,
             (None, _, None, None) => return Err(not_logged_in()),
         };
         Ok(Self { channel, token })
@@ -165,7 +211,9 @@ impl Session {
     /// A Flight client carrying the session's token.
     pub fn client(&self) -> Result<FlightClient> {
         let mut client = FlightClient::new(self.channel.clone());
-        client.add_header("authorization", &format!("Bearer {}", self.token))?;
+        if let Some(token) = &self.token {
+            client.add_header("authorization", &format!("Bearer {token}"))?;
+        }
         Ok(client)
     }
 }

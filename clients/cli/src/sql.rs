@@ -18,7 +18,9 @@ pub async fn sql(
     output: Option<&Path>,
 ) -> Result<u64> {
     let mut client = FlightSqlServiceClient::new(session.channel.clone());
-    client.set_token(session.token.clone());
+    if let Some(token) = &session.token {
+        client.set_token(token.clone());
+    }
     let info = client.execute(query.to_string(), None).await?;
     let schema = Arc::new(info.clone().try_decode_schema()?);
     let mut writer = Writer::create(format, output, schema)?;
