@@ -18,7 +18,15 @@ from ._auth import Tokens
 from ._catalog import Catalog, _split
 from ._sql import statement_query
 from ._types import Written
-from .errors import InvalidSpec, LakerError, TLSError, Unauthenticated, Unavailable, translate
+from .errors import (
+    InvalidSpec,
+    LakerError,
+    ServerError,
+    TLSError,
+    Unauthenticated,
+    Unavailable,
+    translate,
+)
 
 T = TypeVar("T")
 
@@ -109,12 +117,26 @@ class Client(Catalog):
             if self._tokens.certificate_only:
                 # Nothing was sent yet: check the handshake and the certificate now.
                 self.whoami()
-        except Unavailable as e:
-            if client_cert is None or isinstance(e, TLSError) or "socket closed" not in str(e).lower():
-                raise
-            raise TLSError(f"TLS: the server closed the connection during the handshake, most "
-                           f"likely refusing the client certificate (it must be signed by the CA "
-                           f"the server trusts for clients): {e}", "client_certificate") from None
+        except LakerError as e:
+            raise self._connect_error(e, client_cert is not None) from None
+
+    def _connect_error(self, error: LakerError, certificate: bool) -> LakerError:
+        """What went wrong connecting, said plainly. pyarrow's login stream
+        hides why the connection failed ("Could not finish writing before
+        closing"): a plain call shows it (a TLS handshake failure, say)."""
+        if type(error) in (LakerError, Unavailable, ServerError):
+            try:
+                list(self._flight.list_actions(options=fl.FlightCallOptions(timeout=30)))
+            except Exception as e:  # noqa: BLE001 (translated)
+                probed = translate(e)
+                if isinstance(probed, Unavailable):
+                    error = probed
+        if certificate and isinstance(error, Unavailable) and not isinstance(error, TLSError) \
+                and "socket closed" in str(error).lower():
+            return TLSError(f"TLS: the server closed the connection during the handshake, most "
+                            f"likely refusing the client certificate (it must be signed by the CA "
+                            f"the server trusts for clients): {error}", "client_certificate")
+        return error
 
     # -- plumbing ---------------------------------------------------------
 
