@@ -3,7 +3,7 @@ that clients resume interrupted downloads.
 
 The first ``cuts`` connections that carry more than ``cut_after`` bytes
 from the server are closed abruptly at that point; later connections pass
-everything through."""
+everything through. ``from_server`` counts the bytes the server sent."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class CuttingProxy:
         self.cut_after = cut_after
         self.cuts_left = cuts
         self.cuts_done = 0
+        self.from_server = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.addr = "127.0.0.1:%d" % self._listener.getsockname()[1]
@@ -42,10 +43,12 @@ class CuttingProxy:
             pair = _Pair(client, upstream)
             threading.Thread(target=self._pipe, args=(pair, client, upstream, None), daemon=True).start()
             threading.Thread(
-                target=self._pipe, args=(pair, upstream, client, self.cut_after if cut else None), daemon=True
+                target=self._pipe, args=(pair, upstream, client, self.cut_after if cut else None, True),
+                daemon=True,
             ).start()
 
-    def _pipe(self, pair: "_Pair", src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def _pipe(self, pair: "_Pair", src: socket.socket, dst: socket.socket, limit: int | None,
+              from_server: bool = False) -> None:
         sent = 0
         try:
             while True:
@@ -62,6 +65,10 @@ class CuttingProxy:
                         dst.sendall(data[: max(0, limit - sent)])
                         break
                     limit = None
+                if from_server:
+                    # Counted before it is passed on: once the client has it, it is counted.
+                    with self._lock:
+                        self.from_server += len(data)
                 dst.sendall(data)
                 sent += len(data)
         except OSError:

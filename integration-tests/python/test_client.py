@@ -72,18 +72,20 @@ def test_download_to_streams_files(lake, tmp_path):
     for format, read in [("parquet", pq.read_table), ("arrow", feather.read_table),
                          ("csv", pacsv.read_csv)]:
         path = tmp_path / f"zones.{format}"
-        assert lake.download_to(path, "demo.zones", format=format) == 60
+        assert lake.download_to(path, "demo.zones", format=format).rows == 60
         got = read(path).sort_by("zone_id")
         assert got.column("zone_id").to_pylist() == expected.column("zone_id").to_pylist()
         assert got.column("name").to_pylist() == expected.column("name").to_pylist()
     big = tmp_path / "trips.parquet"
-    assert lake.download_to(big, "demo.trips", columns=["trip_id", "fare"]) == 2_000_000
+    assert lake.download_to(big, "demo.trips", columns=["trip_id", "fare"],
+                            resume=False).rows == 2_000_000
     assert pq.read_metadata(big).num_rows == 2_000_000
     with pytest.raises(laker.InvalidSpec, match="format must be one of"):
         lake.download_to(tmp_path / "x.xlsx", "demo.zones", format="xlsx")
     with pytest.raises(laker.NotFound, match="demo.nope"):
         lake.download_to(tmp_path / "nope.parquet", "demo.nope")
     assert not (tmp_path / "nope.parquet").exists()
+    assert not (tmp_path / "nope.parquet.laker-partial").exists()
 
 
 def test_sql(lake):
@@ -218,5 +220,6 @@ def test_quickstart_notebook_runs(server, tmp_path, monkeypatch):
     assert (tmp_path / "fares_by_city.png").stat().st_size > 1000
     printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     assert "rows in notebook.fares_by_city" in printed
+    assert "2,000,000 rows in " in printed
     with laker.connect(server.url, user="nbanalyst", password="nbanalyst-password") as lake:
         assert lake.download("notebook.fares_by_city").column_names == ["city", "avg_fare"]

@@ -101,7 +101,11 @@ async fn list_actions_describes_every_action() {
             "revoke_tokens",
             "revoke_token",
             "whoami",
-            "list_api_keys"
+            "list_api_keys",
+            "request_access",
+            "list_access_requests",
+            "approve_access_request",
+            "reject_access_request"
         ]
     );
     assert!(actions.iter().all(|a| a.description.len() > 40));

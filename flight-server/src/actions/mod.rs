@@ -16,6 +16,7 @@ mod onboard_curated;
 mod onboard_job;
 mod principals;
 mod record;
+pub(crate) mod requests;
 mod tokens;
 mod users;
 
@@ -177,6 +178,22 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "list_api_keys",
         "Admin on *. A principal's API keys (ids, descriptions, expiry, revocation; never secrets). Body: {\"name\": \"etl\"}.",
     ),
+    (
+        "request_access",
+        "Anyone. Ask for read access to a dataset you may discover, or describe data no dataset meets; an admin approves or rejects it. Body: {\"dataset\"?: \"ns.dataset\", \"need\"?: \"…\", \"reason\": \"…\"} (dataset or need). Result: the request {id, requester, dataset, need, reason, status, created_at, decided_by, decided_at, note}.",
+    ),
+    (
+        "list_access_requests",
+        "Anyone: your own access requests, newest first (at most 500); admin on * with all. Body: {\"all\"?: false, \"status\"?: \"pending|approved|rejected\"}. Result: {\"requests\": [...]}.",
+    ),
+    (
+        "approve_access_request",
+        "Admin on *. Approve a pending access request: its requester gets the read grant on its dataset, with an optional row filter and column masks (as in grant). Body: {\"id\": 7, \"row_filter\"?: \"…\", \"column_masks\"?: {...}, \"note\"?: \"…\"}.",
+    ),
+    (
+        "reject_access_request",
+        "Admin on *. Reject a pending access request, with an optional note its requester sees. Body: {\"id\": 7, \"note\"?: \"…\"}.",
+    ),
 ];
 
 /// The action types for ListActions.
@@ -279,6 +296,18 @@ pub async fn do_action(
         "grant" => access::grant(state, principal, parse(&action.r#type, body)?).await,
         "revoke" => access::revoke(state, principal, parse(&action.r#type, body)?).await,
         "list_grants" => access::list_grants(state, principal, parse(&action.r#type, body)?).await,
+        "request_access" => {
+            requests::request_access(state, principal, parse(&action.r#type, body)?).await
+        }
+        "list_access_requests" => {
+            requests::list_requests(state, principal, parse(&action.r#type, body)?).await
+        }
+        "approve_access_request" => {
+            requests::approve(state, principal, parse(&action.r#type, body)?).await
+        }
+        "reject_access_request" => {
+            requests::reject(state, principal, parse(&action.r#type, body)?).await
+        }
         other => Err(Error::InvalidArgument(format!(
             "unknown action '{}'; ListActions shows the available actions",
             other.chars().take(100).collect::<String>()

@@ -1,6 +1,7 @@
 """Bearer tokens: obtained with a password or an API key, refreshed before
 they expire (``refresh_token``), and obtained again with the credentials
-when refreshing is no longer possible."""
+when refreshing is no longer possible. A client that authenticates with a
+TLS client certificate alone sends no token."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ class Tokens:
         self._expires: Optional[float] = None
         self.refreshes = 0
         self.logins = 0
+        # Neither credentials nor a token: the client certificate is the credential.
+        self.certificate_only = self._credentials is None and not token
         if token:
             self._set(token)
-        else:
+        elif self._credentials is not None:
             self._login()
 
     def _set(self, token: str) -> None:
@@ -80,8 +83,11 @@ class Tokens:
     def _header(self) -> Tuple[bytes, bytes]:
         return (b"authorization", f"Bearer {self._token}".encode())
 
-    def header(self) -> Tuple[bytes, bytes]:
-        """The authorization header, refreshing the token first if it is about to expire."""
+    def header(self) -> Optional[Tuple[bytes, bytes]]:
+        """The authorization header, refreshing the token first if it is
+        about to expire (``None`` when a client certificate authenticates)."""
+        if self.certificate_only:
+            return None
         with self._lock:
             if self._expires is not None:
                 now = time.time()

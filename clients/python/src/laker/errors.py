@@ -59,10 +59,37 @@ class FailedPrecondition(LakerError):
     code = "failed_precondition"
 
 
+class Aborted(LakerError):
+    """A concurrent change won (ABORTED); trying again usually works."""
+
+    code = "aborted"
+
+
 class Unavailable(LakerError):
     """The server could not be reached (UNAVAILABLE)."""
 
     code = "unavailable"
+
+
+class TLSError(Unavailable):
+    """The TLS handshake failed: the server's certificate is not signed by a
+    CA this client trusts, does not name the host connected to, or the
+    server does not speak TLS (or refused the client certificate).
+    ``reason`` says which: ``untrusted_certificate``, ``name_mismatch``,
+    ``not_tls``, ``client_certificate`` or ``handshake``."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, reason: str = "handshake"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class VersionChanged(FailedPrecondition):
+    """A partial download cannot be resumed: the dataset changed (a new
+    table version) since it began. Download it again with ``resume=False``."""
+
+    code = "failed_precondition"
 
 
 class Timeout(LakerError):
@@ -91,6 +118,8 @@ _KINDS = {
     "unauthorized": PermissionDenied,
     "resource exhausted": ResourceExhausted,
     "failed precondition": FailedPrecondition,
+    "precondition failed": FailedPrecondition,
+    "aborted": Aborted,
     "unavailable": Unavailable,
     "timed out": Timeout,
     "deadline exceeded": Timeout,
@@ -98,7 +127,48 @@ _KINDS = {
     "internal": ServerError,
 }
 
-_PATTERN = re.compile(r"Flight returned (?P<kind>[a-z ]+?) error, with message: (?P<message>.*)", re.S)
+# pyarrow words some codes "Flight returned …", others "gRPC returned …"
+# (FAILED_PRECONDITION: "precondition failed", RESOURCE_EXHAUSTED, ABORTED).
+_PATTERN = re.compile(
+    r"(?:Flight|gRPC) returned (?P<kind>[a-z ]+?) error, with message: (?P<message>.*)", re.S)
+
+
+_PEER_NAME = re.compile(r"Peer name (?P<name>\S+) is not in peer certificate")
+_ADDRESS = re.compile(r"ipv[46]:(?P<addr>\S+?):\s")
+
+
+def _tls_error(text: str) -> "TLSError | None":
+    """A TLS handshake failure in a gRPC error text, said plainly; ``None``
+    when the text reports something else."""
+    address = _ADDRESS.search(text)
+    where = f"the server at {address.group('addr')}" if address else "the server"
+    peer = _PEER_NAME.search(text)
+    if peer:
+        return TLSError(
+            f"TLS: {where} presented a certificate that does not name '{peer.group('name')}', "
+            "the host connected to; connect with a host name the certificate lists "
+            "(or have the certificate issued for this name)", "name_mismatch")
+    lowered = text.lower()
+    if "certificate verify failed" in lowered or "certificate_verify_failed" in lowered:
+        detail = text.split("certificate verify failed", 1)[-1].strip(" :")
+        because = f" ({detail})" if detail and len(detail) < 120 else ""
+        return TLSError(
+            f"TLS: {where} presented a certificate that is not signed by a CA this client "
+            f"trusts{because}; pass ca_cert= with the CA that signed it (without it, the "
+            "system's trusted roots are used)", "untrusted_certificate")
+    if "wrong version number" in lowered or "packet length too long" in lowered \
+            or "http_request" in lowered:
+        return TLSError(
+            f"TLS: {where} did not answer with TLS; connect with grpc:// to a server "
+            "without TLS", "not_tls")
+    if any(alert in lowered for alert in ("alert unknown ca", "alert bad certificate",
+                                          "certificate required", "alert certificate")):
+        return TLSError(
+            f"TLS: {where} refused the client certificate; it must be signed by the CA "
+            "the server trusts for clients (--tls-client-ca)", "client_certificate")
+    if "handshake failed" in lowered or "ssl_error" in lowered:
+        return TLSError(f"TLS handshake with {where} failed: {text.split('last error:')[-1].strip()}")
+    return None
 
 
 def translate(error: BaseException) -> LakerError:
@@ -106,6 +176,10 @@ def translate(error: BaseException) -> LakerError:
     if isinstance(error, LakerError):
         return error
     text = str(error)
+    if isinstance(error, fl.FlightUnavailableError) or "failed to connect" in text:
+        tls = _tls_error(text)
+        if tls is not None:
+            return tls
     match = _PATTERN.search(text)
     if match:
         message = match.group("message")
