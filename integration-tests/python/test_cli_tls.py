@@ -12,7 +12,7 @@ import pytest
 
 from conftest import start_server, stop_server
 from test_cli import laker, ok, one_line
-from test_tls import CA
+from pki import CA
 
 
 @pytest.fixture(scope="module")
