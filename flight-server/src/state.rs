@@ -78,6 +78,25 @@ impl AppState {
         .await?)
     }
 
+    /// Refuses to put dataset `name`, made for another principal, at
+    /// `location` when that overlaps any other dataset's location (see
+    /// [`laker_ingest::locations::claim_alone`]).
+    pub async fn claim_location_alone(
+        &self,
+        principal: &Principal,
+        name: &laker_catalog::DatasetName,
+        location: &str,
+    ) -> Result<()> {
+        Ok(laker_ingest::locations::claim_alone(
+            &self.catalog,
+            &self.authorizer,
+            principal,
+            name,
+            location,
+        )
+        .await?)
+    }
+
     /// The read policies of `access` for `principal`, ready to plan with.
     pub fn read_access(&self, principal: &Principal, access: DatasetAccess) -> ReadAccess {
         laker_query::read_access(principal, access)

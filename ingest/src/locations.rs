@@ -4,7 +4,7 @@
 //! segments, an unconfigured store — is refused; so is a place that
 //! overlaps the data of a dataset the registrant may not read in full.
 
-use laker_auth::{Authorizer, Principal};
+use laker_auth::{Action, Authorizer, Principal};
 use laker_catalog::store::validate_location;
 use laker_catalog::{Catalog, DatasetName, GrantPolicy};
 use url::Url;
@@ -191,6 +191,38 @@ pub async fn claim(
         return Err(IngestError::PermissionDenied(format!(
             "location '{location}' overlaps the location of {whose}; registering it \
              needs a read grant without row filters or masks on that dataset"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to put dataset `name` at `location` when that overlaps another
+/// dataset's location at all, whoever may read it: for a dataset made for
+/// another principal to read and write (a curated dataset of an onboarded
+/// client), where what the registrant may read proves nothing. Datasets
+/// `principal` may not discover are not named.
+pub async fn claim_alone(
+    catalog: &Catalog,
+    authorizer: &Authorizer,
+    principal: &Principal,
+    name: &DatasetName,
+    location: &str,
+) -> Result<()> {
+    for other in catalog.datasets().await? {
+        if other.name == *name || !overlap(location, &other.location) {
+            continue;
+        }
+        let whose = if authorizer
+            .allows(principal, Action::Discover, &other.name)
+            .await?
+        {
+            format!("dataset '{}'", other.name)
+        } else {
+            "a dataset you may not see".to_string()
+        };
+        return Err(IngestError::FailedPrecondition(format!(
+            "dataset '{name}' would be made at a location that overlaps the location of \
+             {whose}; remove or move that dataset first"
         )));
     }
     Ok(())

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use arrow_flight::FlightClient;
+use laker_catalog::rules::Transform;
+use laker_catalog::{DatasetFormat, DatasetName, DatasetOptions, NewDataset};
 use laker_integration_tests::{TestServer, action, fetch_all, info_for, list_names, status};
 use tonic::Code;
 
@@ -299,5 +301,158 @@ async fn onboarding_a_project_backfills_its_curated_dataset() {
             "created": true,
             "query_checked": false
         }])
+    );
+}
+
+/// Registers `name`, with no files yet, at `dir` (through the catalog).
+async fn register_at(s: &TestServer, name: &str, dir: &std::path::Path, options: DatasetOptions) {
+    let name = DatasetName::parse(name).unwrap();
+    s.catalog
+        .ensure_namespace(&name.namespace, "")
+        .await
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let format = if options.transform.is_some() {
+        DatasetFormat::Delta
+    } else {
+        DatasetFormat::Parquet
+    };
+    s.catalog
+        .register_dataset(NewDataset {
+            name,
+            description: String::new(),
+            tags: vec![],
+            format,
+            location: url::Url::from_directory_path(dir).unwrap().to_string(),
+            options,
+            owner: String::new(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_curated_dataset_is_never_made_over_another_datasets_data() {
+    let s = TestServer::start().await;
+    let mut admin = s.admin_client().await;
+    // Where acme's curated `sales` would be made (under the upload store)
+    // lie the files of another dataset, which the admin reads in full.
+    let dir = s.lake_dir().join("acme").join("sales");
+    register_at(&s, "vault.secret", &dir, DatasetOptions::default()).await;
+    let body = serde_json::json!({
+        "client": "acme",
+        "curated": [{"name": "sales", "sql": "SELECT * FROM landing"}]
+    });
+    let e = status(action(&mut admin, "onboard", body).await.unwrap_err());
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message()
+            .contains("overlaps the location of dataset 'vault.secret'"),
+        "{}",
+        e.message()
+    );
+    assert!(!e.message().contains(&*dir.to_string_lossy()), "{}", e.message());
+    assert!(s.catalog.user("acme").await.unwrap().is_none());
+    let curated = DatasetName::parse("acme.sales").unwrap();
+    assert!(s.catalog.dataset(&curated).await.is_err());
+}
+
+#[tokio::test]
+async fn an_existing_curated_dataset_run_as_someone_else_is_refused() {
+    let s = TestServer::start().await;
+    let mut admin = s.admin_client().await;
+    let sql = "SELECT * FROM landing";
+    let transform = Transform {
+        landing: "acme.landing".into(),
+        sql: sql.into(),
+        run_as: "demo".into(),
+    };
+    let options = DatasetOptions {
+        transform: Some(transform),
+        ..DatasetOptions::default()
+    };
+    let dir = s.lake_dir().join("acme").join("sales");
+    register_at(&s, "acme.sales", &dir, options).await;
+    let body = serde_json::json!({
+        "client": "acme",
+        "curated": [{"name": "sales", "sql": sql}]
+    });
+    let e = status(action(&mut admin, "onboard", body).await.unwrap_err());
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("dataset 'acme.sales' exists"),
+        "{}",
+        e.message()
+    );
+    assert!(s.catalog.user("acme").await.unwrap().is_none());
+    let kept = s
+        .catalog
+        .dataset(&DatasetName::parse("acme.sales").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(kept.options.transform.unwrap().run_as, "demo");
+}
+
+#[tokio::test]
+async fn a_curated_query_may_read_what_the_clients_roles_read() {
+    let dropped = tempfile::tempdir().unwrap();
+    let inbox = dir_store(dropped.path());
+    std::fs::write(dropped.path().join("a.csv"), orders(1..=3)).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.stores.insert("inbox".into(), inbox);
+    })
+    .await;
+    let mut admin = s.admin_client().await;
+    let job = serde_json::json!({"source": {"store": "inbox", "format": "csv"}, "backfill": true});
+    // The landing table first, so the curated query is planned at once.
+    let first = ok(
+        &mut admin,
+        "onboard",
+        serde_json::json!({"client": "shop", "ingest_job": job}),
+    )
+    .await;
+    assert_eq!(first["ingest_job"]["backfill"]["rows"], 3, "{first}");
+    // The client reads demo.zones only through a role.
+    ok(&mut admin, "create_role", serde_json::json!({"name": "refs"})).await;
+    ok(
+        &mut admin,
+        "grant",
+        serde_json::json!({"role": "refs", "pattern": "demo.zones", "action": "read"}),
+    )
+    .await;
+    ok(
+        &mut admin,
+        "add_role_member",
+        serde_json::json!({"role": "refs", "principal": "shop"}),
+    )
+    .await;
+    let again = ok(
+        &mut admin,
+        "onboard",
+        serde_json::json!({
+            "client": "shop",
+            "ingest_job": job,
+            "curated": [{"name": "orders", "sql": CURATED}]
+        }),
+    )
+    .await;
+    assert_eq!(
+        again["curated"],
+        serde_json::json!([{
+            "name": "shop.orders",
+            "landing": "shop.landing",
+            "created": true,
+            "query_checked": true
+        }])
+    );
+    // No direct grant on demo.zones was made for it.
+    let grants = ok(&mut admin, "list_grants", serde_json::json!({"user": "shop"})).await;
+    assert!(
+        grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["pattern"] != "demo.zones"),
+        "{grants}"
     );
 }

@@ -79,10 +79,14 @@ pub(crate) async fn onboard(
     let own = format!("{client}.*");
     let mut reads = vec![own.clone()];
     reads.extend(req.read.iter().cloned());
+    // What it reads already: its own grants and its roles' (the transform
+    // runs as it, through all of them).
+    let effective = state.authorizer.grants(&Principal::new(client.as_str())).await?;
     reads.extend(
-        held.iter()
+        effective
+            .into_iter()
             .filter(|g| g.action == "read")
-            .map(|g| g.pattern.clone()),
+            .map(|g| g.pattern),
     );
     let project = Client {
         name: &client,

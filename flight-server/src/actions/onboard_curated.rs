@@ -9,7 +9,9 @@
 //! of the ingest job that feeds it give ([`laker_ingest::jobs::preview`]) —
 //! with the datasets the client will be able to read. With neither a table
 //! nor files, the query is planned at the first landing commit. Onboarding
-//! again keeps a curated dataset fed by the same query as it is.
+//! again keeps a curated dataset fed by the same query, run as the client,
+//! as it is. A new one's location may overlap no other dataset's: the
+//! client reads and writes it.
 
 use std::sync::Arc;
 
@@ -123,15 +125,14 @@ pub(crate) async fn check(
         options.validate(DatasetFormat::Delta)?;
         match state.catalog.dataset(name).await {
             Ok(existing) => {
-                let same = existing
-                    .options
-                    .transform
-                    .as_ref()
-                    .is_some_and(|t| t.landing == landing.to_string() && t.sql == c.sql);
+                let same = existing.options.transform.as_ref().is_some_and(|t| {
+                    t.landing == landing.to_string() && t.sql == c.sql && t.run_as == client.name
+                });
                 if !same {
                     return Err(Error::FailedPrecondition(format!(
                         "dataset '{name}' exists and is not fed by this query from \
-                         '{landing}'; change it with update_dataset"
+                         '{landing}' run as '{}'; change it with update_dataset",
+                        client.name
                     )));
                 }
                 checked.push(Curated {
@@ -147,7 +148,11 @@ pub(crate) async fn check(
         }
         let location = location(state, name)?;
         state.locations.check(&location)?;
-        state.claim_location(principal, name, &location).await?;
+        // The client reads and writes it: checking what the admin may read
+        // would let it reach any dataset whose data lies there.
+        state
+            .claim_location_alone(principal, name, &location)
+            .await?;
         let columns = landing_columns(state, &landing, job, &mut preview).await?;
         if let Some(schema) = &columns {
             plan(state, principal, client, &c.sql, &landing, schema).await?;
