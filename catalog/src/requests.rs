@@ -272,6 +272,33 @@ impl Catalog {
         }
         Ok(request)
     }
+
+    /// Puts `approved` — a request this server just approved, whose grant
+    /// then failed — back to pending, unless it changed since. Returns
+    /// whether it did; `AlreadyExists` when the requester has asked for the
+    /// same dataset again meanwhile (that newer request stays pending).
+    pub async fn reopen_access_request(&self, approved: &AccessRequest) -> Result<bool> {
+        let (Some(decided_by), Some(decided_at)) =
+            (approved.decided_by.as_deref(), approved.decided_at)
+        else {
+            return Ok(false);
+        };
+        let done = sqlx::query(
+            "UPDATE access_requests \
+             SET status = 'pending', decided_by = NULL, decided_at = NULL, note = NULL \
+             WHERE id = $1 AND status = 'approved' AND decided_by = $2 AND decided_at = $3",
+        )
+        .bind(approved.id)
+        .bind(decided_by)
+        .bind(decided_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &approved.dataset {
+            Some(dataset) if is_unique_violation(&e) => already_pending(dataset),
+            _ => e.into(),
+        })?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 /// The record `new` describes, checked and normalised (id still 0).

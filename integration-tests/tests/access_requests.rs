@@ -5,9 +5,10 @@
 use arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::compute::concat_batches;
 use laker_catalog::{
-    AccessRequest, CatalogError, MAX_PENDING_REQUESTS, NewAccessRequest, RequestStatus,
+    AccessRequest, CatalogError, Grant, Grantee, MAX_PENDING_REQUESTS, NewAccessRequest,
+    RequestStatus,
 };
-use laker_integration_tests::{TestServer, fetch_all, info_for, status};
+use laker_integration_tests::{TestServer, action, fetch_all, info_for, status};
 use tonic::Code;
 
 use crate::catalog::catalogs;
@@ -490,4 +491,198 @@ async fn system_access_requests_is_for_admins_only() {
         .unwrap_err(),
     );
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
+}
+
+#[tokio::test]
+async fn an_approval_is_reopened_only_as_it_was_made() {
+    for (c, _guard) in catalogs().await {
+        let backend = c.backend();
+        let asked = ask("alice", Some("demo.trips"), None, "report");
+        let r = c.create_access_request(&asked).await.unwrap();
+        let approved = c
+            .decide_access_request(r.id, true, "admin", Some("ok"))
+            .await
+            .unwrap();
+        assert!(c.reopen_access_request(&approved).await.unwrap(), "{backend:?}");
+        assert_eq!(c.access_request(r.id).await.unwrap(), r, "{backend:?}");
+        // Not twice, and not a later decision.
+        assert!(!c.reopen_access_request(&approved).await.unwrap());
+        let rejected = c
+            .decide_access_request(r.id, false, "root", None)
+            .await
+            .unwrap();
+        assert!(!c.reopen_access_request(&approved).await.unwrap());
+        assert!(!c.reopen_access_request(&rejected).await.unwrap());
+        assert_eq!(c.access_request(r.id).await.unwrap(), rejected);
+        // The requester asked again meanwhile: the newer request is the
+        // pending one.
+        let second = c.create_access_request(&asked).await.unwrap();
+        let approved = c
+            .decide_access_request(second.id, true, "admin", None)
+            .await
+            .unwrap();
+        let third = c.create_access_request(&asked).await.unwrap();
+        let err = c.reopen_access_request(&approved).await.unwrap_err();
+        assert!(
+            matches!(err, CatalogError::AlreadyExists { .. }),
+            "{backend:?}: {err}"
+        );
+        assert_eq!(c.access_request(second.id).await.unwrap(), approved);
+        assert_eq!(c.access_request(third.id).await.unwrap(), third);
+    }
+}
+
+/// A user `name` who may discover `demo.zones`, but not read it.
+async fn discoverer(s: &TestServer, name: &str) {
+    let hash = laker_auth::password::hash_password("asker-secret").unwrap();
+    s.catalog.create_user(name, &hash).await.unwrap();
+    s.catalog
+        .grant(name, "demo.zones", "discover")
+        .await
+        .unwrap();
+}
+
+/// `name`'s read grants.
+async fn reads(s: &TestServer, name: &str) -> Vec<Grant> {
+    let grants = s.catalog.grants_of(name).await.unwrap();
+    grants.into_iter().filter(|g| g.action == "read").collect()
+}
+
+#[tokio::test]
+async fn concurrent_decisions_leave_exactly_one_in_force() {
+    let s = TestServer::start().await;
+    discoverer(&s, "asker").await;
+    let mut one = s.admin_client().await;
+    let mut two = s.admin_client().await;
+    let mut three = s.admin_client().await;
+    for round in 0..6 {
+        let request = s
+            .catalog
+            .create_access_request(&ask("asker", Some("demo.zones"), None, "routes"))
+            .await
+            .unwrap();
+        let approve = |filter: &str| serde_json::json!({"id": request.id, "row_filter": filter});
+        let (oslo, bergen, reject) = tokio::join!(
+            action(&mut one, "approve_access_request", approve("city = 'Oslo'")),
+            action(&mut two, "approve_access_request", approve("city = 'Bergen'")),
+            action(
+                &mut three,
+                "reject_access_request",
+                serde_json::json!({"id": request.id})
+            ),
+        );
+        let mut won = Vec::new();
+        for (filter, outcome) in [
+            (Some("city = 'Oslo'"), oslo),
+            (Some("city = 'Bergen'"), bergen),
+            (None, reject),
+        ] {
+            match outcome {
+                Ok(_) => won.push(filter),
+                Err(e) => {
+                    let e = status(e);
+                    assert_eq!(e.code(), Code::FailedPrecondition, "round {round}: {e:?}");
+                    assert!(
+                        e.message().contains("was already") || e.message().contains("already reads"),
+                        "round {round}: {}",
+                        e.message()
+                    );
+                }
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}: {won:?}");
+        let decided = s.catalog.access_request(request.id).await.unwrap();
+        let granted = reads(&s, "asker").await;
+        match won[0] {
+            None => {
+                assert_eq!(decided.status, RequestStatus::Rejected, "round {round}");
+                assert!(granted.is_empty(), "round {round}: {granted:?}");
+            }
+            Some(filter) => {
+                assert_eq!(decided.status, RequestStatus::Approved, "round {round}");
+                assert_eq!(granted.len(), 1, "round {round}: {granted:?}");
+                assert_eq!(granted[0].pattern, "demo.zones");
+                assert_eq!(granted[0].policy.row_filter.as_deref(), Some(filter));
+                s.catalog
+                    .revoke_grant(Grantee::User("asker".into()), "demo.zones", "read")
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_approval_whose_grant_fails_leaves_the_request_pending() {
+    let s = TestServer::start().await;
+    discoverer(&s, "asker").await;
+    let mut admin = s.admin_client().await;
+    let request = s
+        .catalog
+        .create_access_request(&ask("asker", Some("demo.zones"), None, "routes"))
+        .await
+        .unwrap();
+    let e = status(
+        action(
+            &mut admin,
+            "approve_access_request",
+            serde_json::json!({"id": request.id, "row_filter": "no_such_column = 1"}),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("no_such_column"), "{}", e.message());
+    assert_eq!(s.catalog.access_request(request.id).await.unwrap(), request);
+    assert!(reads(&s, "asker").await.is_empty());
+    // Decided anew, it grants.
+    let approved = action(
+        &mut admin,
+        "approve_access_request",
+        serde_json::json!({"id": request.id, "row_filter": "city = 'Oslo'"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved["status"], "approved", "{approved}");
+    let granted = reads(&s, "asker").await;
+    assert_eq!(granted.len(), 1, "{granted:?}");
+    assert_eq!(granted[0].policy.row_filter.as_deref(), Some("city = 'Oslo'"));
+}
+
+#[tokio::test]
+async fn approving_a_need_takes_no_policy() {
+    let s = TestServer::start().await;
+    discoverer(&s, "asker").await;
+    let mut admin = s.admin_client().await;
+    let need = s
+        .catalog
+        .create_access_request(&ask("asker", None, Some("rainfall per city"), "forecasts"))
+        .await
+        .unwrap();
+    for policy in [
+        serde_json::json!({"id": need.id, "row_filter": "city = 'Oslo'"}),
+        serde_json::json!({"id": need.id, "column_masks": {"city": "hide"}}),
+    ] {
+        let e = status(
+            action(&mut admin, "approve_access_request", policy)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(
+            e.message().contains("describes a need, not a dataset"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(s.catalog.access_request(need.id).await.unwrap(), need);
+    }
+    let approved = action(
+        &mut admin,
+        "approve_access_request",
+        serde_json::json!({"id": need.id, "note": "see demo.zones"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved["status"], "approved", "{approved}");
+    assert!(reads(&s, "asker").await.is_empty());
 }

@@ -128,7 +128,10 @@ pub(crate) async fn list(
 }
 
 /// Approves (granting read on the request's dataset with `policy`) or
-/// rejects request `id`, once (admin on `*`).
+/// rejects request `id`, once (admin on `*`). The request leaves pending
+/// first, in one conditional update, so of concurrent decisions exactly one
+/// wins; an approval then makes the grant, and puts the request back to
+/// pending when that fails.
 pub(crate) async fn decide(
     state: &Arc<AppState>,
     principal: &Principal,
@@ -138,43 +141,82 @@ pub(crate) async fn decide(
 ) -> Result<AccessRequest> {
     require_admin(state, principal).await?;
     let request = state.catalog.access_request(id).await?;
-    // A decided request is refused by the catalog below, with who decided it.
-    if approve
-        && request.status == RequestStatus::Pending
-        && let Some(dataset) = &request.dataset
-    {
-        let requester = Principal::new(request.requester.clone());
-        let name = DatasetName::parse(dataset)?;
-        if state
-            .authorizer
-            .allows(&requester, Action::Read, &name)
-            .await?
-        {
-            // A grant made now would replace (or add to) the one it reads
-            // through, which may filter rows or mask columns.
-            return Err(Error::FailedPrecondition(format!(
-                "'{}' already reads dataset '{name}' (perhaps through a role, with row \
-                 filters or masks): change that grant instead, then reject this request",
-                request.requester
+    if request.status != RequestStatus::Pending {
+        // As the catalog refuses it (a request being approved counts too).
+        return Err(Error::FailedPrecondition(format!(
+            "access request {id} was already {} by '{}'",
+            request.status.as_str(),
+            request.decided_by.as_deref().unwrap_or_default()
+        )));
+    }
+    let restricted = policy.row_filter.is_some() || policy.column_masks.is_some();
+    let wanted = match (&request.dataset, approve) {
+        (None, true) if restricted => {
+            return Err(Error::InvalidArgument(format!(
+                "access request {id} describes a need, not a dataset: approving it grants \
+                 nothing, so it takes no row_filter or column_masks; grant them on the \
+                 dataset that meets it"
             )));
         }
-        let mut body = serde_json::json!({
-            "user": request.requester, "pattern": dataset, "action": "read",
-        });
-        if let Some(filter) = policy.row_filter {
-            body["row_filter"] = filter.into();
-        }
-        if let Some(masks) = policy.column_masks {
-            body["column_masks"] = masks;
-        }
-        let wanted: GrantRequest = serde_json::from_value(body)
-            .map_err(|e| Error::InvalidArgument(format!("approving: invalid grant: {e}")))?;
-        grant(state, principal, wanted).await?;
-    }
-    Ok(state
+        (Some(dataset), true) => Some(grant_for(state, &request, dataset, policy).await?),
+        _ => None,
+    };
+    let decided = state
         .catalog
         .decide_access_request(id, approve, &principal.name, note.as_deref())
-        .await?)
+        .await?;
+    let Some(wanted) = wanted else {
+        return Ok(decided);
+    };
+    if let Err(e) = grant(state, principal, wanted).await {
+        // Pending again, to be decided anew; unless the requester asked
+        // again meanwhile, and that newer request is pending instead.
+        if let Err(reopen) = state.catalog.reopen_access_request(&decided).await {
+            tracing::warn!(
+                request = id,
+                error = %reopen,
+                "an access request whose grant failed stays approved"
+            );
+        }
+        return Err(e);
+    }
+    Ok(decided)
+}
+
+/// The read grant approving `request` for `dataset` makes, with `policy`;
+/// refused when the requester reads the dataset already.
+async fn grant_for(
+    state: &AppState,
+    request: &AccessRequest,
+    dataset: &str,
+    policy: Policy,
+) -> Result<GrantRequest> {
+    let requester = Principal::new(request.requester.clone());
+    let name = DatasetName::parse(dataset)?;
+    if state
+        .authorizer
+        .allows(&requester, Action::Read, &name)
+        .await?
+    {
+        // A grant made now would replace (or add to) the one it reads
+        // through, which may filter rows or mask columns.
+        return Err(Error::FailedPrecondition(format!(
+            "'{}' already reads dataset '{name}' (perhaps through a role, with row \
+             filters or masks): change that grant instead, then reject this request",
+            request.requester
+        )));
+    }
+    let mut body = serde_json::json!({
+        "user": request.requester, "pattern": dataset, "action": "read",
+    });
+    if let Some(filter) = policy.row_filter {
+        body["row_filter"] = filter.into();
+    }
+    if let Some(masks) = policy.column_masks {
+        body["column_masks"] = masks;
+    }
+    serde_json::from_value(body)
+        .map_err(|e| Error::InvalidArgument(format!("approving: invalid grant: {e}")))
 }
 
 /// request_access.
