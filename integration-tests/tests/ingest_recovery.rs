@@ -84,6 +84,45 @@ async fn a_run_that_stopped_after_its_commit_is_finished_not_repeated() {
 }
 
 #[tokio::test]
+async fn a_run_whose_commit_answer_was_lost_is_finished_not_repeated() {
+    let dropped = tempfile::tempdir().unwrap();
+    let inbox = dir_store(dropped.path());
+    let s = TestServer::start_with(move |c| {
+        c.stores.insert("inbox".into(), inbox);
+    })
+    .await;
+    s.catalog.ensure_namespace("lost", "").await.unwrap();
+    let mut admin = s.admin_client().await;
+    ok(&mut admin, "create_ingest_job", feed("inbox", "lost.landing")).await;
+    std::fs::write(dropped.path().join("a.csv"), orders(1..=3)).unwrap();
+    assert_eq!(run_job(&mut admin, "feed").await.unwrap()["files"], 1);
+    std::fs::write(dropped.path().join("b.csv"), orders(4..=6)).unwrap();
+    // The next commit is stored, but its answer is lost and the Delta log
+    // cannot be read back: the run cannot tell whether it committed.
+    s.store.lose_next_commit();
+    let stopped = run_job(&mut admin, "feed").await.unwrap_err();
+    assert_ne!(stopped.code(), Code::FailedPrecondition, "{stopped:?}");
+    s.store.heal();
+
+    // Its files stay taken: the next run finds its commit and finishes it.
+    let next = run_job(&mut admin, "feed").await.unwrap();
+    assert_eq!(next["files"], 0, "nothing imported twice: {next}");
+    assert_eq!(
+        next["recovered_runs"].as_array().unwrap().len(),
+        1,
+        "{next}"
+    );
+    assert_eq!(ids(&mut admin, "lost.landing").await, [1, 2, 3, 4, 5, 6]);
+    let recorded = runs(&mut admin, "feed").await;
+    let outcomes: Vec<String> = strs(&recorded, "outcome").into_iter().flatten().collect();
+    assert_eq!(outcomes, ["ok", "recovered", "ok"]);
+    assert_eq!(ints(&recorded, "files"), [1, 1, 0]);
+    let taken = files(&mut admin, "feed").await;
+    assert_eq!(taken.num_rows(), 2);
+    assert!(flags(&taken, "pending").iter().all(|p| !p));
+}
+
+#[tokio::test]
 async fn two_replicas_running_one_job_import_each_file_once() {
     let Some(db) = PgDatabase::create().await else {
         panic!(

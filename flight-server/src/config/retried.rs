@@ -86,28 +86,57 @@ impl RetriedStore {
 }
 
 /// Whether the object at `location` holds exactly `payload`, as a put's
-/// result when it does.
+/// result when it does. The read is retried on any transport failure (it
+/// is idempotent): left failed, the create would fail though it stored its
+/// object, and the Delta writer would take the version as lost.
 async fn own(
     store: &dyn ObjectStore,
     location: &Path,
     payload: &PutPayload,
 ) -> Result<Option<PutResult>> {
+    let size = payload.content_length() as u64;
+    let found = retrying(read_back, move || stored(store, location, size)).await?;
+    let Some((put, stored)) = found else {
+        return Ok(None);
+    };
+    let written = Bytes::from(payload.clone());
+    Ok((stored == written).then_some(put))
+}
+
+/// The object at `location` with its result as a put's, when it is `size`
+/// bytes long.
+async fn stored(
+    store: &dyn ObjectStore,
+    location: &Path,
+    size: u64,
+) -> Result<Option<(PutResult, Bytes)>> {
     let found = match store.get_opts(location, GetOptions::default()).await {
         Ok(found) => found,
         // Deleted since: whatever was there, it is not this create's now.
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if found.meta.size != payload.content_length() as u64 {
+    if found.meta.size != size {
         return Ok(None);
     }
     let put = PutResult {
         e_tag: found.meta.e_tag.clone(),
         version: found.meta.version.clone(),
     };
-    let stored = found.bytes().await?;
-    let written = Bytes::from(payload.clone());
-    Ok((stored == written).then_some(put))
+    Ok(Some((put, found.bytes().await?)))
+}
+
+/// The transport failures a read-back is retried on: all but a response
+/// that could not be decoded.
+fn read_back(kind: HttpErrorKind) -> bool {
+    matches!(
+        kind,
+        HttpErrorKind::Interrupted
+            | HttpErrorKind::Timeout
+            | HttpErrorKind::Unknown
+            | HttpErrorKind::Connect
+            | HttpErrorKind::Request
+    )
 }
 
 /// The kind of the transport failure behind `e`, if it is one (no HTTP
@@ -242,11 +271,20 @@ mod tests {
     use super::*;
 
     /// A store whose first `lost` puts are stored but answered with a
-    /// reset connection, as when the answer of a stored create is lost.
+    /// reset connection, as when the answer of a stored create is lost, and
+    /// whose first `lost_reads` gets fail with a reset connection.
     #[derive(Debug)]
     struct LostAnswers {
         inner: InMemory,
         lost: AtomicU32,
+        lost_reads: AtomicU32,
+    }
+
+    /// Takes one from `counter` when it is above zero; whether it was.
+    fn take(counter: &AtomicU32) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     impl fmt::Display for LostAnswers {
@@ -289,6 +327,9 @@ mod tests {
         }
 
         async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            if take(&self.lost_reads) {
+                return Err(reset());
+            }
             self.inner.get_opts(location, options).await
         }
 
@@ -313,9 +354,14 @@ mod tests {
     }
 
     fn store(lost: u32) -> RetriedStore {
+        store_losing_reads(lost, 0)
+    }
+
+    fn store_losing_reads(lost: u32, lost_reads: u32) -> RetriedStore {
         RetriedStore::new(Arc::new(LostAnswers {
             inner: InMemory::new(),
             lost: AtomicU32::new(lost),
+            lost_reads: AtomicU32::new(lost_reads),
         }))
     }
 
@@ -331,6 +377,16 @@ mod tests {
         store.put_opts(&commit, body, create()).await.unwrap();
         let stored = store.get(&commit).await.unwrap().bytes().await.unwrap();
         assert_eq!(&stored[..], b"{\"add\":{\"path\":\"part-1.parquet\"}}\n");
+    }
+
+    #[tokio::test]
+    async fn a_create_reads_its_object_back_through_reset_connections() {
+        let store = store_losing_reads(1, 2);
+        let commit = Path::from("_delta_log/00000000000000000008.json");
+        let body = PutPayload::from_static(b"{\"add\":{\"path\":\"part-2.parquet\"}}\n");
+        store.put_opts(&commit, body, create()).await.unwrap();
+        let stored = store.get(&commit).await.unwrap().bytes().await.unwrap();
+        assert_eq!(&stored[..], b"{\"add\":{\"path\":\"part-2.parquet\"}}\n");
     }
 
     #[tokio::test]

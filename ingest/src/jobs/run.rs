@@ -6,8 +6,9 @@
 //! with its manifest rows made final.
 //!
 //! A run that fails before its commit forgets its manifest rows, so its
-//! files are taken again; once it has committed, a failure leaves the run
-//! marked running for the next run to finish.
+//! files are taken again; once it has committed — or when its commit failed
+//! and the table cannot tell whether it went through — a failure leaves the
+//! run marked running for the next run to finish.
 
 use std::time::Instant;
 
@@ -328,13 +329,57 @@ impl Attempt<'_> {
             transaction: (self.app_id.to_string(), self.run_id),
         };
         let held = self.held.clone();
-        let version = super::write::write(&self.jobs.ctx, reader, landing, commit, held).await?;
+        let written = super::write::write(&self.jobs.ctx, reader, landing, commit, held).await;
+        let version = match written {
+            Ok(version) => version,
+            Err(e) => return Err(self.failed_commit(landing, e).await),
+        };
         if self.jobs.options.crash_after_commit {
             return Err(Stop::Unfinished(IngestError::Internal(
                 "the run stopped right after its Delta commit (a test's fault injection)".into(),
             )));
         }
         Ok(version)
+    }
+
+    /// What a commit that failed with `e` leaves. When the landing table
+    /// holds this run's transaction after all (the answer was lost), or
+    /// cannot be read to tell, the run is left unfinished: its manifest
+    /// rows stay pending and the next run's recovery decides from the Delta
+    /// log, so its files are neither forgotten nor imported twice.
+    async fn failed_commit(&self, landing: &Landing, e: IngestError) -> Stop {
+        let (job, run) = (&self.spec.name, self.run_id);
+        let committed = match delta::table_at(&self.jobs.ctx.engine, &landing.location).await {
+            Ok((_, Some(table))) => delta::transaction_version(&table, self.app_id)
+                .await
+                .map(|done| done.is_some_and(|v| v >= run)),
+            Ok((_, None)) => Ok(false),
+            Err(check) => Err(check),
+        };
+        match committed {
+            Ok(false) => Stop::Failed(e),
+            Ok(true) => {
+                tracing::warn!(
+                    job = %job,
+                    run,
+                    error = %e,
+                    "an ingest run's commit failed, yet the landing table holds it; the next \
+                     run finishes the run"
+                );
+                Stop::Unfinished(e)
+            }
+            Err(check) => {
+                tracing::warn!(
+                    job = %job,
+                    run,
+                    error = %e,
+                    check = %check,
+                    "an ingest run's commit failed and the landing table cannot be read to \
+                     tell whether it went through; the next run decides"
+                );
+                Stop::Unfinished(e)
+            }
+        }
     }
 
     /// Announces the run's commit and records its end.
