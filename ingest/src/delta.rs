@@ -143,25 +143,33 @@ pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Opt
         .map_err(|e| StorageError::delta("reading Delta transactions", &e).into())
 }
 
-/// Commits looked through, newest first, for the one that recorded an
-/// application transaction.
-const TRANSACTION_SEARCH: u64 = 1000;
+/// Most commits looked through, newest first, for the one that recorded
+/// an application transaction.
+const TRANSACTION_SEARCH: u64 = 10_000;
+
+/// How much earlier than the run's start a commit may be stamped and still
+/// be looked past: other writers' clocks may lag the run's.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The version of the commit of `table` that recorded application
 /// transaction `app_id` at `txn_version`, and when it was made (Unix ms,
-/// from its `commitInfo`). Looked for among the table's last 1,000
-/// commits, newest first; `None` when it is not among them or its commit
-/// file was removed with the expired log.
+/// from its `commitInfo`). Looked for newest first, back to the first
+/// commit stamped before `since_ms` (the run's start, less
+/// [`CLOCK_SKEW_MS`]), among at most [`TRANSACTION_SEARCH`] commits; `None`
+/// when it is not found so, or its commit file was removed with the
+/// expired log.
 pub async fn transaction_commit(
     table: &DeltaTable,
     app_id: &str,
     txn_version: i64,
+    since_ms: i64,
 ) -> Result<Option<(u64, Option<i64>)>> {
     let Some(latest) = table.version() else {
         return Ok(None);
     };
     let store = table.log_store().object_store(None);
-    for version in (latest.saturating_sub(TRANSACTION_SEARCH)..=latest).rev() {
+    let oldest = since_ms.saturating_sub(CLOCK_SKEW_MS);
+    for version in (latest.saturating_sub(TRANSACTION_SEARCH - 1)..=latest).rev() {
         let commit = Path::from(format!("_delta_log/{version:020}.json"));
         let actions = match commit_actions(store.as_ref(), &commit).await {
             Ok(actions) => actions,
@@ -170,19 +178,45 @@ pub async fn transaction_commit(
                 return Err(StorageError::object_store("reading the Delta log", &e).into());
             }
         };
-        let recorded = actions.iter().filter_map(|a| a.get("txn")).any(|t| {
-            t.get("appId").and_then(serde_json::Value::as_str) == Some(app_id)
-                && t.get("version").and_then(serde_json::Value::as_i64) == Some(txn_version)
-        });
-        if recorded {
-            let at = actions
-                .iter()
-                .filter_map(|a| a.get("commitInfo"))
-                .find_map(|c| c.get("timestamp").and_then(serde_json::Value::as_i64));
-            return Ok(Some((version, at)));
+        match seen(&actions, (app_id, txn_version), oldest) {
+            Seen::Recorded(at) => return Ok(Some((version, at))),
+            // Made before the run started: the run's commit is not older.
+            Seen::Older => return Ok(None),
+            Seen::Other => {}
         }
     }
     Ok(None)
+}
+
+/// What one commit tells a search for a transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// It recorded the transaction; when it was made, if it says.
+    Recorded(Option<i64>),
+    /// Another commit, stamped before the oldest time searched.
+    Older,
+    /// Another commit.
+    Other,
+}
+
+/// What the commit of `actions` tells a search for the transaction
+/// `(app_id, version)` back to `oldest` (Unix ms).
+fn seen(actions: &[serde_json::Value], (app_id, version): (&str, i64), oldest: i64) -> Seen {
+    let at = actions
+        .iter()
+        .filter_map(|a| a.get("commitInfo"))
+        .find_map(|c| c.get("timestamp").and_then(serde_json::Value::as_i64));
+    let recorded = actions.iter().filter_map(|a| a.get("txn")).any(|t| {
+        t.get("appId").and_then(serde_json::Value::as_str) == Some(app_id)
+            && t.get("version").and_then(serde_json::Value::as_i64) == Some(version)
+    });
+    if recorded {
+        Seen::Recorded(at)
+    } else if at.is_some_and(|at| at < oldest) {
+        Seen::Older
+    } else {
+        Seen::Other
+    }
 }
 
 /// One upload to commit.
@@ -275,5 +309,43 @@ impl PartitionStream for OneStream {
                 }),
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(at: Option<i64>, txn: Option<(&str, i64)>) -> Vec<serde_json::Value> {
+        let mut actions = vec![serde_json::json!({"add": {"path": "part-0.parquet"}})];
+        if let Some((app, version)) = txn {
+            actions.push(serde_json::json!({"txn": {"appId": app, "version": version}}));
+        }
+        if let Some(at) = at {
+            actions.push(serde_json::json!({"commitInfo": {"timestamp": at}}));
+        }
+        actions
+    }
+
+    #[test]
+    fn a_search_stops_at_a_commit_older_than_the_run() {
+        let run = ("laker-ingest:feed", 7);
+        assert_eq!(
+            seen(&commit(Some(2_000), Some(run)), run, 1_000),
+            Seen::Recorded(Some(2_000))
+        );
+        assert_eq!(seen(&commit(None, Some(run)), run, 1_000), Seen::Recorded(None));
+        // Recorded counts even when stamped early (a lagging clock).
+        assert_eq!(
+            seen(&commit(Some(500), Some(run)), run, 1_000),
+            Seen::Recorded(Some(500))
+        );
+        assert_eq!(seen(&commit(Some(999), None), run, 1_000), Seen::Older);
+        assert_eq!(seen(&commit(Some(1_000), None), run, 1_000), Seen::Other);
+        assert_eq!(seen(&commit(None, None), run, 1_000), Seen::Other);
+        let other_run = ("laker-ingest:feed", 6);
+        assert_eq!(seen(&commit(Some(999), Some(other_run)), run, 1_000), Seen::Older);
+        let other_job = ("laker-ingest:other", 7);
+        assert_eq!(seen(&commit(Some(2_000), Some(other_job)), run, 1_000), Seen::Other);
     }
 }

@@ -7,7 +7,8 @@
 //! its manifest rows are dropped and its files are taken again
 //! (`abandoned`). A recovered run's commit is announced, under the event id
 //! the run itself announced it with if it got that far, so it is announced
-//! once ([`super::announce`]).
+//! once ([`super::announce`]); a commit that cannot be found is not
+//! announced, and the run is finished all the same.
 
 use laker_catalog::RunSummary;
 
@@ -50,13 +51,14 @@ pub async fn recover(
                     .into(),
             );
             landing.register(ctx).await?;
-            // Announced before the run's end is recorded, as by the run itself.
+            // Announced before the run's end is recorded, as by the run
+            // itself; best effort: the run is finished all the same.
             let found = match &table {
-                Some(t) => delta::transaction_commit(t, app_id, run.id).await?,
-                None => None,
+                Some(t) => delta::transaction_commit(t, app_id, run.id, run.started_at).await,
+                None => Ok(None),
             };
             match found {
-                Some((version, at_ms)) => {
+                Ok(Some((version, at_ms))) => {
                     summary.delta_version = i64::try_from(version).ok();
                     let commit = Committed {
                         job,
@@ -68,11 +70,18 @@ pub async fn recover(
                     };
                     announce(ctx, commit).await;
                 }
-                None => tracing::warn!(
+                Ok(None) => tracing::warn!(
                     job,
                     run = run.id,
                     "the commit of a recovered ingest run is not among the landing table's \
-                     last 1,000 commits; it is not announced"
+                     commits since the run started (nor its last 10,000); it is not announced"
+                ),
+                Err(e) => tracing::warn!(
+                    job,
+                    run = run.id,
+                    error = %e,
+                    "the commit of a recovered ingest run cannot be looked up in the landing \
+                     table's log; it is not announced"
                 ),
             }
             ctx.catalog.commit_ingest_run(run.id, &summary).await?;
