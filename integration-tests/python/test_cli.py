@@ -357,6 +357,40 @@ def test_resume_refuses_a_table_that_changed(server, delta_cli, tmp_path):
     assert not state.exists()
 
 
+def test_resume_refuses_a_file_dataset_that_changed(server, delta_cli, tmp_path):
+    """Files have no table version: the catalog revision, which a refresh
+    bumps, tells a resumed download that the rows may differ."""
+    home, table = delta_cli.home, f"{delta_cli.namespace}.files"
+    rows = 400_000
+    folder = server.data_dir / "lake" / f"{delta_cli.namespace}_files"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array(range(rows), pa.int64())}), folder / "part-0.parquet")
+    ok(laker(home, "admin", "action", "register_dataset", json.dumps(
+        {"name": table, "location": folder.as_uri() + "/", "format": "parquet"})))
+    out = tmp_path / "files.csv"
+    state = Path(f"{out}.laker-resume")
+    args = ["get", table, "-o", str(out)]
+    kept = kill_mid_download(home, args, StallingProxy(server.addr, stall_after=1 << 20), state)
+    assert 0 < kept < rows
+    revision = json.loads(state.read_text())["revision"]
+    assert isinstance(revision, int), state.read_text()
+
+    # Other rows, as many, in one file as before: only the revision differs.
+    pq.write_table(pa.table({"id": pa.array(range(rows, 2 * rows), pa.int64())}),
+                   folder / "part-0.parquet")
+    ok(laker(home, "admin", "action", "refresh_dataset", json.dumps({"name": table})))
+    refused = one_line(laker(home, *args, "--resume"))
+    assert (f"{table} changed since the download started (catalog revision {revision}, now "
+            f"{revision + 1})") in refused, refused
+    assert "run without --resume to start over" in refused
+    assert state.exists()
+
+    again = ok(laker(home, *args))
+    assert "starting over" in again.stderr
+    assert sorted(pacsv.read_csv(out)["id"].to_pylist()) == list(range(rows, 2 * rows))
+    assert not state.exists()
+
+
 def test_progress_bar_in_a_terminal(server, home, tmp_path):
     """Rows, bytes, rates and ETA drawn on a real pseudo-terminal while a
     download is held mid-way; then it completes."""

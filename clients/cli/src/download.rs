@@ -8,7 +8,8 @@
 //!
 //! The table version a download read is the `version` of the FlightInfo's
 //! `app_metadata`: the Delta version the server pinned in every ticket
-//! (file datasets have none).
+//! (file datasets have none); its `revision` is the dataset's catalog
+//! revision, which a resumed download of files must find unchanged.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -107,6 +108,14 @@ pub fn table_version(info: &FlightInfo) -> Option<u64> {
     serde_json::from_slice::<serde_json::Value>(&info.app_metadata)
         .ok()
         .and_then(|meta| meta["version"].as_u64())
+}
+
+/// The catalog revision of the dataset a FlightInfo reads, if the server
+/// says (it changes when the dataset is changed or refreshed).
+pub fn dataset_revision(info: &FlightInfo) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(&info.app_metadata)
+        .ok()
+        .and_then(|meta| meta["revision"].as_i64())
 }
 
 /// Runs a download.
@@ -212,7 +221,8 @@ async fn to_file(
         total,
         &schema,
         info.endpoint.len(),
-    );
+    )
+    .with_revision(dataset_revision(&info));
     let state_path = resume::state_path(path);
     let (mut state, resuming) = match ResumeState::load(&state_path)? {
         Some(previous) if get.resume => {

@@ -5,10 +5,10 @@
 //!
 //! `laker get ... --resume` after a kill, crash or lost connection reads
 //! it, asks the server for the same download again, refuses when the
-//! table changed (another Delta version; for file datasets another row
-//! count, endpoint count or schema), cuts the data file back to its last
-//! synced batch, and fetches each endpoint from the row it stopped at
-//! (`x-laker-skip-rows`).
+//! table changed (another Delta version; for file datasets another catalog
+//! revision — a refresh or change bumps it —, row count, endpoint count or
+//! schema), cuts the data file back to its last synced batch, and fetches
+//! each endpoint from the row it stopped at (`x-laker-skip-rows`).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Failure, Result};
 
 /// Version of the state file's layout.
-const LAYOUT: u32 = 1;
+const LAYOUT: u32 = 2;
 
 /// What a resumed download must match, and how far it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct ResumeState {
     pub format: String,
     /// Delta version read (`None` for file datasets).
     pub version: Option<u64>,
+    /// The dataset's catalog revision when the download started (`None`
+    /// from a server that does not say).
+    #[serde(default)]
+    pub revision: Option<i64>,
     /// Rows the server announced, when it knew.
     pub total_records: Option<u64>,
     /// `name: type` of each column.
@@ -92,6 +96,7 @@ impl ResumeState {
             spec,
             format: format.to_string(),
             version,
+            revision: None,
             total_records,
             schema: schema_fingerprint(schema),
             endpoints,
@@ -100,6 +105,11 @@ impl ResumeState {
             rows: vec![0; endpoints],
             done: vec![false; endpoints],
         }
+    }
+
+    /// The same, for the dataset at catalog revision `revision`.
+    pub fn with_revision(self, revision: Option<i64>) -> Self {
+        Self { revision, ..self }
     }
 
     /// The state stored at `path`, if there is one.
@@ -160,6 +170,14 @@ impl ResumeState {
                  the rows would not fit together: {start_over}"
             ));
         }
+        // A Delta version pins the rows; files have only the revision.
+        if self.version.is_none() && self.revision != now.revision {
+            let (was, is) = (revision_text(self.revision), revision_text(now.revision));
+            return Some(format!(
+                "{dataset} changed since the download started (catalog revision {was}, now \
+                 {is}); its files may differ: {start_over}"
+            ));
+        }
         if self.schema != now.schema {
             return Some(format!(
                 "the columns of {dataset} changed since the download started: {start_over}"
@@ -176,6 +194,10 @@ impl ResumeState {
 
 fn version_text(version: Option<u64>) -> String {
     version.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+fn revision_text(revision: Option<i64>) -> String {
+    revision.map_or_else(|| "none".to_string(), |r| r.to_string())
 }
 
 #[cfg(test)]
@@ -201,11 +223,37 @@ mod tests {
     }
 
     #[test]
+    fn a_file_dataset_of_another_revision_is_refused() {
+        let out = Path::new("out.csv");
+        let files = |revision| state(None).with_revision(Some(revision));
+        assert_eq!(files(3).mismatch(&files(3), out), None);
+        let changed = files(3).mismatch(&files(4), out);
+        assert!(
+            changed.is_some_and(|m| m.contains("catalog revision 3, now 4")),
+            "{:?}",
+            files(3).mismatch(&files(4), out)
+        );
+        // A Delta version pins the rows whatever the revision.
+        let delta = |revision| state(Some(1)).with_revision(Some(revision));
+        assert_eq!(delta(3).mismatch(&delta(4), out), None);
+    }
+
+    #[test]
+    fn a_state_of_the_first_layout_is_refused() {
+        let mut old = serde_json::to_value(state(None)).unwrap();
+        old["layout"] = 1.into();
+        old.as_object_mut().unwrap().remove("revision");
+        let old: ResumeState = serde_json::from_value(old).unwrap();
+        let why = old.mismatch(&state(None), Path::new("out.csv"));
+        assert!(why.is_some_and(|m| m.contains("another laker version")));
+    }
+
+    #[test]
     fn state_round_trips_through_its_file() {
         let dir = std::env::temp_dir().join(format!("laker-resume-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = state_path(&dir.join("out.csv"));
-        let mut s = state(None);
+        let mut s = state(None).with_revision(Some(7));
         s.rows = vec![3, 4];
         s.save(&path).unwrap();
         assert_eq!(ResumeState::load(&path).unwrap(), Some(s));

@@ -1,6 +1,8 @@
 //! Discovery metadata attached to listings, FlightInfo and GetSchema results:
 //! the dataset's name, description, tags, format and (for Delta) version, as
-//! schema metadata (`laker:*` keys) and as JSON `app_metadata`.
+//! schema metadata (`laker:*` keys) and as JSON `app_metadata`, which also
+//! carries the catalog revision (it changes when the dataset is changed or
+//! refreshed).
 
 use std::collections::HashMap;
 
@@ -25,6 +27,7 @@ pub fn dataset_json(dataset: &Dataset, version: Option<u64>) -> serde_json::Valu
         "description": dataset.description,
         "tags": dataset.tags,
         "format": dataset.format.as_str(),
+        "revision": dataset.revision,
     });
     if let Some(v) = version {
         json["version"] = v.into();
