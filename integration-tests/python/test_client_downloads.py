@@ -26,6 +26,7 @@ import pytest
 
 import laker
 from conftest import ADMIN_PASSWORD, create_admin
+from laker import _resume
 from proxy import CuttingProxy
 
 USER = "pydl"
@@ -274,6 +275,30 @@ def test_a_resume_of_a_changed_table_is_refused(server, lake, resumable, tmp_pat
     assert (fresh.rows, fresh.version, fresh.resumed_rows) == (3 * RESUME_ROWS + 10, 3, 0)
     assert feather.read_table(path).num_rows == 3 * RESUME_ROWS + 10
     assert not path.with_name(path.name + ".laker-partial").exists()
+
+
+def test_a_download_in_progress_is_never_discarded(server, lake, resumable, tmp_path):
+    path = tmp_path / "busy.parquet"
+    killed_download(server, path, resumable, "parquet")
+    partial = path.with_name(path.name + ".laker-partial")
+    before = sorted(p.name for p in partial.iterdir())
+    # Another process downloading into the same file holds its lock.
+    holder = _resume.Partial(path)
+    holder.lock()
+    try:
+        # Another slice would start over, resume=False would stream anew:
+        # both are refused before anything of the running one is removed.
+        for resume in (True, False):
+            with pytest.raises(laker.LakerError, match="another process is downloading into"):
+                lake.download_to(path, resumable, columns=["id"], resume=resume)
+        assert sorted(p.name for p in partial.iterdir()) == before
+    finally:
+        holder.unlock()
+    written = lake.download_to(path, resumable)
+    assert 0 < written.resumed_rows < written.rows
+    assert pc.count_distinct(pq.read_table(path)["id"]).as_py() == written.rows
+    assert not partial.exists()
+    assert not path.with_name(path.name + ".laker-lock").exists()
 
 
 def test_a_dataset_that_is_not_delta_resumes_too(server, lake, tmp_path):

@@ -361,7 +361,12 @@ class Client(Catalog):
         read = _download.info_version(info)
         metadata = _download.laker_metadata(info)
         if not resume:
-            _resume.Partial(path).discard()
+            partial = _resume.Partial(path)
+            partial.lock()
+            try:
+                partial.discard()
+            finally:
+                partial.unlock()
             rows = self._stream_to(path, format, info, headers, metadata)
             return Written(path, rows, format, read)
         return self._resumable_to(path, name, format, spec, info, headers, metadata)
@@ -400,22 +405,24 @@ class Client(Catalog):
         state = _resume.current_state(info, read, fingerprint)
         request = {"spec": spec, "format": format}
         partial = _resume.Partial(path)
-        manifest = partial.manifest()
         endpoints = state["endpoints"]
         done: set = set()
         starts: List[int] = []
-        if manifest is not None and manifest.get("request") == request:
-            partial.lock()
-            try:
+        # Held before the folder is read, kept or discarded.
+        partial.lock()
+        try:
+            manifest = partial.manifest()
+            if manifest is not None and manifest.get("request") == request:
                 _resume.check_unchanged(name, manifest, state)
-            except BaseException:
-                partial.unlock()
-                raise
-            done = {i for i in range(endpoints) if partial.done(i)}
-            starts = [partial.rows_done(i) if i in done else partial.rows_of(i)
-                      for i in range(endpoints)]
-        else:
-            partial.begin({"layout": _resume.LAYOUT, "dataset": name, "request": request, **state})
+                done = {i for i in range(endpoints) if partial.done(i)}
+                starts = [partial.rows_done(i) if i in done else partial.rows_of(i)
+                          for i in range(endpoints)]
+            else:
+                partial.begin({"layout": _resume.LAYOUT, "dataset": name, "request": request,
+                               **state})
+        except BaseException:
+            partial.unlock()
+            raise
         resumed = sum(starts)
         try:
             progress = self._progress(info, resumed)

@@ -4,7 +4,8 @@ Rows land in ``<file>.laker-partial/``: each endpoint's batches as Arrow
 IPC stream segments (``e00003-s0001.arrows``; written straight to the file
 system, so a killed process leaves every batch it wrote), a ``.done``
 marker per finished endpoint, and ``manifest.json`` naming the request and
-the table version read. A later ``download_to`` of the same slice counts
+the table version read; ``<file>.laker-lock`` is held while a process
+downloads (or discards) it. A later ``download_to`` of the same slice counts
 the complete rows of each endpoint there (a batch cut by the kill is
 dropped), checks the dataset is still at that version, and asks the server
 to skip those rows (``x-laker-skip-rows``). Once every endpoint is done the
@@ -27,6 +28,7 @@ import pyarrow.flight as fl
 from .errors import LakerError, VersionChanged
 
 PARTIAL_SUFFIX = ".laker-partial"
+LOCK_SUFFIX = ".laker-lock"
 MANIFEST = "manifest.json"
 LAYOUT = 1
 
@@ -34,6 +36,12 @@ LAYOUT = 1
 def partial_dir(path: Path) -> Path:
     """Where an interrupted download of ``path`` keeps its rows."""
     return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock a download of ``path`` holds (beside the folder, so it is
+    held before the folder is discarded or made)."""
+    return path.with_name(path.name + LOCK_SUFFIX)
 
 
 def complete_batches(segment: Path) -> Iterator[pa.RecordBatch]:
@@ -90,6 +98,7 @@ class Partial:
     def __init__(self, path: Path):
         self.path = path
         self.dir = partial_dir(path)
+        self.lock_path = lock_path(path)
         self._segments: Dict[int, _Segment] = {}
         self._lock = threading.Lock()
         self._lock_file: Any = None
@@ -105,34 +114,55 @@ class Partial:
         return manifest if isinstance(manifest, dict) and manifest.get("layout") == LAYOUT else None
 
     def discard(self) -> None:
-        """Removes what an earlier run left."""
+        """Removes what an earlier run left (call it holding the lock)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def begin(self, manifest: dict) -> None:
-        """Starts a new partial download described by ``manifest``."""
+        """Starts a new partial download described by ``manifest``, once the
+        lock is held: an earlier run's rows are discarded only when no
+        process is writing them."""
+        self.lock()
         self.discard()
         self.dir.mkdir(parents=True)
-        self.lock()
         self._write_json(MANIFEST, manifest)
 
     def lock(self) -> None:
-        """Holds the folder for this process (released when it ends, however
-        it ends): two processes never write one download."""
+        """Holds the download of ``path`` for this process (released when it
+        ends, however it ends), on ``<path>.laker-lock``: two processes never
+        write, nor discard, one download. Holding it already is fine."""
+        if self._lock_file is not None:
+            return
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
-        handle = open(self.dir / "lock", "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
+            handle = open(self.lock_path, "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise LakerError(f"another process is downloading into '{self.path}' "
+                                 f"(its rows are in '{self.dir}')") from None
+            # Its holder removes the lock file as it lets go: a file removed
+            # meanwhile is no lock any more, so lock the one there now.
+            try:
+                there = os.stat(self.lock_path)
+            except FileNotFoundError:
+                there = None
+            held = os.fstat(handle.fileno())
+            if there is not None and (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino):
+                self._lock_file = handle
+                return
             handle.close()
-            raise LakerError(f"another process is downloading into '{self.path}' "
-                             f"(its rows are in '{self.dir}')") from None
-        self._lock_file = handle
 
     def unlock(self) -> None:
+        """Lets go of the lock, removing its file."""
         if self._lock_file is not None:
+            try:
+                os.unlink(self.lock_path)
+            except OSError:
+                pass
             self._lock_file.close()
             self._lock_file = None
 
