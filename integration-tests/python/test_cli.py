@@ -52,6 +52,13 @@ def laker(home: Path, *args: str, stdin: str | None = None, env: dict | None = N
                           input=stdin, env=cli_env(home, env))
 
 
+def stored_token(home: Path) -> dict:
+    """``LAKER_TOKEN`` set to the login stored in ``home``, for a run through
+    a proxy: the stored token itself is sent only to the server it was
+    stored for."""
+    return {"LAKER_TOKEN": json.loads((home / "credentials.json").read_text())["token"]}
+
+
 def one_line(result: subprocess.CompletedProcess) -> str:
     """The failed run's message, checked to be a single line."""
     assert result.returncode != 0 and result.stdout == "", result.stdout
@@ -189,6 +196,26 @@ def test_get_resumes_across_cut_connections(server, home, tmp_path):
         pa.compute.min(ids).as_py() == 1 and pa.compute.max(ids).as_py() == 2_000_000
 
 
+def test_a_stored_login_is_sent_only_to_its_own_server(server, home):
+    ok(laker(home, "login", f"http://{server.addr}", "--as", "demo", stdin="demo\n"))
+    proxy = StallingProxy(server.addr, stall_after=None)
+    try:
+        elsewhere = f"http://{proxy.addr}"
+        refused = one_line(laker(home, "ls", "--url", elsewhere))
+        assert refused == (
+            f"laker: the stored login is for http://{server.addr}, not {elsewhere}, and is sent "
+            f"only to its own server: run `laker login {elsewhere} --as NAME`, or pass --user "
+            "and --password")
+        assert refused == one_line(laker(home, "ls", env={"LAKER_URL": elsewhere}))
+        # Credentials given for that server are used.
+        listed = ok(laker(home, "ls", "--url", elsewhere, "--user", "demo", "--password", "demo"))
+        assert "demo.zones" in listed.stdout
+    finally:
+        proxy.close()
+    # The stored server, however spelled, gets it.
+    assert "demo.zones" in ok(laker(home, "ls", "--url", f"grpc://{server.addr}")).stdout
+
+
 class DeltaCli(NamedTuple):
     """An admin's CLI config (``home``) and a namespace of its own."""
     home: Path
@@ -264,7 +291,8 @@ def test_compression_shrinks_what_the_server_sends(server, home, tmp_path):
         args = ["get", "demo.trips", "-c", "vendor,payment_type", "--url", f"http://{proxy.addr}",
                 "-o", str(out)]
         try:
-            ok(laker(home, *args, *(["--compression", codec] if codec != "none" else [])))
+            ok(laker(home, *args, *(["--compression", codec] if codec != "none" else []),
+                     env=stored_token(home)))
         finally:
             proxy.close()
         sent[codec] = proxy.from_server
@@ -286,7 +314,8 @@ def saved_rows(state: Path) -> int:
 def kill_mid_download(home: Path, args: list[str], proxy: StallingProxy, state: Path) -> int:
     """Runs ``laker *args`` through ``proxy`` (which stalls it mid-download),
     SIGKILLs it once its resume state shows rows; returns those rows."""
-    proc = subprocess.Popen([cli_binary(), *args, "--url", f"http://{proxy.addr}"], env=cli_env(home),
+    proc = subprocess.Popen([cli_binary(), *args, "--url", f"http://{proxy.addr}"],
+                            env=cli_env(home, stored_token(home)),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -402,7 +431,7 @@ def test_progress_bar_in_a_terminal(server, home, tmp_path):
     proc = subprocess.Popen(
         [cli_binary(), "get", "demo.trips", "-c", "trip_id,fare", "-o", str(out),
          "--url", f"http://{proxy.addr}"],
-        env=cli_env(home, {"TERM": "xterm-256color"}),
+        env=cli_env(home, {"TERM": "xterm-256color", **stored_token(home)}),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal)
     os.close(terminal)
     screen = b""

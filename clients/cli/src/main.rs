@@ -47,7 +47,8 @@ struct Cli {
     /// Server URL [default: the one `laker login` stored, else http://127.0.0.1:50051].
     #[arg(long, env = "LAKER_URL", global = true)]
     url: Option<String>,
-    /// User name (with --password); without it the stored login or LAKER_TOKEN is used.
+    /// User name (with --password); without it LAKER_TOKEN, or the stored login (on its own
+    /// server only), is used.
     #[arg(long, env = "LAKER_USER", global = true)]
     user: Option<String>,
     /// Password.

@@ -1,7 +1,8 @@
 //! Connecting and authenticating: `--user`/`--password` (Basic, exchanged
 //! for a bearer token), `LAKER_TOKEN`, the token `laker login` stored in
-//! the user's config directory (`credentials.json`, mode 0600), or a TLS
-//! client certificate alone (the server names the user by its CN).
+//! the user's config directory (`credentials.json`, mode 0600) — sent only
+//! to the server it was stored for —, or a TLS client certificate alone
+//! (the server names the user by its CN).
 
 use std::path::PathBuf;
 
@@ -160,6 +161,24 @@ fn not_logged_in() -> Failure {
     )
 }
 
+fn stored_elsewhere(stored: &str, url: &str) -> Failure {
+    Failure::new(format!(
+        "the stored login is for {stored}, not {url}, and is sent only to its own server: \
+         run `laker login {url} --as NAME`, or pass --user and --password"
+    ))
+}
+
+/// Whether URLs `a` and `b` name the same server (`https://` and
+/// `grpc+tls://` are one; so are `http://` and `grpc://`).
+fn same_server(a: &str, b: &str) -> bool {
+    let target = |url: &str| {
+        tls::endpoint_url(url)
+            .ok()
+            .map(|(target, _)| target.trim_end_matches('/').to_ascii_lowercase())
+    };
+    matches!((target(a), target(b)), (Some(a), Some(b)) if a == b)
+}
+
 /// A connected, authenticated session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -179,13 +198,15 @@ impl Session {
         if creds.user.is_none() && creds.token.is_none() && stored.is_none() && !certificate {
             return Err(not_logged_in());
         }
-        // The stored login's server and TLS settings apply when no other
-        // server is named.
-        let stored_tls = match (&creds.url, &stored) {
-            (None, Some(s)) => s.tls.clone(),
-            (Some(url), Some(s)) if *url == s.url => s.tls.clone(),
-            _ => TlsFiles::default(),
+        // The stored login (its token and TLS settings) is for its own
+        // server: it applies when no other server is named.
+        let (stored, elsewhere) = match stored {
+            Some(s) if creds.url.as_ref().is_some_and(|url| !same_server(url, &s.url)) => {
+                (None, Some(s.url))
+            }
+            other => (other, None),
         };
+        let stored_tls = stored.as_ref().map(|s| s.tls.clone()).unwrap_or_default();
         let url = creds
             .url
             .clone()
@@ -203,7 +224,12 @@ impl Session {
             (None, _, Some(token), _) => Some(token.clone()),
             (None, _, None, Some(stored)) => Some(stored.token),
             (None, _, None, None) if files.has_identity() => None,
-            (None, _, None, None) => return Err(not_logged_in()),
+            (None, _, None, None) => {
+                return Err(match elsewhere {
+                    Some(stored) => stored_elsewhere(&stored, &url),
+                    None => not_logged_in(),
+                });
+            }
         };
         Ok(Self { channel, token })
     }
@@ -215,5 +241,31 @@ impl Session {
             client.add_header("authorization", &format!("Bearer {token}"))?;
         }
         Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_compared_by_where_they_are() {
+        assert!(same_server("http://lake:50051", "http://lake:50051"));
+        assert!(same_server("grpc://LAKE:50051/", "http://lake:50051"));
+        assert!(same_server("https://lake:443", "grpc+tls://lake:443"));
+        assert!(!same_server("http://lake:50051", "https://lake:50051"));
+        assert!(!same_server("http://lake:50051", "http://proxy:50051"));
+        assert!(!same_server("http://lake:50051", "http://lake:50052"));
+        assert!(!same_server("lake:50051", "lake:50051"), "not URLs");
+    }
+
+    #[test]
+    fn a_login_stored_for_another_server_says_so_in_one_line() {
+        let message = stored_elsewhere("http://lake:50051", "http://other:50051").to_string();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(
+            message.contains("is for http://lake:50051, not http://other:50051"),
+            "{message}"
+        );
     }
 }
