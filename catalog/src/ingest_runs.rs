@@ -162,10 +162,7 @@ impl Catalog {
         summary: &RunSummary,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(manifest_sql)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(manifest_sql).bind(id).execute(&mut *tx).await?;
         end_run(&mut tx, id, summary).await?;
         tx.commit().await?;
         Ok(())

@@ -106,7 +106,8 @@ impl Catalog {
     pub async fn set_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
         let name = validate_ident("user", name)?;
         let sql = "UPDATE users SET password_hash = $1 WHERE name = $2 AND kind = 'user'";
-        self.update_principal(sql, password_hash, name, "user").await
+        self.update_principal(sql, password_hash, name, "user")
+            .await
     }
 
     /// Replaces a principal's attributes.

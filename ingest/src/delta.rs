@@ -334,7 +334,10 @@ mod tests {
             seen(&commit(Some(2_000), Some(run)), run, 1_000),
             Seen::Recorded(Some(2_000))
         );
-        assert_eq!(seen(&commit(None, Some(run)), run, 1_000), Seen::Recorded(None));
+        assert_eq!(
+            seen(&commit(None, Some(run)), run, 1_000),
+            Seen::Recorded(None)
+        );
         // Recorded counts even when stamped early (a lagging clock).
         assert_eq!(
             seen(&commit(Some(500), Some(run)), run, 1_000),
@@ -344,8 +347,14 @@ mod tests {
         assert_eq!(seen(&commit(Some(1_000), None), run, 1_000), Seen::Other);
         assert_eq!(seen(&commit(None, None), run, 1_000), Seen::Other);
         let other_run = ("laker-ingest:feed", 6);
-        assert_eq!(seen(&commit(Some(999), Some(other_run)), run, 1_000), Seen::Older);
+        assert_eq!(
+            seen(&commit(Some(999), Some(other_run)), run, 1_000),
+            Seen::Older
+        );
         let other_job = ("laker-ingest:other", 7);
-        assert_eq!(seen(&commit(Some(2_000), Some(other_job)), run, 1_000), Seen::Other);
+        assert_eq!(
+            seen(&commit(Some(2_000), Some(other_job)), run, 1_000),
+            Seen::Other
+        );
     }
 }

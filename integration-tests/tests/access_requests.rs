@@ -503,7 +503,10 @@ async fn an_approval_is_reopened_only_as_it_was_made() {
             .decide_access_request(r.id, true, "admin", Some("ok"))
             .await
             .unwrap();
-        assert!(c.reopen_access_request(&approved).await.unwrap(), "{backend:?}");
+        assert!(
+            c.reopen_access_request(&approved).await.unwrap(),
+            "{backend:?}"
+        );
         assert_eq!(c.access_request(r.id).await.unwrap(), r, "{backend:?}");
         // Not twice, and not a later decision.
         assert!(!c.reopen_access_request(&approved).await.unwrap());
@@ -564,7 +567,11 @@ async fn concurrent_decisions_leave_exactly_one_in_force() {
         let approve = |filter: &str| serde_json::json!({"id": request.id, "row_filter": filter});
         let (oslo, bergen, reject) = tokio::join!(
             action(&mut one, "approve_access_request", approve("city = 'Oslo'")),
-            action(&mut two, "approve_access_request", approve("city = 'Bergen'")),
+            action(
+                &mut two,
+                "approve_access_request",
+                approve("city = 'Bergen'")
+            ),
             action(
                 &mut three,
                 "reject_access_request",
@@ -583,7 +590,8 @@ async fn concurrent_decisions_leave_exactly_one_in_force() {
                     let e = status(e);
                     assert_eq!(e.code(), Code::FailedPrecondition, "round {round}: {e:?}");
                     assert!(
-                        e.message().contains("was already") || e.message().contains("already reads"),
+                        e.message().contains("was already")
+                            || e.message().contains("already reads"),
                         "round {round}: {}",
                         e.message()
                     );
@@ -646,7 +654,10 @@ async fn an_approval_whose_grant_fails_leaves_the_request_pending() {
     assert_eq!(approved["status"], "approved", "{approved}");
     let granted = reads(&s, "asker").await;
     assert_eq!(granted.len(), 1, "{granted:?}");
-    assert_eq!(granted[0].policy.row_filter.as_deref(), Some("city = 'Oslo'"));
+    assert_eq!(
+        granted[0].policy.row_filter.as_deref(),
+        Some("city = 'Oslo'")
+    );
 }
 
 #[tokio::test]

@@ -93,7 +93,12 @@ async fn a_run_whose_commit_answer_was_lost_is_finished_not_repeated() {
     .await;
     s.catalog.ensure_namespace("lost", "").await.unwrap();
     let mut admin = s.admin_client().await;
-    ok(&mut admin, "create_ingest_job", feed("inbox", "lost.landing")).await;
+    ok(
+        &mut admin,
+        "create_ingest_job",
+        feed("inbox", "lost.landing"),
+    )
+    .await;
     std::fs::write(dropped.path().join("a.csv"), orders(1..=3)).unwrap();
     assert_eq!(run_job(&mut admin, "feed").await.unwrap()["files"], 1);
     std::fs::write(dropped.path().join("b.csv"), orders(4..=6)).unwrap();

@@ -351,7 +351,11 @@ async fn a_curated_dataset_is_never_made_over_another_datasets_data() {
         "{}",
         e.message()
     );
-    assert!(!e.message().contains(&*dir.to_string_lossy()), "{}", e.message());
+    assert!(
+        !e.message().contains(&*dir.to_string_lossy()),
+        "{}",
+        e.message()
+    );
     assert!(s.catalog.user("acme").await.unwrap().is_none());
     let curated = DatasetName::parse("acme.sales").unwrap();
     assert!(s.catalog.dataset(&curated).await.is_err());
@@ -413,7 +417,12 @@ async fn a_curated_query_may_read_what_the_clients_roles_read() {
     .await;
     assert_eq!(first["ingest_job"]["backfill"]["rows"], 3, "{first}");
     // The client reads demo.zones only through a role.
-    ok(&mut admin, "create_role", serde_json::json!({"name": "refs"})).await;
+    ok(
+        &mut admin,
+        "create_role",
+        serde_json::json!({"name": "refs"}),
+    )
+    .await;
     ok(
         &mut admin,
         "grant",
@@ -446,7 +455,12 @@ async fn a_curated_query_may_read_what_the_clients_roles_read() {
         }])
     );
     // No direct grant on demo.zones was made for it.
-    let grants = ok(&mut admin, "list_grants", serde_json::json!({"user": "shop"})).await;
+    let grants = ok(
+        &mut admin,
+        "list_grants",
+        serde_json::json!({"user": "shop"}),
+    )
+    .await;
     assert!(
         grants
             .as_array()

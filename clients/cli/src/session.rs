@@ -201,7 +201,12 @@ impl Session {
         // The stored login (its token and TLS settings) is for its own
         // server: it applies when no other server is named.
         let (stored, elsewhere) = match stored {
-            Some(s) if creds.url.as_ref().is_some_and(|url| !same_server(url, &s.url)) => {
+            Some(s)
+                if creds
+                    .url
+                    .as_ref()
+                    .is_some_and(|url| !same_server(url, &s.url)) =>
+            {
                 (None, Some(s.url))
             }
             other => (other, None),

@@ -81,7 +81,10 @@ pub(crate) async fn onboard(
     reads.extend(req.read.iter().cloned());
     // What it reads already: its own grants and its roles' (the transform
     // runs as it, through all of them).
-    let effective = state.authorizer.grants(&Principal::new(client.as_str())).await?;
+    let effective = state
+        .authorizer
+        .grants(&Principal::new(client.as_str()))
+        .await?;
     reads.extend(
         effective
             .into_iter()

@@ -262,7 +262,16 @@ pub(crate) async fn reject(
     principal: &Principal,
     req: Reject,
 ) -> Result<serde_json::Value> {
-    json(&decide(state, principal, (req.id, false), Policy::default(), req.note).await?)
+    json(
+        &decide(
+            state,
+            principal,
+            (req.id, false),
+            Policy::default(),
+            req.note,
+        )
+        .await?,
+    )
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {

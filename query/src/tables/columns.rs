@@ -102,11 +102,7 @@ impl<R> Column<R> {
             Value::OptionalInt64(f) => Arc::new(rows.iter().map(f).collect::<Int64Array>()),
             Value::Text(f) => Arc::new(StringArray::from_iter_values(rows.iter().map(f))),
             Value::OptionalText(f) => Arc::new(rows.iter().map(f).collect::<StringArray>()),
-            Value::Flag(f) => Arc::new(
-                rows.iter()
-                    .map(|r| Some(f(r)))
-                    .collect::<BooleanArray>(),
-            ),
+            Value::Flag(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()),
             Value::Time(f) => Arc::new(
                 TimestampMillisecondArray::from_iter_values(rows.iter().map(f)).with_timezone(UTC),
             ),
