@@ -49,7 +49,7 @@ impl Write for Tally {
 }
 
 enum Kind {
-    Csv(arrow::csv::Writer<Tally>),
+    Csv(Box<arrow::csv::Writer<Tally>>),
     Json(arrow::json::LineDelimitedWriter<Tally>),
     Staged(StreamWriter<Tally>),
 }
@@ -123,12 +123,12 @@ impl PartialFile {
             },
         };
         let kind = match format {
-            Format::Csv => Kind::Csv(
+            Format::Csv => Kind::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
                     // A file cut back to nothing needs its header again.
                     .with_header(base == 0)
                     .build(tally),
-            ),
+            )),
             Format::Json => Kind::Json(arrow::json::LineDelimitedWriter::new(tally)),
             Format::Parquet | Format::Arrow => {
                 let mut writer = StreamWriter::try_new(tally, &schema)?;
@@ -198,7 +198,7 @@ impl PartialFile {
     /// the Parquet or Arrow file `output` and removes it.
     pub fn finish(self, format: Format, output: &Path) -> Result<()> {
         match self.kind {
-            Kind::Csv(w) => w.into_inner().flush()?,
+            Kind::Csv(w) => (*w).into_inner().flush()?,
             Kind::Json(mut w) => {
                 w.finish()?;
                 w.into_inner().flush()?;
