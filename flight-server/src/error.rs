@@ -84,28 +84,55 @@ impl From<ArrowError> for Error {
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
-        match err {
-            Error::Catalog(e) => catalog_status(e),
-            Error::Auth(e) => auth_status(e),
-            Error::Query(e) => query_status(e),
-            Error::Ticket(e) => match e {
-                TicketError::Signed(SignedError::Malformed(_)) | TicketError::InvalidSpec(_) => {
-                    Status::invalid_argument(e.to_string())
-                }
-                TicketError::Signed(
-                    SignedError::BadSignature | SignedError::Expired | SignedError::WrongPrincipal,
-                ) => Status::permission_denied(e.to_string()),
-            },
-            Error::Table(e) => table_status(&e),
-            Error::Storage(e) => storage_status(&e),
-            Error::Ingest(e) => ingest_status(e),
-            Error::DataFusion(e) => datafusion_status(&e),
-            Error::InvalidArgument(m) => Status::invalid_argument(m),
-            Error::FailedPrecondition(m) => Status::failed_precondition(m),
-            Error::Unimplemented(m) => Status::unimplemented(m),
-            Error::Internal(m) => internal(&m),
-            Error::Status(status) => status,
-        }
+        bounded(status_of(err))
+    }
+}
+
+/// Longest message a status carries: clients refuse metadata over 16 KiB
+/// (gRPC's default), and no message needs more to name a problem.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `status` with its message cut to [`MAX_MESSAGE_BYTES`] (on a character
+/// boundary, saying so), keeping its code and metadata.
+pub(crate) fn bounded(status: Status) -> Status {
+    let message = status.message();
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return status;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = format!(
+        "{} … (message cut: {} bytes in all)",
+        &message[..end],
+        message.len()
+    );
+    Status::with_metadata(status.code(), cut, status.metadata().clone())
+}
+
+fn status_of(err: Error) -> Status {
+    match err {
+        Error::Catalog(e) => catalog_status(e),
+        Error::Auth(e) => auth_status(e),
+        Error::Query(e) => query_status(e),
+        Error::Ticket(e) => match e {
+            TicketError::Signed(SignedError::Malformed(_)) | TicketError::InvalidSpec(_) => {
+                Status::invalid_argument(e.to_string())
+            }
+            TicketError::Signed(
+                SignedError::BadSignature | SignedError::Expired | SignedError::WrongPrincipal,
+            ) => Status::permission_denied(e.to_string()),
+        },
+        Error::Table(e) => table_status(&e),
+        Error::Storage(e) => storage_status(&e),
+        Error::Ingest(e) => ingest_status(e),
+        Error::DataFusion(e) => datafusion_status(&e),
+        Error::InvalidArgument(m) => Status::invalid_argument(m),
+        Error::FailedPrecondition(m) => Status::failed_precondition(m),
+        Error::Unimplemented(m) => Status::unimplemented(m),
+        Error::Internal(m) => internal(&m),
+        Error::Status(status) => status,
     }
 }
 
@@ -408,6 +435,25 @@ mod tests {
             "{}",
             s.message()
         );
+    }
+
+    #[test]
+    fn long_messages_are_cut_keeping_code_and_metadata() {
+        let long = "é".repeat(10_000);
+        let s: Status = Error::InvalidArgument(format!("bad: {long}")).into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().starts_with("bad: é"), "{}", &s.message()[..20]);
+        assert!(s.message().len() < MAX_MESSAGE_BYTES + 64);
+        assert!(s.message().ends_with("(message cut: 20005 bytes in all)"));
+        let limited: Status = Error::Auth(AuthError::RateLimited {
+            message: "x".repeat(5000),
+            retry_after_secs: 7,
+        })
+        .into();
+        assert_eq!(limited.code(), Code::ResourceExhausted);
+        assert_eq!(limited.metadata().get("retry-after").unwrap(), "7");
+        let short: Status = Error::InvalidArgument("short".into()).into();
+        assert_eq!(short.message(), "short");
     }
 
     #[test]

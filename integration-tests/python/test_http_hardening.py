@@ -71,6 +71,16 @@ def test_login_takes_only_json(http_url):
     assert "application/json" in body["detail"]
 
 
+def test_malformed_path_parameters_are_problem_documents(admin):
+    r = admin.post("/api/v1/access-requests/not-a-number/approve", {})
+    body = problem(r, 400, "INVALID_ARGUMENT")
+    assert "path is not valid" in body["detail"] and "not-a-number" in body["detail"]
+    # A name that is not UTF-8 once percent-decoded.
+    r = admin.get("/api/v1/datasets/%FF%FE/check")
+    body = problem(r, 400, "INVALID_ARGUMENT")
+    assert "path is not valid" in body["detail"]
+
+
 def test_action_bodies_must_be_objects_and_secrets_never_reach_the_audit(admin):
     name = f"arr_{int(time.time() * 1000) % 10**8}"
     r = admin.request("POST", "/api/v1/admin/actions/create_user",

@@ -172,18 +172,44 @@ impl Conformer {
 pub const MAX_FILL_BYTES: usize = 256 << 20;
 
 /// Refuses a schema a Delta table cannot hold (negative decimal scales,
-/// for instance), naming what Delta said; types the writer converts first
-/// (nanosecond and second timestamps) are accepted.
+/// for instance), naming the first column Delta refuses and what Delta
+/// said (cut short); types the writer converts first (nanosecond and second
+/// timestamps) are accepted.
 fn storable(dataset: &str, schema: &Schema) -> Result<()> {
     use deltalake_core::kernel::StructType;
     use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
-    let normalized = deltalake_core::kernel::schema::normalize_for_delta(&Arc::new(schema.clone()));
-    let converted: std::result::Result<StructType, _> = normalized.as_ref().try_into_kernel();
-    converted.map(|_| ()).map_err(|e| {
-        IngestError::InvalidArgument(format!(
-            "the upload's schema cannot be stored in dataset '{dataset}' (a Delta table): {e}"
-        ))
-    })
+    let convert = |schema: Schema| {
+        let normalized = deltalake_core::kernel::schema::normalize_for_delta(&Arc::new(schema));
+        let converted: std::result::Result<StructType, _> = normalized.as_ref().try_into_kernel();
+        converted.map(|_| ())
+    };
+    if convert(schema.clone()).is_ok() {
+        return Ok(());
+    }
+    for field in schema.fields() {
+        if let Err(e) = convert(Schema::new(vec![field.clone()])) {
+            return Err(IngestError::InvalidArgument(format!(
+                "the upload's column '{}' ({}) cannot be stored in dataset '{dataset}' \
+                 (a Delta table): {}",
+                field.name(),
+                field.data_type(),
+                shortened(&e.to_string())
+            )));
+        }
+    }
+    Err(IngestError::InvalidArgument(format!(
+        "the upload's schema cannot be stored in dataset '{dataset}' (a Delta table)"
+    )))
+}
+
+/// Most characters of a library's message quoted in an error.
+const MAX_QUOTED: usize = 300;
+
+fn shortened(text: &str) -> String {
+    if text.chars().count() <= MAX_QUOTED {
+        return text.to_string();
+    }
+    format!("{}…", text.chars().take(MAX_QUOTED).collect::<String>())
 }
 
 /// Bytes per row a column of nulls of `data_type` takes (an upper bound).
@@ -226,6 +252,19 @@ mod tests {
         let negative = Schema::new(vec![Field::new("d", DataType::Decimal128(10, -2), true)]);
         let e = storable("a.b", &negative).unwrap_err().to_string();
         assert!(e.contains("cannot be stored in dataset 'a.b'"), "{e}");
+        let zoned = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("Europe/Oslo".into())),
+                true,
+            ),
+        ]);
+        if let Err(e) = storable("a.b", &zoned) {
+            let e = e.to_string();
+            assert!(e.contains("column 'at'"), "{e}");
+            assert!(e.len() < 600, "{e}");
+        }
     }
 
     #[test]
@@ -300,6 +339,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot be stored in dataset 'a.b'"), "{e}");
+        assert!(e.contains("column 'millions' (Decimal128(5, -10))"), "{e}");
         assert!(e.contains("Negative scales"), "{e}");
         let extra = Schema::new(vec![
             Field::new("id", DataType::Int64, false),

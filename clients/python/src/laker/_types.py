@@ -241,7 +241,7 @@ class Onboarding:
     created: List[str] = field(default_factory=list)
     ingest_job: Optional[Dict[str, Any]] = None
     note: str = ""
-    python: str = ""
+    python: str = field(default="", repr=False)  # carries the key
 
     @classmethod
     def from_json(cls, j: Dict[str, Any]) -> "Onboarding":

@@ -6,11 +6,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use laker_catalog::RequestStatus;
 use serde::Deserialize;
 
+use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::{Api, json_body};
@@ -78,7 +79,7 @@ pub async fn list(
 pub async fn approve(
     State(api): State<Api>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParams(id): PathParams<i64>,
     body: Bytes,
 ) -> std::result::Result<Json<serde_json::Value>, Problem> {
     decide(api, caller, id, &body, true).await
@@ -88,7 +89,7 @@ pub async fn approve(
 pub async fn reject(
     State(api): State<Api>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParams(id): PathParams<i64>,
     body: Bytes,
 ) -> std::result::Result<Json<serde_json::Value>, Problem> {
     decide(api, caller, id, &body, false).await

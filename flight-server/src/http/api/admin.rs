@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 
+use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::Api;
@@ -29,7 +30,7 @@ pub async fn list(
 pub async fn run(
     State(api): State<Api>,
     caller: Caller,
-    Path(action): Path<String>,
+    PathParams(action): PathParams<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Problem> {
     if body.len() > MAX_BODY_BYTES {

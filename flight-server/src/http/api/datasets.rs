@@ -3,12 +3,13 @@
 //! grants show (a dataset it may not discover is 404, like a missing one).
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use laker_auth::Principal;
 
+use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::Api;
@@ -60,7 +61,7 @@ pub async fn list(
 pub async fn detail(
     State(api): State<Api>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
     Params::parse(query.as_deref(), &[])?;
@@ -85,7 +86,7 @@ pub async fn detail(
 pub async fn preview(
     State(api): State<Api>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let params = Params::parse(query.as_deref(), SLICE)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::execution::SendableRecordBatchStream;
@@ -17,6 +17,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::path::PathParams;
 use super::audited::{Asked, audited, begin};
 use super::caller::Caller;
 use super::compression::Codec;
@@ -43,7 +44,7 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn check(
     State(api): State<Api>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let params = Params::parse(query.as_deref(), SLICE)?;
@@ -80,7 +81,7 @@ pub async fn check(
 pub async fn download(
     State(api): State<Api>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let mut allowed = SLICE.to_vec();

@@ -18,6 +18,7 @@ mod format;
 mod openapi;
 mod params;
 mod parquet;
+mod path;
 mod problem;
 mod routes;
 mod session;
