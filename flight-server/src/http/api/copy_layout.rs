@@ -324,7 +324,7 @@ fn properties(output: &SchemaDescriptor, arrow: &Schema) -> Result<WriterPropert
         && read
             .fields()
             .iter()
-            .zip(arrow.fields())
+            .zip(arrow.fields().iter())
             .all(|(r, a)| r.name() == a.name() && r.data_type() == a.data_type());
     if !same {
         return Err(NotCopied(format!(
