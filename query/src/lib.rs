@@ -6,6 +6,7 @@
 pub mod access;
 pub mod admission;
 pub mod batching;
+pub mod chunk_copy;
 pub mod engine;
 pub mod error;
 pub mod filter;
@@ -22,6 +23,7 @@ pub mod sql;
 pub mod tables;
 
 pub use access::read_access;
+pub use chunk_copy::CopySource;
 /// The `deltalake` crate Delta tables are read with.
 pub use deltalake_core as deltalake;
 pub use engine::{DownloadPlan, EngineConfig, QueryEngine, check_parquet_option};

@@ -38,6 +38,8 @@ async fn none() {
     assert!(!out.text.contains("FilterExec"), "{}", out.text);
     assert!(!out.text.contains("PolicyBarrierExec"), "{}", out.text);
     assert!(!out.plan.ordered);
+    // The partition column is not in the files: not copied.
+    assert!(out.plan.copy_source().is_none());
     out.check_snapshot();
 }
 
@@ -56,6 +58,13 @@ async fn projection() {
     );
     assert!(!out.text.contains("email"), "{}", out.text);
     assert_eq!(ids(&out), (1..=9).collect::<Vec<i64>>());
+    // Plain file columns, every row: the column chunks can be copied.
+    let copy = out
+        .plan
+        .copy_source()
+        .expect("a plain projection is copied");
+    assert_eq!(copy.columns, ["amount", "id"]);
+    assert_eq!(copy.files.len(), REGIONS.len());
     out.check_snapshot();
 }
 
@@ -72,6 +81,7 @@ async fn filter() {
         "{}",
         out.text
     );
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -84,6 +94,7 @@ async fn limit() {
         "{}",
         out.text
     );
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -107,6 +118,7 @@ async fn order_by() {
         floats(&out.rows, "amount"),
         amounts.into_iter().map(Some).collect::<Vec<_>>()
     );
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -136,6 +148,7 @@ async fn column_masks() {
     assert_eq!(distinct.len(), PEOPLE.len(), "equal values hash equally");
     // Unmasked columns keep their values.
     assert_eq!(ints(&rows, "id"), (1..=9).collect::<Vec<i64>>());
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -152,6 +165,7 @@ async fn hidden_and_null_columns() {
     let amounts = texts(&out.rows, "amount");
     assert!(amounts.iter().all(Option::is_none), "{amounts:?}");
     assert_eq!(ids(&out), (1..=9).collect::<Vec<i64>>());
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -165,6 +179,7 @@ async fn row_filter() {
     // The row filter is inside the policy view.
     assert!(out.below_barrier(|l| l.contains(">= 100")), "{}", out.text);
     assert!(!out.above_barrier(|l| l.contains(">= 100")), "{}", out.text);
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -183,6 +198,7 @@ async fn row_filter_on_partition() {
         regions.iter().all(|r| r.as_deref() == Some("EU")),
         "{regions:?}"
     );
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -193,7 +209,35 @@ async fn partition_filter() {
         .await;
     assert_eq!(out.files, files_of(&["US"]), "{}", out.text);
     assert_eq!(ids(&out), [4, 5, 6]);
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
+}
+
+#[tokio::test]
+async fn partition_pruned_projection_is_copied() {
+    let out = Case::new(
+        "partition_pruned_projection",
+        json!({"filter": "region = 'US'", "columns": ["id", "name"]}),
+    )
+    .run()
+    .await;
+    assert_eq!(ids(&out), [4, 5, 6]);
+    // Pruning files by their partition is exact: the remaining files'
+    // chunks are the rows asked for.
+    let copy = out
+        .plan
+        .copy_source()
+        .expect("a pruned projection is copied");
+    assert_eq!(copy.columns, ["id", "name"]);
+    assert_eq!(copy.files.len(), 1, "{}", out.text);
+    assert!(
+        copy.files[0]
+            .location
+            .to_string()
+            .ends_with("region=US/part-0.parquet"),
+        "{:?}",
+        copy.files
+    );
 }
 
 #[tokio::test]
@@ -215,6 +259,7 @@ async fn partition_filter_through_policy() {
     );
     assert!(out.below_barrier(|l| l.contains("< 200")), "{}", out.text);
     assert_eq!(ids(&out), [4, 5]);
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }
 
@@ -264,5 +309,6 @@ async fn masks_row_filter_and_client_filter() {
     assert_eq!(floats(&out.rows, "amount"), [Some(300.0), Some(200.0)]);
     let emails = texts(&out.rows, "email");
     assert!(emails.iter().all(|e| is_digest(e.as_deref())), "{emails:?}");
+    assert!(out.plan.copy_source().is_none(), "{}", out.text);
     out.check_snapshot();
 }

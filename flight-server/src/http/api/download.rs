@@ -3,12 +3,13 @@
 //! spec, grants, admission and audit as a Flight download; backpressure
 //! reaches the scan, a client that leaves cancels it, and a failure after
 //! the first bytes aborts the connection (a cut file never looks whole).
+//! A Parquet download that needs no row-level work is assembled from the
+//! lake's column chunks instead ([`super::parquet_copy`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -24,21 +25,26 @@ use super::compression::Codec;
 use super::context::Api;
 use super::encode::Encoder;
 use super::format::Format;
+use super::outlet::{CHUNK_BYTES, Outlet, Stop};
 use super::params::{Params, SLICE};
+use super::parquet_copy::{self, ParquetCopy};
 use super::problem::Problem;
-use crate::audit::call::{AuditedCall, outcome_of};
+use crate::audit::call::outcome_of;
 use crate::download::{self, Planned};
 use crate::error::{Error, datafusion_status};
-use crate::metrics::Metrics;
 
-/// Encoded chunks waiting for the client; with the chunk being encoded,
-/// what one download holds beyond the scan's own buffers.
+/// Chunks waiting for the client; with the chunk being encoded (or the
+/// column chunk being copied), what one download holds beyond the scan's
+/// own buffers.
 const QUEUED_CHUNKS: usize = 4;
-/// Encoded bytes gathered before they are sent as one chunk.
-const CHUNK_BYTES: usize = 1 << 20;
-/// A download whose client reads nothing for this long is cancelled, so a
-/// client that stops reading cannot hold its memory and slot for ever.
-const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a download's file is written.
+enum Writing {
+    /// The plan's batches, encoded.
+    Encoded(SendableRecordBatchStream, Encoder),
+    /// The files' column chunks, copied.
+    Copied(ParquetCopy),
+}
 
 /// `GET /api/v1/datasets/{name}/check`: the slice planned, not read.
 pub async fn check(
@@ -89,6 +95,8 @@ pub async fn download(
     let params = Params::parse(query.as_deref(), &allowed)?;
     let format = Format::parse(params.text("format"))?;
     let codec = Codec::parse(params.text("compression"), format)?;
+    // Copied column chunks keep their codec unless one is asked for.
+    let asked_codec = params.text("compression").map(|_| codec.parquet());
     let spec = params.slice(&name)?;
     let mut detail = serde_json::to_value(spec.spec()).unwrap_or_default();
     detail["format"] = format.extension().into();
@@ -116,17 +124,31 @@ pub async fn download(
             .state
             .admission
             .download_planned(&caller.principal.name, &plan)?;
-        let schema = plan.schema();
-        let encoder = Encoder::new(format, &schema, codec)
-            .map_err(|e| Error::Internal(format!("starting the {format:?} encoder failed: {e}")))?;
         let task = admitted.task_context(plan.task_context())?;
-        let parallel = api.state.admission.limits().parallel_reads;
-        let batches = plan.execute(None, task, parallel)?;
+        let copy = match format {
+            // Row filters and masks are in the plan too (and refuse it):
+            // a restricted caller's download is never even considered.
+            Format::Parquet if !restricted => {
+                parquet_copy::prepare(&plan, &task, asked_codec).await
+            }
+            _ => None,
+        };
+        let writing = match copy {
+            Some(copy) => Writing::Copied(copy),
+            None => {
+                let schema = plan.schema();
+                let encoder = Encoder::new(format, &schema, codec).map_err(|e| {
+                    Error::Internal(format!("starting the {format:?} encoder failed: {e}"))
+                })?;
+                let parallel = api.state.admission.limits().parallel_reads;
+                Writing::Encoded(plan.execute(None, task, parallel)?, encoder)
+            }
+        };
         let version = plan.delta_version.filter(|_| !restricted);
-        Ok::<_, Error>((dataset, version, encoder, batches, admitted))
+        Ok::<_, Error>((dataset, version, writing, admitted))
     }
     .await;
-    let (dataset, version, encoder, batches, admitted) = match started {
+    let (dataset, version, writing, admitted) = match started {
         Ok(started) => started,
         Err(e) => {
             let status = Status::from(e);
@@ -134,11 +156,16 @@ pub async fn download(
             return Err(Problem::from(status).audited());
         }
     };
+    let copied = matches!(writing, Writing::Copied(_));
     let (sender, receiver) = mpsc::channel(QUEUED_CHUNKS);
-    let metrics = Arc::clone(&api.state.metrics);
+    let mut outlet = Outlet::new(sender, Arc::clone(&api.state.metrics));
     tokio::spawn(async move {
         let _admitted = admitted;
-        pump(batches, encoder, sender, (call, metrics)).await;
+        let ended = match writing {
+            Writing::Encoded(batches, encoder) => pump(batches, encoder, &mut outlet).await,
+            Writing::Copied(copy) => copy.run(&mut outlet).await,
+        };
+        outlet.end(ended, call).await;
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
     let file = match spec.spec().version {
@@ -157,92 +184,48 @@ pub async fn download(
     if let Some(v) = version {
         headers.insert("x-laker-version", HeaderValue::from(v));
     }
+    if copied {
+        headers.insert("x-laker-parquet", HeaderValue::from_static("copied"));
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-type Chunk = Result<Bytes, std::io::Error>;
-
-/// How a download's stream ended early.
-enum Stop {
-    /// The client left (or stopped reading for [`STALL_TIMEOUT`]).
-    Cancelled(&'static str),
-    /// Reading or encoding failed.
-    Failed(Status),
-}
-
-/// Hands `chunk` to the client, waiting at most [`STALL_TIMEOUT`] for room.
-async fn deliver(
-    sender: &mpsc::Sender<Chunk>,
-    chunk: Vec<u8>,
-    metrics: &Metrics,
-) -> Result<(), Stop> {
-    let n = chunk.len() as u64;
-    match tokio::time::timeout(STALL_TIMEOUT, sender.send(Ok(Bytes::from(chunk)))).await {
-        Ok(Ok(())) => {
-            metrics.add_bytes(n);
-            Ok(())
-        }
-        Ok(Err(_)) => Err(Stop::Cancelled("")),
-        Err(_) => Err(Stop::Cancelled("the client read nothing for 120 s")),
-    }
-}
-
 /// Reads batches, encodes them and hands the chunks to the client, one
-/// bounded queue apart; records the download's outcome, rows and bytes.
+/// bounded queue apart, counting the rows; the scan stops when it returns,
+/// whatever ended the download.
 async fn pump(
     mut batches: SendableRecordBatchStream,
     mut encoder: Encoder,
-    sender: mpsc::Sender<Chunk>,
-    (call, metrics): (AuditedCall, Arc<Metrics>),
-) {
-    let _open = metrics.open_stream();
-    let (mut rows, mut bytes) = (0u64, 0u64);
+    outlet: &mut Outlet,
+) -> Result<(), Stop> {
     let mut pending = Vec::new();
-    let ended: Result<(), Stop> = loop {
+    loop {
         let next = tokio::select! {
             next = batches.next() => next,
-            () = sender.closed() => break Err(Stop::Cancelled("")),
+            () = outlet.closed() => return Err(Stop::Cancelled("")),
         };
         let done = next.is_none();
         let encoded = match next {
             Some(Ok(batch)) => {
-                rows += batch.num_rows() as u64;
-                metrics.add_rows(batch.num_rows() as u64);
+                outlet.count_rows(batch.num_rows() as u64);
                 encoder.write(&batch).await
             }
-            Some(Err(e)) => break Err(Stop::Failed(datafusion_status(&e))),
+            Some(Err(e)) => return Err(Stop::Failed(datafusion_status(&e))),
             None => encoder.finish().await,
         };
         match encoded {
             Ok(chunk) => pending.extend(chunk),
             Err(e) => {
                 let e = Error::Internal(format!("encoding the download failed: {e}"));
-                break Err(Stop::Failed(Status::from(e)));
+                return Err(Stop::Failed(Status::from(e)));
             }
         }
         if pending.len() >= CHUNK_BYTES || done {
-            bytes += pending.len() as u64;
-            if let Err(stop) = deliver(&sender, std::mem::take(&mut pending), &metrics).await {
-                break Err(stop);
-            }
+            outlet.send(std::mem::take(&mut pending)).await?;
         }
         if done {
-            break Ok(());
+            return Ok(());
         }
-    };
-    // The scan stops here, whatever ended the download.
-    drop(batches);
-    let (outcome, message) = match ended {
-        Ok(()) => ("ok".to_string(), String::new()),
-        Err(Stop::Cancelled(why)) => ("cancelled".to_string(), why.to_string()),
-        Err(Stop::Failed(status)) => {
-            // An error in the body aborts the connection: no clean end.
-            let _ = sender
-                .send(Err(std::io::Error::other(status.message().to_string())))
-                .await;
-            (outcome_of(&status), status.message().to_string())
-        }
-    };
-    call.end_now(outcome, message, rows, bytes);
+    }
 }

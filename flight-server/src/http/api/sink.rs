@@ -16,6 +16,14 @@ impl Sink {
             .map(|mut buffer| std::mem::take(&mut *buffer))
             .unwrap_or_default()
     }
+
+    /// Makes room for `additional` more bytes (a column chunk about to be
+    /// copied in), so the buffer does not grow by doubling.
+    pub fn reserve(&self, additional: usize) {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.reserve(additional);
+        }
+    }
 }
 
 impl Write for Sink {
