@@ -266,6 +266,7 @@ pub async fn start(
             parquet_options: config.parquet_options.clone(),
             expr_limits: config.expr_limits,
             function_limits: config.function_limits,
+            plain_strings: config.parquet_plain_strings,
         },
         runtime,
         TableResolver::with_system_tables(catalog.clone()),

@@ -24,6 +24,7 @@ mod lakes;
 mod lifecycle;
 mod onboard;
 mod outbox;
+mod plain_strings;
 mod postgres;
 mod proxies;
 mod reference;

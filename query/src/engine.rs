@@ -51,6 +51,13 @@ pub struct EngineConfig {
     pub expr_limits: ExprLimits,
     /// What functions, literals and projected batches may allocate.
     pub function_limits: FunctionLimits,
+    /// Decode Parquet string and binary columns of file datasets straight
+    /// into plain `Utf8`/`Binary` (`LargeUtf8`/`LargeBinary` where a file's
+    /// Arrow schema says large), even where the file's Arrow schema asks
+    /// for `Utf8View`/`BinaryView`, so no view is built and none cast later
+    /// (`--parquet-plain-strings`). No effect when `parquet_options` set
+    /// `schema_force_view_types=true`, nor on Delta tables.
+    pub plain_strings: bool,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +69,7 @@ impl Default for EngineConfig {
             parquet_options: Vec::new(),
             expr_limits: ExprLimits::default(),
             function_limits: FunctionLimits::default(),
+            plain_strings: true,
         }
     }
 }
@@ -155,6 +163,7 @@ impl QueryEngine {
         let session = crate::limits::with_limits(session, config.expr_limits);
         let function_limits = config.function_limits.for_batch_size(config.batch_size);
         let session = crate::functions::with_function_limits(session, function_limits);
+        let session = crate::tables::plain_strings::with_setting(session, config.plain_strings);
         let mut builder = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(runtime)

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub direct_do_get: bool,
     /// DataFusion Parquet reader options, by short name.
     pub parquet_options: Vec<(String, String)>,
+    /// Parquet string and binary columns decoded into plain arrays, not
+    /// the views a file's Arrow schema may ask for.
+    pub parquet_plain_strings: bool,
     /// Bytes the cache of encoded download results may hold (0: off).
     pub result_cache_bytes: usize,
     /// Limits of SQL queries.
@@ -133,6 +136,7 @@ impl ServerConfig {
             batch_size: 8192,
             direct_do_get: true,
             parquet_options: Vec::new(),
+            parquet_plain_strings: true,
             result_cache_bytes: 0,
             sql_limits: laker_query::sql::limits::SqlLimits::default(),
             stream_limits: laker_query::admission::StreamLimits::default(),

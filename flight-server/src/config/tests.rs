@@ -34,8 +34,9 @@ fn toml_file(dir: &tempfile::TempDir, text: &str) -> String {
 
 /// The top-level keys of the TOML file: those the code before the settings
 /// were declared once accepted, `result_cache_mb`, `ldap`,
-/// `trusted_proxies`, the retention clock's and `ingest_jobs`.
-const FILE_KEYS: [&str; 60] = [
+/// `trusted_proxies`, the retention clock's, `ingest_jobs` and
+/// `parquet_plain_strings`.
+const FILE_KEYS: [&str; 61] = [
     "listen",
     "http_listen",
     "shutdown_grace_secs",
@@ -59,6 +60,7 @@ const FILE_KEYS: [&str; 60] = [
     "direct_do_get",
     "result_cache_mb",
     "parquet_options",
+    "parquet_plain_strings",
     "sql_timeout_secs",
     "sql_query_memory_mb",
     "sql_max_concurrent",
@@ -131,6 +133,7 @@ fn assert_unchanged_defaults(c: &ServerConfig) {
     assert!(c.direct_do_get);
     assert_eq!(c.result_cache_bytes, 0, "the result cache is off");
     assert!(c.parquet_options.is_empty());
+    assert!(c.parquet_plain_strings);
     assert_eq!(
         c.sql_limits,
         laker_query::sql::limits::SqlLimits {
@@ -295,6 +298,25 @@ fn a_false_flag_turns_off_what_the_file_turned_on() {
 }
 
 #[test]
+fn parquet_plain_strings_from_the_file_or_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = toml_file(&dir, "parquet_plain_strings = false\n");
+    assert!(!parse(&["--config", &f]).unwrap().parquet_plain_strings);
+    let c = parse(&["--config", &f, "--parquet-plain-strings=true"]).unwrap();
+    assert!(c.parquet_plain_strings, "the flag over the file");
+    assert!(
+        !parse(&["--parquet-plain-strings", "false"])
+            .unwrap()
+            .parquet_plain_strings
+    );
+    let e = parse(&["--parquet-plain-strings", "maybe"]).unwrap_err();
+    assert!(e.0.contains("--parquet-plain-strings"), "{e}");
+    let f = toml_file(&dir, "parquet_plain_strings = \"no\"\n");
+    let e = parse(&["--config", &f]).unwrap_err();
+    assert!(e.0.contains("invalid config file"), "{e}");
+}
+
+#[test]
 fn variables_count_as_flags_over_the_file() {
     const CHILD: &str = "LAKER_TEST_CONFIG_CHILD";
     if std::env::var_os(CHILD).is_some() {
@@ -303,6 +325,10 @@ fn variables_count_as_flags_over_the_file() {
         assert_eq!(c.listen.port(), 6001, "the file named by LAKER_CONFIG");
         assert!(!c.demo, "LAKER_DEMO=false over the file's demo = true");
         assert_eq!(c.demo_rows, 7, "LAKER_DEMO_ROWS over the file");
+        assert!(
+            !c.parquet_plain_strings,
+            "LAKER_PARQUET_PLAIN_STRINGS=false over the default"
+        );
         let c = parse(&["--demo-rows", "9"]).unwrap();
         assert_eq!(c.demo_rows, 9, "flags over variables");
         return;
@@ -322,6 +348,7 @@ fn variables_count_as_flags_over_the_file() {
         .env("LAKER_CONFIG", &f)
         .env("LAKER_DEMO", "false")
         .env("LAKER_DEMO_ROWS", "7")
+        .env("LAKER_PARQUET_PLAIN_STRINGS", "false")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -9,7 +9,6 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::arrow::ArrowFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -24,9 +23,7 @@ pub(crate) async fn build_table(
     url: ListingTableUrl,
 ) -> Result<Arc<dyn TableProvider>> {
     let format: Arc<dyn FileFormat> = match dataset.format {
-        DatasetFormat::Parquet => {
-            Arc::new(ParquetFormat::default().with_options(session.table_options().parquet.clone()))
-        }
+        DatasetFormat::Parquet => super::plain_strings::parquet_format(session),
         DatasetFormat::Csv => {
             let csv = dataset.options.csv.clone().unwrap_or_default();
             Arc::new(

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod error;
 mod listing;
 mod paged;
+pub(crate) mod plain_strings;
 pub mod storage;
 pub mod system;
 mod system_ingest;

@@ -37,6 +37,14 @@ pub struct Downloads {
     /// evicted; 0 turns it off [default: 0].
     #[arg(long, env = "LAKER_RESULT_CACHE_MB")]
     pub result_cache_mb: Option<usize>,
+    /// Decode Parquet string and binary columns straight into plain
+    /// strings and binaries, even where a file's Arrow schema asks for
+    /// string or binary views (true), or into the views, cast to plain
+    /// arrays before they are sent (false); no effect with the Parquet
+    /// option `schema_force_view_types=true`, nor on Delta tables
+    /// [default: true].
+    #[arg(long, env = "LAKER_PARQUET_PLAIN_STRINGS")]
+    pub parquet_plain_strings: Option<bool>,
     /// A DataFusion Parquet reader option, `name=value`, e.g.
     /// `enable_page_index=false` (any `datafusion.execution.parquet.*`;
     /// repeatable; comma-separated in the environment).
@@ -61,6 +69,7 @@ impl Downloads {
         );
         set(&mut c.direct_do_get, self.direct_do_get);
         set(&mut c.result_cache_bytes, self.result_cache_mb.map(mib));
+        set(&mut c.parquet_plain_strings, self.parquet_plain_strings);
         c.parquet_options = self.parquet_options;
     }
 }
