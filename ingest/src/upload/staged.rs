@@ -264,6 +264,10 @@ mod tests {
                 format!("{DELTA_LOG}/{:020}.json", 4)
             ]
         );
-        assert_eq!(inner.whole.load(Ordering::SeqCst), 0, "listed the whole log");
+        assert_eq!(
+            inner.whole.load(Ordering::SeqCst),
+            0,
+            "listed the whole log"
+        );
     }
 }

@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use laker_catalog::RequestStatus;
 use serde::Deserialize;
 
-use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::{Api, json_body};
 use super::params::Params;
+use super::path::PathParams;
 use super::problem::Problem;
 use crate::actions::requests::{self, Policy, RequestAccess};
 

@@ -5,11 +5,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 
-use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::Api;
 use super::params::Params;
+use super::path::PathParams;
 use super::problem::Problem;
 use crate::actions::{self, ACTIONS, MAX_BODY_BYTES};
 

@@ -100,8 +100,8 @@ pub async fn layout(
     arrow: &Schema,
     codec: Option<Compression>,
 ) -> Result<CopyLayout, NotCopied> {
-    let footers = futures::stream::iter(files)
-        .map(|file| footer(store.as_ref(), file))
+    let footers = futures::stream::iter(files.iter().cloned())
+        .map(|file| footer(Arc::clone(store), file))
         .buffered(FOOTER_READS);
     let mut footers = std::pin::pin!(footers);
     // The new file's schema (the first file's fields) and its descriptor.
@@ -166,13 +166,13 @@ pub async fn layout(
 }
 
 /// The footer of `file`.
-async fn footer<'a>(
-    store: &dyn ObjectStore,
-    file: &'a ObjectMeta,
-) -> Result<(&'a ObjectMeta, ParquetMetaData), NotCopied> {
+async fn footer(
+    store: Arc<dyn ObjectStore>,
+    file: ObjectMeta,
+) -> Result<(ObjectMeta, ParquetMetaData), NotCopied> {
     let fetch = FooterFetch {
         store,
-        location: &file.location,
+        location: file.location.clone(),
     };
     let footer = ParquetMetaDataReader::new()
         .with_prefetch_hint(Some(FOOTER_PREFETCH))
@@ -188,14 +188,14 @@ async fn footer<'a>(
 }
 
 /// Reads the bytes of one file's footer from the lake.
-struct FooterFetch<'a> {
-    store: &'a dyn ObjectStore,
-    location: &'a Path,
+struct FooterFetch {
+    store: Arc<dyn ObjectStore>,
+    location: Path,
 }
 
-impl MetadataFetch for FooterFetch<'_> {
+impl MetadataFetch for FooterFetch {
     fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        let (store, location) = (self.store, self.location);
+        let (store, location) = (&self.store, &self.location);
         async move {
             store
                 .get_range(location, range)

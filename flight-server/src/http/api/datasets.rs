@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use laker_auth::Principal;
 
-use super::path::PathParams;
 use super::audited::{Asked, audited};
 use super::caller::Caller;
 use super::context::Api;
 use super::params::{Params, SLICE};
+use super::path::PathParams;
 use super::problem::Problem;
 use crate::download::{self, CheckedSpec, Planned};
 use crate::error::{Error, Result};

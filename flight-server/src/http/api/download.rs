@@ -18,7 +18,6 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use super::path::PathParams;
 use super::audited::{Asked, audited, begin};
 use super::caller::Caller;
 use super::compression::Codec;
@@ -28,6 +27,7 @@ use super::format::Format;
 use super::outlet::{CHUNK_BYTES, Outlet, Stop};
 use super::params::{Params, SLICE};
 use super::parquet_copy::{self, ParquetCopy};
+use super::path::PathParams;
 use super::problem::Problem;
 use crate::audit::call::outcome_of;
 use crate::download::{self, Planned};
