@@ -135,7 +135,9 @@ fn whole_files(config: &FileScanConfig) -> Option<Vec<ObjectMeta>> {
     let mut order: Vec<ObjectMeta> = Vec::new();
     let mut ranges: HashMap<Path, Vec<(i64, i64)>> = HashMap::new();
     for file in config.file_groups.iter().flat_map(|group| group.iter()) {
-        if !file.extensions.is_empty() {
+        // Extensions (an access plan skipping row groups) and a schema of
+        // the file's own change what is read from it.
+        if !file.extensions.is_empty() || file.arrow_schema.is_some() {
             return None;
         }
         let meta = &file.object_meta;

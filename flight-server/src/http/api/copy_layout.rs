@@ -11,7 +11,7 @@ use std::mem::discriminant;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::datatypes::Schema;
+use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -32,6 +32,9 @@ pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
 const FOOTER_READS: usize = 8;
 /// Row groups one Parquet file may hold.
 const MAX_ROW_GROUPS: usize = i16::MAX as usize;
+/// Most column chunks one copy lists (their metadata is held until the
+/// footer is written).
+const MAX_CHUNKS: usize = 100_000;
 /// Where a file's first page can start (after the `PAR1` magic).
 const FIRST_PAGE: u64 = 4;
 /// Bytes read at a file's end to find its footer in one request, mostly.
@@ -107,11 +110,12 @@ pub async fn layout(
     // The new file's schema (the first file's fields) and its descriptor.
     let mut first: Option<(TypePtr, SchemaDescriptor)> = None;
     let mut copied = Vec::with_capacity(files.len());
-    let mut row_groups = 0;
+    let (mut row_groups, mut chunks_listed) = (0, 0usize);
     while let Some(read) = footers.next().await {
         let (file, footer) = read?;
         let descr = footer.file_metadata().schema_descr();
         let (fields, leaves) = select(descr, columns)?;
+        read_unchanged(&file.location, &footer, columns, arrow)?;
         if first.is_none() {
             first = Some(output_schema(descr, &fields)?);
         }
@@ -149,6 +153,10 @@ pub async fn layout(
         if row_groups > MAX_ROW_GROUPS {
             return Err(NotCopied("more row groups than one file may hold".into()));
         }
+        chunks_listed = chunks_listed.saturating_add(groups.len().saturating_mul(leaves.len()));
+        if chunks_listed > MAX_CHUNKS {
+            return Err(NotCopied(format!("more than {MAX_CHUNKS} column chunks")));
+        }
         copied.push(CopyFile {
             location: file.location.clone(),
             row_groups: groups,
@@ -163,6 +171,59 @@ pub async fn layout(
         props,
         files: copied,
     })
+}
+
+/// Refuses a file whose columns a scan would cast into the download's
+/// types (another decimal scale, a timestamp without its zone, another
+/// integer width): copied, their values would be relabelled, not
+/// converted. Only how strings are held (plain, large, view, dictionary)
+/// may differ, which changes no value.
+fn read_unchanged(
+    location: &Path,
+    footer: &ParquetMetaData,
+    columns: &[String],
+    arrow: &Schema,
+) -> Result<(), NotCopied> {
+    let file = footer.file_metadata();
+    let natural = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| NotCopied(format!("{location}: {e}")))?;
+    for (name, wanted) in columns.iter().zip(arrow.fields()) {
+        let same = natural.field_with_name(name).is_ok_and(|have| {
+            have.is_nullable() == wanted.is_nullable()
+                && value_type(have.data_type()) == value_type(wanted.data_type())
+        });
+        if !same {
+            return Err(NotCopied(format!(
+                "{location}: column '{name}' would be cast to the download's type"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `data_type` with every way of holding strings and binaries made plain
+/// (nested ones too), for comparing what values a column holds.
+fn value_type(data_type: &DataType) -> DataType {
+    let field = |f: &Field| {
+        Arc::new(Field::new(
+            f.name(),
+            value_type(f.data_type()),
+            f.is_nullable(),
+        ))
+    };
+    match data_type {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Dictionary(_, values) => value_type(values),
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            DataType::List(field(f))
+        }
+        DataType::LargeListView(f) => DataType::List(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
 }
 
 /// The footer of `file`.
@@ -260,10 +321,23 @@ fn chunk(
     if matches!(compression, Compression::LZO) {
         return refuse("LZO, which few readers read");
     }
-    if let Some(wanted) = codec
-        && discriminant(&wanted) != discriminant(&compression)
-    {
-        return refuse("in another codec than the one asked for");
+    match codec {
+        Some(wanted) if discriminant(&wanted) != discriminant(&compression) => {
+            return refuse("in another codec than the one asked for");
+        }
+        // Unasked, only the codecs every current reader has.
+        None if !matches!(
+            compression,
+            Compression::UNCOMPRESSED
+                | Compression::SNAPPY
+                | Compression::GZIP(_)
+                | Compression::ZSTD(_)
+                | Compression::LZ4_RAW
+        ) =>
+        {
+            return refuse("in a codec not every reader has");
+        }
+        _ => {}
     }
     let offset = |o: i64| u64::try_from(o).ok();
     let start = offset(
@@ -325,7 +399,11 @@ fn properties(output: &SchemaDescriptor, arrow: &Schema) -> Result<WriterPropert
             .fields()
             .iter()
             .zip(arrow.fields().iter())
-            .all(|(r, a)| r.name() == a.name() && r.data_type() == a.data_type());
+            .all(|(r, a)| {
+                r.name() == a.name()
+                    && r.data_type() == a.data_type()
+                    && r.is_nullable() == a.is_nullable()
+            });
     if !same {
         return Err(NotCopied(format!(
             "the files' columns read back as {:?}, not the download's {:?}",

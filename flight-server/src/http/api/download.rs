@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -133,6 +132,9 @@ pub async fn download(
             }
             _ => None,
         };
+        // What a copy holds at most is held up front; without room, the
+        // download is read and encoded instead (its scan is bounded alike).
+        let copy = copy.filter(|c| admitted.memory().hold(c.peak_bytes()).is_ok());
         let writing = match copy {
             Some(copy) => Writing::Copied(copy),
             None => {
@@ -159,6 +161,7 @@ pub async fn download(
     let copied = matches!(writing, Writing::Copied(_));
     let (sender, receiver) = mpsc::channel(QUEUED_CHUNKS);
     let mut outlet = Outlet::new(sender, Arc::clone(&api.state.metrics));
+    let body = outlet.body(receiver);
     tokio::spawn(async move {
         let _admitted = admitted;
         let ended = match writing {
@@ -167,7 +170,6 @@ pub async fn download(
         };
         outlet.end(ended, call).await;
     });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
     let file = match spec.spec().version {
         Some(v) => format!("{}.v{v}.{}", dataset.name, format.extension()),
         None => format!("{}.{}", dataset.name, format.extension()),

@@ -5,6 +5,7 @@
 //! through it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -39,6 +40,7 @@ pub struct Outlet {
     _open: StreamGuard,
     rows: u64,
     bytes: u64,
+    finished: Arc<AtomicBool>,
 }
 
 impl Outlet {
@@ -50,7 +52,24 @@ impl Outlet {
             metrics,
             rows: 0,
             bytes: 0,
+            finished: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The body read from `receiver`, ending in an error unless the
+    /// download finished: a cut download (a stall, a failure whose error
+    /// found no room in the queue) never ends like a whole one.
+    pub fn body(&self, receiver: mpsc::Receiver<Chunk>) -> axum::body::Body {
+        use futures::StreamExt;
+        let finished = Arc::clone(&self.finished);
+        let tail = futures::stream::once(async move {
+            (!finished.load(Ordering::Acquire))
+                .then(|| Err(std::io::Error::other("the download was cut short")))
+        })
+        .filter_map(futures::future::ready);
+        axum::body::Body::from_stream(
+            tokio_stream::wrappers::ReceiverStream::new(receiver).chain(tail),
+        )
     }
 
     /// Counts `rows` more rows as sent.
@@ -94,11 +113,15 @@ impl Outlet {
     /// error aborts the body (a cut file never ends like a whole one).
     pub async fn end(self, ended: Result<(), Stop>, call: AuditedCall) {
         let (outcome, message) = match ended {
-            Ok(()) => ("ok".to_string(), String::new()),
+            Ok(()) => {
+                self.finished.store(true, Ordering::Release);
+                ("ok".to_string(), String::new())
+            }
             Err(Stop::Cancelled(why)) => ("cancelled".to_string(), why.to_string()),
             Err(Stop::Failed(status)) => {
+                // Said if there is room; the body's end errs either way.
                 let error = std::io::Error::other(status.message().to_string());
-                let _ = tokio::time::timeout(STALL_TIMEOUT, self.sender.send(Err(error))).await;
+                let _ = self.sender.try_send(Err(error));
                 (outcome_of(&status), status.message().to_string())
             }
         };

@@ -25,7 +25,6 @@ use super::copy_layout::{CopyChunk, CopyLayout, NotCopied, layout};
 use super::outlet::{Outlet, Stop};
 use super::sink::Sink;
 use crate::error::datafusion_status;
-use crate::wire::frame::wire_schema;
 
 /// Room for what the writer buffers besides a chunk (its write buffer).
 const WRITE_BUFFER: usize = 8 << 10;
@@ -53,7 +52,8 @@ pub async fn prepare(
             return None;
         }
     };
-    let arrow = wire_schema(&plan.schema());
+    // What the encoded path embeds too.
+    let arrow = plan.schema();
     match layout(&store, &source.files, &source.columns, &arrow, codec).await {
         Ok(layout) => Some(ParquetCopy { store, layout }),
         Err(NotCopied(why)) => {
@@ -64,6 +64,25 @@ pub async fn prepare(
 }
 
 impl ParquetCopy {
+    /// The most memory the copy holds: the chunk being fetched, its copy in
+    /// the file being written and the previous one still queued for the
+    /// client, at their largest.
+    pub fn peak_bytes(&self) -> usize {
+        let largest = self
+            .layout
+            .files
+            .iter()
+            .flat_map(|f| f.row_groups.iter())
+            .flat_map(|g| g.chunks.iter())
+            .map(|c| c.len)
+            .max()
+            .unwrap_or(0);
+        usize::try_from(largest)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(3)
+            .saturating_add(super::outlet::CHUNK_BYTES)
+    }
+
     /// Writes the file into `outlet`: each row group's chunks fetched,
     /// checked and appended one at a time, the bytes handed on after each,
     /// then the footer. Rows are counted a row group at a time.
@@ -195,7 +214,7 @@ mod tests {
 
     use arrow::array::{ArrayRef, Int32Array, Int64Array, ListArray, RecordBatch, StringArray};
     use arrow::compute::concat_batches;
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
     use object_store::memory::InMemory;
     use object_store::{ObjectMeta, PutPayload};
     use parquet::arrow::ArrowWriter;
@@ -322,7 +341,10 @@ mod tests {
         let refused = layout(&store, &files, &names(&["id", "name"]), &arrow, None)
             .await
             .unwrap_err();
-        assert!(refused.0.contains("differ"), "{refused:?}");
+        assert!(
+            refused.0.contains("column 'id' would be cast"),
+            "{refused:?}"
+        );
         // The columns alike in both files are copied.
         let arrow = schema(DataType::Int64).project(&[1, 2]).unwrap();
         let alike = layout(&store, &files, &names(&["name", "tags"]), &arrow, None).await;
@@ -355,6 +377,43 @@ mod tests {
         let refused = layout(&store, &files, &columns, &wrong, None)
             .await
             .unwrap_err();
-        assert!(refused.0.contains("read back"), "{refused:?}");
+        assert!(refused.0.contains("would be cast"), "{refused:?}");
+    }
+
+    /// A one-column file of `array`, and a layout asked for as `wanted`.
+    async fn one_column(array: ArrayRef, wanted: DataType) -> Result<CopyLayout, NotCopied> {
+        let field = Field::new("c", array.data_type().clone(), true);
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![array]).unwrap();
+        let (store, files) = lake(&[batch]).await;
+        let arrow = Schema::new(vec![Field::new("c", wanted, true)]);
+        layout(&store, &files, &names(&["c"]), &arrow, None).await
+    }
+
+    #[tokio::test]
+    async fn columns_a_scan_would_cast_are_not_copied() {
+        use arrow::array::{Decimal128Array, StringViewArray, TimestampMicrosecondArray};
+        let cents: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(1234), None])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        // Relabelled as 4 decimal places, 12.34 would read as 0.1234.
+        let rescaled = one_column(Arc::clone(&cents), DataType::Decimal128(10, 4)).await;
+        assert!(rescaled.unwrap_err().0.contains("would be cast"));
+        assert!(one_column(cents, DataType::Decimal128(10, 2)).await.is_ok());
+        // A local time is not an instant in a zone.
+        let local: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![0, 1]));
+        let zoned = DataType::Timestamp(TimeUnit::Microsecond, Some("Europe/Oslo".into()));
+        assert!(
+            one_column(local, zoned)
+                .await
+                .unwrap_err()
+                .0
+                .contains("would be cast")
+        );
+        // How strings are held changes no value.
+        let views: ArrayRef = Arc::new(StringViewArray::from(vec![Some("a"), None]));
+        let plain = one_column(views, DataType::Utf8).await;
+        assert!(plain.is_ok(), "{plain:?}");
     }
 }

@@ -6,7 +6,8 @@
 //! every other key, the Parquet schema, the row groups and the page index
 //! stay as they were.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use parquet::arrow::{ARROW_SCHEMA_META_KEY, encode_arrow_schema, parquet_to_arrow_schema};
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
@@ -16,12 +17,41 @@ use super::types::plain_schema;
 /// `metadata` whose hint decodes without view types: the same metadata when
 /// its hint has none (or it has no hint, or one the reader cannot decode,
 /// which the reader then reports as it would have).
+///
+/// Metadata comes from DataFusion's metadata cache, shared by every open of
+/// the file: the rewrite is remembered for as long as that metadata lives,
+/// so a file is rewritten once, not at every open of one of its ranges.
 pub(super) fn plain_metadata(metadata: Arc<ParquetMetaData>) -> Arc<ParquetMetaData> {
-    match plain_key_values(metadata.file_metadata()) {
-        Some(key_values) => with_key_values(metadata, key_values),
-        None => metadata,
+    let key = Arc::as_ptr(&metadata) as usize;
+    if let Some(known) = REWRITTEN.lock().ok().and_then(|memo| {
+        memo.get(&key)
+            .filter(|(from, _)| from.upgrade().is_some_and(|m| Arc::ptr_eq(&m, &metadata)))
+            .map(|(_, plain)| plain.clone())
+    }) {
+        return known.unwrap_or(metadata);
     }
+    let plain = plain_key_values(metadata.file_metadata())
+        .map(|key_values| with_key_values(Arc::clone(&metadata), key_values));
+    if let Ok(mut memo) = REWRITTEN.lock() {
+        // A rewrite lives no longer than the cached metadata it came from
+        // (both are the same size).
+        memo.retain(|_, (from, _)| from.strong_count() > 0);
+        if memo.len() >= MAX_REMEMBERED {
+            memo.clear();
+        }
+        memo.insert(key, (Arc::downgrade(&metadata), plain.clone()));
+    }
+    plain.unwrap_or(metadata)
 }
+
+/// Files whose rewrite (or its absence) is remembered at most.
+const MAX_REMEMBERED: usize = 1024;
+
+/// Rewritten metadata (`None`: nothing to rewrite) by the address of the
+/// metadata it was made from, which must still be alive to match.
+type Memo = HashMap<usize, (Weak<ParquetMetaData>, Option<Arc<ParquetMetaData>>)>;
+
+static REWRITTEN: LazyLock<Mutex<Memo>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The file's key-value metadata with a plain hint in place of one that
 /// has view types; `None` when there is nothing to replace.
@@ -165,6 +195,8 @@ mod tests {
 
         let plain = plain_metadata(Arc::clone(&original));
         assert_eq!(decoded(&plain).fields(), plain_schema(&schema).fields());
+        // Rewritten once for as long as the original lives.
+        assert!(Arc::ptr_eq(&plain_metadata(Arc::clone(&original)), &plain));
         assert_eq!(
             decoded(&plain).field(3).data_type(),
             &DataType::LargeUtf8,
