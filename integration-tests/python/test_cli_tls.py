@@ -69,6 +69,20 @@ def test_login_over_tls_with_a_custom_ca_is_remembered(tls_server, pki, tmp_path
     assert https.startswith("demo.zones\n")
 
 
+def test_the_system_roots_are_trusted_without_a_ca_option(tls_server, pki, tmp_path):
+    # SSL_CERT_FILE names the system bundle (as OpenSSL reads it); here it
+    # holds the test CA, so no --ca-cert is needed.
+    home = tmp_path / "config"
+    system = {"SSL_CERT_FILE": str(pki["ca.pem"])}
+    url = f"grpc+tls://{tls_server.addr}"
+    ok(laker(home, "login", url, "--as", "demo", stdin="demo\n", env=system))
+    listed = ok(laker(home, "ls", env=system)).stdout
+    assert "demo.zones" in [line.split()[0] for line in listed.splitlines()]
+    # Without it, the same server is one clear line about its certificate.
+    refused = one_line(laker(tmp_path / "other", "login", url, "--as", "demo", stdin="demo\n"))
+    assert "certificate" in refused.lower(), refused
+
+
 def test_a_ca_that_did_not_sign_the_server_is_one_clear_line(tls_server, pki, tmp_path):
     home = tmp_path / "config"
     url = f"grpc+tls://{tls_server.addr}"
